@@ -1,0 +1,30 @@
+# syntax=docker/dockerfile:1
+# imgsrv: multi-stage build on the current Node LTS, running as a non-root user.
+
+FROM node:26-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json nest-cli.json ./
+COPY src ./src
+RUN npm run build && npm prune --omit=dev
+
+FROM node:26-slim
+ENV NODE_ENV=production \
+    IMGSRV_LISTEN=0.0.0.0:8080 \
+    IMGSRV_TLS_LISTEN=0.0.0.0:8443 \
+    IMGSRV_METRICS_LISTEN=0.0.0.0:9464 \
+    IMGSRV_DATA_DIR=/var/lib/imgsrv
+WORKDIR /app
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY migrations ./migrations
+RUN mkdir -p /var/lib/imgsrv && chown node:node /var/lib/imgsrv
+USER node
+VOLUME ["/var/lib/imgsrv"]
+EXPOSE 8080 8443 9464
+HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
+  CMD node -e "fetch('http://127.0.0.1:8080/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+ENTRYPOINT ["node", "dist/main.js"]
+CMD ["serve"]

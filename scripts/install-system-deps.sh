@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests and benchmarks need: the Incus client (bookworm-backports),
+# incus-simplestreams (incus-extra), qemu-img, mksquashfs and nginx. Idempotent and quiet: it does
+# nothing when every command is already present.
+set -euo pipefail
+
+need=()
+command -v incus >/dev/null 2>&1 || need+=(incus)
+command -v incus-simplestreams >/dev/null 2>&1 || need+=(incus-simplestreams)
+command -v qemu-img >/dev/null 2>&1 || need+=(qemu-img)
+command -v mksquashfs >/dev/null 2>&1 || need+=(mksquashfs)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v xz >/dev/null 2>&1 || need+=(xz)
+[ ${#need[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-system-deps: missing ${need[*]}; run as root to install them" >&2
+  exit 1
+fi
+
+src=/etc/apt/sources.list.d/debian.sources
+backports=/etc/apt/sources.list.d/imgsrv-backports.sources
+if [ ! -f "$backports" ]; then
+  # Copy URIs and Signed-By of the main (non-security) entry, as TESTING.md describes.
+  uris=$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' "$src")
+  signed=$(awk '/^Signed-By:/ {print $2; exit}' "$src")
+  printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: %s\n' \
+    "$uris" "$signed" >"$backports"
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq -t bookworm-backports incus-client incus-extra >/dev/null
+apt-get install -y -qq qemu-utils squashfs-tools nginx-light xz-utils >/dev/null
+echo "install-system-deps: installed ${need[*]}"

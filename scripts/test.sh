@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite, with its own set-up: system packages, PostgreSQL and Redis, node modules,
+# a fresh build (the e2e tests run dist/main.js as a process). Extra arguments go to jest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-system-deps.sh
+bash scripts/ensure-services.sh
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+npm run --silent build
+
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+status=0
+npx jest --ci --json --outputFile="$results" "$@" || status=$?
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const skipped = r.numPendingTests + r.numTodoTests;
+  console.log(`jest: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
+' "$results" || true
+exit $status

@@ -1,0 +1,28 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { BlobStoreModule } from './cas/blob-store/blob-store.module';
+import type { AppConfig } from './config/app-config';
+import { ConfigModule } from './config/config.module';
+import type { Logger } from './common/logging/logger';
+import { LoggingModule } from './common/logging/logging.module';
+import { MetricsModule } from './common/metrics/metrics.module';
+import { DatabaseModule } from './database/database.module';
+import { HealthModule } from './health/health.module';
+import { QueueModule } from './queue/queue.module';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: AppConfig, logger: Logger): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        LoggingModule.forRoot(logger),
+        MetricsModule,
+        DatabaseModule,
+        QueueModule,
+        BlobStoreModule,
+        HealthModule,
+      ],
+    };
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * Every stable error code imgsrv answers with, and its HTTP status and title. DomainError only
+ * accepts keys of this object, so a code without an entry does not compile.
+ */
+export const ERROR_REGISTRY = {
+  VALIDATION_FAILED: { status: 400, title: 'The request is not valid' },
+  MALFORMED_JSON: { status: 400, title: 'The request body is not valid JSON' },
+  BAD_REQUEST: { status: 400, title: 'The request is malformed' },
+  UNAUTHENTICATED: { status: 401, title: 'Authentication is required' },
+  FORBIDDEN: { status: 403, title: 'Not allowed' },
+  ROUTE_NOT_FOUND: { status: 404, title: 'No such route' },
+  NOT_FOUND: { status: 404, title: 'Not found' },
+  METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
+  NOT_ACCEPTABLE: { status: 406, title: 'Not acceptable' },
+  CONFLICT: { status: 409, title: 'Conflict with the current state' },
+  LENGTH_REQUIRED: { status: 411, title: 'Content-Length is required' },
+  PRECONDITION_FAILED: { status: 412, title: 'A precondition failed' },
+  BODY_TOO_LARGE: { status: 413, title: 'The request body is too large' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
+  RANGE_NOT_SATISFIABLE: { status: 416, title: 'The range cannot be satisfied' },
+  TOO_MANY_REQUESTS: { status: 429, title: 'Too many requests' },
+  INTERNAL_ERROR: { status: 500, title: 'Internal server error' },
+  DEPENDENCY_UNAVAILABLE: { status: 503, title: 'A dependency is unavailable' },
+  NOT_READY: { status: 503, title: 'The service is not ready' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ErrorCode = keyof typeof ERROR_REGISTRY;
+
+/** The problem `type` URI of a code: stable, never dereferenced. */
+export function problemType(code: ErrorCode): string {
+  return `urn:imgsrv:problem:${code.toLowerCase().replaceAll('_', '-')}`;
+}
+
+const BY_STATUS: Record<number, ErrorCode> = {
+  400: 'BAD_REQUEST',
+  401: 'UNAUTHENTICATED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  406: 'NOT_ACCEPTABLE',
+  409: 'CONFLICT',
+  411: 'LENGTH_REQUIRED',
+  412: 'PRECONDITION_FAILED',
+  413: 'BODY_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  416: 'RANGE_NOT_SATISFIABLE',
+  429: 'TOO_MANY_REQUESTS',
+  503: 'DEPENDENCY_UNAVAILABLE',
+};
+
+/** The generic code of a status, for errors raised by the framework rather than our services. */
+export function codeForStatus(status: number): ErrorCode {
+  return BY_STATUS[status] ?? (status >= 400 && status < 500 ? 'BAD_REQUEST' : 'INTERNAL_ERROR');
+}

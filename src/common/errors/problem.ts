@@ -1,0 +1,121 @@
+import { HttpException } from '@nestjs/common';
+import { DomainError } from './domain-error';
+import { ERROR_REGISTRY, codeForStatus, problemType, type ErrorCode } from './error-registry';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance: string;
+  code: ErrorCode;
+  [extension: string]: unknown;
+}
+
+export interface Problem {
+  readonly body: ProblemBody;
+  readonly headers: Readonly<Record<string, string>>;
+  /** True when the error was not expected: the caller logs it with its stack. */
+  readonly unexpected: boolean;
+}
+
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'MALFORMED_JSON',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'MALFORMED_JSON',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
+  FST_ERR_CTP_INVALID_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+};
+
+const FASTIFY_DETAILS: Partial<Record<ErrorCode, string>> = {
+  MALFORMED_JSON: 'The request body could not be parsed as JSON.',
+  BODY_TOO_LARGE: 'The request body exceeds the limit for this route.',
+  UNSUPPORTED_MEDIA_TYPE: 'The Content-Type of the request is not accepted by this route.',
+};
+
+function problemOf(
+  code: ErrorCode,
+  detail: string,
+  requestId: string,
+  extensions: Readonly<Record<string, unknown>> = {},
+): ProblemBody {
+  const spec = ERROR_REGISTRY[code];
+  return {
+    type: problemType(code),
+    title: spec.title,
+    status: spec.status,
+    detail,
+    instance: requestId,
+    code,
+    ...extensions,
+  };
+}
+
+function isFastifyClientError(e: unknown): e is Error & { code?: string; statusCode: number } {
+  if (!(e instanceof Error)) return false;
+  const status = (e as { statusCode?: unknown }).statusCode;
+  return typeof status === 'number' && status >= 400 && status < 500;
+}
+
+/**
+ * Turns anything thrown while serving a request into an RFC 9457 problem. Known errors keep
+ * their code and detail; anything else becomes a 500 with a generic detail (never the message,
+ * which may carry SQL, paths or secrets).
+ */
+export function toProblem(error: unknown, requestId: string): Problem {
+  if (error instanceof DomainError) {
+    return {
+      body: problemOf(error.code, error.detail, requestId, error.extensions),
+      headers: error.headers,
+      unexpected: false,
+    };
+  }
+  if (error instanceof HttpException && isFastifyClientError(error.cause)) {
+    // Nest wraps Fastify's own errors (body parsing, limits); their code says more than the status.
+    return toProblem(error.cause, requestId);
+  }
+  if (error instanceof HttpException) {
+    const status = error.getStatus();
+    const code =
+      status === 404 && /^Cannot [A-Z]+ /.test(error.message)
+        ? 'ROUTE_NOT_FOUND'
+        : codeForStatus(status);
+    if (status >= 500) return internal(requestId);
+    const detail =
+      code === 'ROUTE_NOT_FOUND' ? 'No route matches this method and path.' : clientDetail(error);
+    return { body: problemOf(code, detail, requestId), headers: {}, unexpected: false };
+  }
+  if (isFastifyClientError(error)) {
+    const code =
+      (error.code ? FASTIFY_CODES[error.code] : undefined) ?? codeForStatus(error.statusCode);
+    const detail =
+      FASTIFY_DETAILS[code] ??
+      (error.code?.startsWith('FST_') ? error.message : 'The request is malformed.');
+    return { body: problemOf(code, detail, requestId), headers: {}, unexpected: false };
+  }
+  return internal(requestId);
+}
+
+function clientDetail(error: HttpException): string {
+  const response = error.getResponse();
+  if (typeof response === 'string') return response;
+  const message = (response as { message?: unknown }).message;
+  if (typeof message === 'string') return message;
+  if (Array.isArray(message)) return message.join('; ');
+  return error.message;
+}
+
+function internal(requestId: string): Problem {
+  return {
+    body: problemOf(
+      'INTERNAL_ERROR',
+      `An unexpected error occurred; quote request id ${requestId} when reporting it.`,
+      requestId,
+    ),
+    headers: {},
+    unexpected: true,
+  };
+}

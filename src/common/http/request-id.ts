@@ -1,0 +1,10 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+
+const ACCEPTABLE = /^[A-Za-z0-9._:-]{8,128}$/;
+
+/** Keeps a caller's well-formed `x-request-id` (for tracing across proxies), else mints one. */
+export function requestIdOf(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && ACCEPTABLE.test(given) ? given : randomUUID();
+}

@@ -1,0 +1,97 @@
+import { ConfigError, loadConfig, parseDuration, parseListen } from './app-config';
+
+describe('loadConfig', () => {
+  it('applies the documented defaults to an empty environment', () => {
+    const config = loadConfig({}, '/srv');
+    expect(config.http.listen).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(config.http.tlsListen).toEqual({ host: '127.0.0.1', port: 8443 });
+    expect(config.metrics.listen).toEqual({ host: '127.0.0.1', port: 9464 });
+    expect(config.dataDir).toBe('/srv/var');
+    expect(config.blobStore).toEqual({ driver: 'fs', root: '/srv/var/blobs' });
+    expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: 'imgsrv' });
+    expect(config.roles).toEqual({ api: true, worker: true });
+    expect(config.auth.publicRead).toBe(true);
+    expect(new URL(config.database.url).pathname).toBe('/imgsrv');
+    expect(new URL(config.database.url).username).not.toBe('');
+  });
+
+  it('lists every problem at once', () => {
+    let error: unknown;
+    try {
+      loadConfig({ IMGSRV_LISTEN: 'nonsense', IMGSRV_BLOB_STORE: 's4', IMGSRV_LOG_LEVEL: 'loud' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems;
+    expect(problems).toHaveLength(3);
+    expect(problems.join('\n')).toMatch(/IMGSRV_LISTEN: must be host:port/);
+    expect(problems.join('\n')).toMatch(/IMGSRV_BLOB_STORE: must be fs or s3/);
+    expect(problems.join('\n')).toMatch(/IMGSRV_LOG_LEVEL/);
+  });
+
+  it('disables a listener given the empty string', () => {
+    const config = loadConfig({ IMGSRV_TLS_LISTEN: '', IMGSRV_METRICS_LISTEN: '' });
+    expect(config.http.tlsListen).toBeNull();
+    expect(config.metrics.listen).toBeNull();
+  });
+
+  it('refuses an api role without any listener', () => {
+    expect(() => loadConfig({ IMGSRV_LISTEN: '', IMGSRV_TLS_LISTEN: '' })).toThrow(
+      /at least one listener/,
+    );
+    expect(
+      loadConfig({ IMGSRV_LISTEN: '', IMGSRV_TLS_LISTEN: '', IMGSRV_ROLES: 'worker' }).roles,
+    ).toEqual({
+      api: false,
+      worker: true,
+    });
+  });
+
+  it('requires a bucket for the s3 store and reads its settings', () => {
+    expect(() => loadConfig({ IMGSRV_BLOB_STORE: 's3' })).toThrow(/IMGSRV_S3_BUCKET/);
+    const config = loadConfig({
+      IMGSRV_BLOB_STORE: 's3',
+      IMGSRV_S3_BUCKET: 'b',
+      IMGSRV_S3_ENDPOINT: 'http://127.0.0.1:9000',
+      IMGSRV_S3_FORCE_PATH_STYLE: 'false',
+    });
+    expect(config.blobStore).toMatchObject({
+      driver: 's3',
+      bucket: 'b',
+      region: 'us-east-1',
+      forcePathStyle: false,
+    });
+  });
+
+  it('requires a TLS certificate and key together', () => {
+    expect(() => loadConfig({ IMGSRV_TLS_CERT_FILE: '/c.pem' })).toThrow(/set both or neither/);
+  });
+
+  it('rejects ports out of range and unknown roles', () => {
+    expect(() => loadConfig({ IMGSRV_LISTEN: '127.0.0.1:70000' })).toThrow(/port must be 0-65535/);
+    expect(() => loadConfig({ IMGSRV_ROLES: 'api,cron' })).toThrow(/IMGSRV_ROLES/);
+  });
+
+  it('keeps a user name given in the database URL, and returns a frozen object', () => {
+    const config = loadConfig({ IMGSRV_DATABASE_URL: 'postgres://app:pw@db:5432/x' });
+    expect(config.database.url).toBe('postgres://app:pw@db:5432/x');
+    expect(Object.isFrozen(config.http)).toBe(true);
+  });
+});
+
+describe('parseListen and parseDuration', () => {
+  it('parses hosts, IPv6 and wildcard listeners', () => {
+    expect(parseListen('[::1]:80')).toEqual({ host: '::1', port: 80 });
+    expect(parseListen(':80')).toEqual({ host: '0.0.0.0', port: 80 });
+  });
+
+  it('parses durations in every unit', () => {
+    expect(parseDuration('250ms')).toBe(250);
+    expect(parseDuration('30s')).toBe(30_000);
+    expect(parseDuration('5m')).toBe(300_000);
+    expect(parseDuration('24h')).toBe(86_400_000);
+    expect(parseDuration('7d')).toBe(604_800_000);
+    expect(() => parseDuration('7w')).toThrow();
+  });
+});

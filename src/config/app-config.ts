@@ -1,0 +1,202 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { resolve } from 'node:path';
+import { plainToInstance } from 'class-transformer';
+import { validateSync, type ValidationError } from 'class-validator';
+import { parse as parseDotenv } from 'dotenv';
+import { EnvSchema } from './env.schema';
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export type BlobStoreConfig =
+  | { readonly driver: 'fs'; readonly root: string }
+  | {
+      readonly driver: 's3';
+      readonly endpoint: string | null;
+      readonly bucket: string;
+      readonly region: string;
+      readonly accessKeyId: string | null;
+      readonly secretAccessKey: string | null;
+      readonly forcePathStyle: boolean;
+    };
+
+export interface AppConfig {
+  readonly http: {
+    readonly listen: ListenAddress | null;
+    readonly tlsListen: ListenAddress | null;
+    readonly tlsCertFile: string | null;
+    readonly tlsKeyFile: string | null;
+  };
+  readonly dataDir: string;
+  readonly database: { readonly url: string; readonly poolSize: number };
+  readonly redis: { readonly url: string; readonly prefix: string };
+  readonly roles: { readonly api: boolean; readonly worker: boolean };
+  readonly blobStore: BlobStoreConfig;
+  readonly metrics: { readonly listen: ListenAddress | null };
+  readonly auth: { readonly publicRead: boolean; readonly bootstrapToken: string | null };
+  readonly log: { readonly level: LogLevel; readonly format: 'json' | 'text' };
+  readonly shutdownTimeoutMs: number;
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** The process environment, with a `.env` file in the working directory filling the gaps. */
+export function readProcessEnv(cwd = process.cwd()): Env {
+  const file = resolve(cwd, '.env');
+  const fromFile = existsSync(file) ? parseDotenv(readFileSync(file)) : {};
+  return { ...fromFile, ...process.env };
+}
+
+export function parseListen(value: string): ListenAddress {
+  const i = value.lastIndexOf(':');
+  let host = value.slice(0, i);
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  return { host: host === '' ? '0.0.0.0' : host, port: Number(value.slice(i + 1)) };
+}
+
+export function parseDuration(value: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)$/.exec(value);
+  if (!m) throw new Error(`not a duration: ${value}`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms'];
+  return Number(m[1]) * unit;
+}
+
+function parseBoolean(value: string): boolean {
+  return ['true', '1', 'yes'].includes(value);
+}
+
+function flatten(errors: ValidationError[]): string[] {
+  return errors.flatMap((e) =>
+    Object.values(e.constraints ?? {}).map(
+      (msg) => `${e.property}: ${msg} (got ${JSON.stringify(e.value)})`,
+    ),
+  );
+}
+
+/**
+ * Validates the environment and returns the typed, frozen configuration. Every problem is
+ * collected, so an operator fixes them in one go.
+ */
+export function loadConfig(env: Env, cwd = process.cwd()): AppConfig {
+  const known = Object.fromEntries(
+    Object.entries(env).filter(([k, v]) => k.startsWith('IMGSRV_') && v !== undefined),
+  );
+  const schema = plainToInstance(EnvSchema, known);
+  const problems = flatten(validateSync(schema, { forbidUnknownValues: false }));
+
+  const get = (key: keyof EnvSchema, fallback: string): string => {
+    const v = schema[key];
+    return v === undefined ? fallback : v;
+  };
+  const nonEmpty = (key: keyof EnvSchema, fallback: string): string => {
+    const v = schema[key];
+    return v === undefined || v === '' ? fallback : v;
+  };
+  const optional = (key: keyof EnvSchema): string | null => {
+    const v = schema[key];
+    return v === undefined || v === '' ? null : v;
+  };
+  const listen = (key: keyof EnvSchema, fallback: string): ListenAddress | null => {
+    const v = get(key, fallback);
+    if (v === '') return null;
+    if (!problems.some((p) => p.startsWith(`${key}:`))) {
+      const addr = parseListen(v);
+      if (addr.port > 65535)
+        problems.push(`${key}: port must be 0-65535 (got ${JSON.stringify(v)})`);
+      return addr;
+    }
+    return null;
+  };
+
+  const httpListen = listen('IMGSRV_LISTEN', '127.0.0.1:8080');
+  const tlsListen = listen('IMGSRV_TLS_LISTEN', '127.0.0.1:8443');
+  const metricsListen = listen('IMGSRV_METRICS_LISTEN', '127.0.0.1:9464');
+  const tlsCertFile = optional('IMGSRV_TLS_CERT_FILE');
+  const tlsKeyFile = optional('IMGSRV_TLS_KEY_FILE');
+  if ((tlsCertFile === null) !== (tlsKeyFile === null)) {
+    problems.push('IMGSRV_TLS_CERT_FILE and IMGSRV_TLS_KEY_FILE: set both or neither');
+  }
+
+  const roleList = nonEmpty('IMGSRV_ROLES', 'api,worker').split(',');
+  const driver = nonEmpty('IMGSRV_BLOB_STORE', 'fs');
+  const dataDir = resolve(cwd, nonEmpty('IMGSRV_DATA_DIR', './var'));
+  let blobStore: BlobStoreConfig = { driver: 'fs', root: resolve(dataDir, 'blobs') };
+  if (driver === 's3') {
+    const bucket = optional('IMGSRV_S3_BUCKET');
+    if (bucket === null) problems.push('IMGSRV_S3_BUCKET: required when IMGSRV_BLOB_STORE=s3');
+    blobStore = {
+      driver: 's3',
+      endpoint: optional('IMGSRV_S3_ENDPOINT'),
+      bucket: bucket ?? '',
+      region: nonEmpty('IMGSRV_S3_REGION', 'us-east-1'),
+      accessKeyId: optional('IMGSRV_S3_ACCESS_KEY_ID'),
+      secretAccessKey: optional('IMGSRV_S3_SECRET_ACCESS_KEY'),
+      forcePathStyle: parseBoolean(nonEmpty('IMGSRV_S3_FORCE_PATH_STYLE', 'true')),
+    };
+  }
+  const roles = { api: roleList.includes('api'), worker: roleList.includes('worker') };
+  if (
+    roles.api &&
+    httpListen === null &&
+    tlsListen === null &&
+    !problems.some((p) => p.includes('LISTEN'))
+  ) {
+    problems.push('IMGSRV_LISTEN and IMGSRV_TLS_LISTEN: the api role needs at least one listener');
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const config: AppConfig = {
+    http: { listen: httpListen, tlsListen, tlsCertFile, tlsKeyFile },
+    dataDir,
+    database: {
+      url: withDefaultUser(nonEmpty('IMGSRV_DATABASE_URL', 'postgres://localhost:5432/imgsrv')),
+      poolSize: Number(nonEmpty('IMGSRV_DATABASE_POOL_SIZE', '10')),
+    },
+    redis: {
+      url: nonEmpty('IMGSRV_REDIS_URL', 'redis://127.0.0.1:6379'),
+      prefix: nonEmpty('IMGSRV_REDIS_PREFIX', 'imgsrv'),
+    },
+    roles,
+    blobStore,
+    metrics: { listen: metricsListen },
+    auth: {
+      publicRead: parseBoolean(nonEmpty('IMGSRV_PUBLIC_READ', 'true')),
+      bootstrapToken: optional('IMGSRV_BOOTSTRAP_TOKEN'),
+    },
+    log: {
+      level: nonEmpty('IMGSRV_LOG_LEVEL', 'info') as LogLevel,
+      format: nonEmpty('IMGSRV_LOG_FORMAT', 'json') as 'json' | 'text',
+    },
+    shutdownTimeoutMs: parseDuration(nonEmpty('IMGSRV_SHUTDOWN_TIMEOUT', '25s')),
+  };
+  return deepFreeze(config);
+}
+
+/** Like libpq, a URL without a user name connects as the operating-system user. */
+function withDefaultUser(url: string): string {
+  const u = new URL(url);
+  if (u.username) return url;
+  u.username = encodeURIComponent(userInfo().username);
+  return u.toString();
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,86 @@
+import { IsIn, IsOptional, IsString, Matches, ValidateIf } from 'class-validator';
+
+/** host:port, [v6]:port or :port; the empty string (allowed where noted) disables a listener. */
+export const LISTEN_PATTERN = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):\d{1,5}$/;
+/** 250ms, 30s, 5m, 24h, 7d */
+export const DURATION_PATTERN = /^\d+(?:ms|s|m|h|d)$/;
+const BOOLEAN_VALUES = ['true', 'false', '1', '0', 'yes', 'no'];
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+/**
+ * Every environment variable imgsrv reads. Values are strings as the environment gives them;
+ * app-config.ts applies defaults and turns them into the typed configuration.
+ */
+export class EnvSchema {
+  @IsOptional()
+  @Matches(LISTEN_PATTERN, { message: 'must be host:port, or empty to disable' })
+  @ValidateIf((_, v) => v !== '')
+  IMGSRV_LISTEN?: string;
+
+  @IsOptional()
+  @Matches(LISTEN_PATTERN, { message: 'must be host:port, or empty to disable' })
+  @ValidateIf((_, v) => v !== '')
+  IMGSRV_TLS_LISTEN?: string;
+
+  @IsOptional() @IsString() IMGSRV_TLS_CERT_FILE?: string;
+  @IsOptional() @IsString() IMGSRV_TLS_KEY_FILE?: string;
+  @IsOptional() @IsString() IMGSRV_DATA_DIR?: string;
+
+  @IsOptional()
+  @Matches(/^postgres(ql)?:\/\/.+/, { message: 'must be a postgres:// URL' })
+  IMGSRV_DATABASE_URL?: string;
+
+  @IsOptional()
+  @Matches(/^\d{1,3}$/, { message: 'must be a whole number' })
+  IMGSRV_DATABASE_POOL_SIZE?: string;
+
+  @IsOptional()
+  @Matches(/^rediss?:\/\/.+/, { message: 'must be a redis:// or rediss:// URL' })
+  IMGSRV_REDIS_URL?: string;
+
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9._:-]{1,64}$/, { message: 'must be 1-64 characters of A-Z a-z 0-9 . _ : -' })
+  IMGSRV_REDIS_PREFIX?: string;
+
+  @IsOptional()
+  @Matches(/^(api|worker)(,(api|worker))*$/, {
+    message: 'must be a comma-separated list of api and worker',
+  })
+  IMGSRV_ROLES?: string;
+
+  @IsOptional() @IsIn(['fs', 's3'], { message: 'must be fs or s3' }) IMGSRV_BLOB_STORE?: string;
+
+  @IsOptional()
+  @Matches(/^https?:\/\/.+/, { message: 'must be an http(s) URL' })
+  @ValidateIf((_, v) => v !== '')
+  IMGSRV_S3_ENDPOINT?: string;
+  @IsOptional() @IsString() IMGSRV_S3_BUCKET?: string;
+  @IsOptional() @IsString() IMGSRV_S3_REGION?: string;
+  @IsOptional() @IsString() IMGSRV_S3_ACCESS_KEY_ID?: string;
+  @IsOptional() @IsString() IMGSRV_S3_SECRET_ACCESS_KEY?: string;
+  @IsOptional()
+  @IsIn(BOOLEAN_VALUES, { message: 'must be true or false' })
+  IMGSRV_S3_FORCE_PATH_STYLE?: string;
+
+  @IsOptional()
+  @Matches(LISTEN_PATTERN, { message: 'must be host:port, or empty to disable' })
+  @ValidateIf((_, v) => v !== '')
+  IMGSRV_METRICS_LISTEN?: string;
+
+  @IsOptional()
+  @IsIn(BOOLEAN_VALUES, { message: 'must be true or false' })
+  IMGSRV_PUBLIC_READ?: string;
+
+  @IsOptional() @IsString() IMGSRV_BOOTSTRAP_TOKEN?: string;
+
+  @IsOptional()
+  @IsIn(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` })
+  IMGSRV_LOG_LEVEL?: string;
+  @IsOptional()
+  @IsIn(['json', 'text'], { message: 'must be json or text' })
+  IMGSRV_LOG_FORMAT?: string;
+
+  @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 500ms, 30s, 5m' })
+  IMGSRV_SHUTDOWN_TIMEOUT?: string;
+}

@@ -1,0 +1,32 @@
+import { join } from 'node:path';
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import type { AppConfig } from '../config/app-config';
+import { ENTITIES } from './entities';
+
+/** Where the hand-written migrations live: `migrations/` beside `src/` and `dist/`. */
+export const MIGRATIONS_GLOB = join(__dirname, '..', '..', 'migrations', '*.js');
+
+/** The one options builder, used by the application, the migrate command and the tests. */
+export function buildDataSourceOptions(database: AppConfig['database']): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url: database.url,
+    entities: ENTITIES,
+    migrations: [MIGRATIONS_GLOB],
+    migrationsTableName: 'schema_migration',
+    migrationsTransactionMode: 'each',
+    synchronize: false,
+    migrationsRun: false,
+    logging: false,
+    extra: {
+      max: database.poolSize,
+      connectionTimeoutMillis: 5_000,
+      idleTimeoutMillis: 30_000,
+      application_name: 'imgsrv',
+    },
+  };
+}
+
+export function createDataSource(database: AppConfig['database']): DataSource {
+  return new DataSource(buildDataSourceOptions(database));
+}

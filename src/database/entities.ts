@@ -1,0 +1,7 @@
+import type { DataSourceOptions } from 'typeorm';
+
+/**
+ * Every TypeORM entity of every module. TypeORM needs the whole list in one DataSource; modules
+ * still reach each other's data only through their services.
+ */
+export const ENTITIES: NonNullable<DataSourceOptions['entities']> = [];

@@ -1,0 +1,131 @@
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { AppModule } from '../app.module';
+import { configureApp } from '../app.setup';
+import type { AppConfig } from '../config/app-config';
+import { requestIdOf } from '../common/http/request-id';
+import { NestPinoLogger, type Logger } from '../common/logging/logger';
+import { MetricsService } from '../common/metrics/metrics.service';
+import { closeGracefully, listen, urlOf } from './listeners';
+import { createMetricsServer } from './metrics-server';
+import { loadTlsMaterial } from './tls';
+
+/** JSON bodies are small; upload parts stream through their own parser with their own limit. */
+export const JSON_BODY_LIMIT = 1024 * 1024;
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+export interface Application {
+  readonly app: NestFastifyApplication;
+  /** The request handler of the one Fastify instance, for any number of listeners. */
+  readonly handler: Handler;
+  /** The plain HTTP server Fastify was built around (listening only if configured). */
+  readonly httpServer: Server;
+}
+
+/**
+ * Builds and initializes the Nest application on Fastify. One Fastify instance serves every
+ * listener: its handler is captured from the server factory and given to each server.
+ */
+export async function createApplication(
+  config: AppConfig,
+  logger: Logger,
+  options: { preview?: boolean } = {},
+): Promise<Application> {
+  let handler: Handler | undefined;
+  let httpServer: Server | undefined;
+  const adapter = new FastifyAdapter({
+    serverFactory: (h: Handler) => {
+      handler = h;
+      httpServer = createHttpServer(h);
+      return httpServer;
+    },
+    genReqId: requestIdOf,
+    requestIdHeader: false,
+    bodyLimit: JSON_BODY_LIMIT,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: true,
+    routerOptions: { maxParamLength: 512 },
+  } as ConstructorParameters<typeof FastifyAdapter>[0]);
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule.forRoot(config, logger),
+    adapter,
+    {
+      logger: new NestPinoLogger(logger),
+      abortOnError: false,
+      preview: options.preview ?? false,
+    },
+  );
+  configureApp(app, logger);
+  if (!options.preview) {
+    await app.init();
+    // Nest readies Fastify inside listen(); we serve through our own servers, so ready it here.
+    await app.getHttpAdapter().getInstance().ready();
+  }
+  if (!handler || !httpServer) throw new Error('Fastify did not build its server');
+  return { app, handler, httpServer };
+}
+
+export interface RunningServer {
+  readonly application: Application;
+  readonly urls: { readonly http?: string; readonly https?: string; readonly metrics?: string };
+  readonly tlsCertFile?: string;
+  /** Stops accepting, finishes in-flight requests (bounded), then closes the application. */
+  close(): Promise<void>;
+}
+
+/** Starts the listeners this process's configuration asks for. */
+export async function startServer(config: AppConfig, logger: Logger): Promise<RunningServer> {
+  const application = await createApplication(config, logger);
+  const servers: Server[] = [];
+  const urls: { http?: string; https?: string; metrics?: string } = {};
+  let tlsCertFile: string | undefined;
+
+  try {
+    if (config.roles.api && config.http.listen) {
+      urls.http = urlOf('http', await listen(application.httpServer, config.http.listen));
+      servers.push(application.httpServer);
+    }
+    if (config.roles.api && config.http.tlsListen) {
+      const tls = await loadTlsMaterial(config);
+      tlsCertFile = tls.certFile;
+      if (tls.generated)
+        logger.info({ certFile: tls.certFile }, 'generated a self-signed TLS certificate');
+      const httpsServer = createHttpsServer(
+        { cert: tls.cert, key: tls.key },
+        application.handler,
+      ) as unknown as Server;
+      urls.https = urlOf('https', await listen(httpsServer, config.http.tlsListen));
+      servers.push(httpsServer);
+    }
+    if (config.metrics.listen) {
+      const metricsServer = createMetricsServer(application.app.get(MetricsService).registry);
+      urls.metrics = `${urlOf('http', await listen(metricsServer, config.metrics.listen))}/metrics`;
+      servers.push(metricsServer);
+    }
+  } catch (error) {
+    await closeGracefully(servers, 0);
+    await application.app.close();
+    throw error;
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    application,
+    urls,
+    tlsCertFile,
+    close: () =>
+      (closing ??= (async () => {
+        await closeGracefully(servers, config.shutdownTimeoutMs);
+        await application.app.close();
+      })()),
+  };
+}

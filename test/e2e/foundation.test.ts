@@ -1,0 +1,172 @@
+import { startTestApp, type TestApp } from '../support/test-app';
+import { TcpProxy } from '../support/tcp-proxy';
+import { createTestDatabase, type TestDatabase } from '../support/test-database';
+
+const PROBLEM = 'application/problem+json';
+
+describe('the service skeleton', () => {
+  let app: TestApp;
+
+  beforeAll(async () => {
+    app = await startTestApp();
+  });
+  afterAll(() => app.close());
+
+  it.each([false, true])(
+    'answers /healthz and /readyz on the %s listener (false: http, true: https)',
+    async (tls) => {
+      const health = await app.fetch('/healthz', { tls });
+      expect(health.status).toBe(200);
+      expect(await health.json()).toEqual({ status: 'ok' });
+      const ready = await app.fetch('/readyz', { tls });
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toEqual({
+        status: 'ok',
+        checks: { database: 'ok', redis: 'ok', blob_store: 'ok' },
+      });
+    },
+  );
+
+  it('answers an unknown route with a 404 problem carrying a code and the request id', async () => {
+    const res = await app.fetch('/v1/no-such-thing');
+    expect(res.status).toBe(404);
+    expect(res.headers.get('content-type')).toContain(PROBLEM);
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body).toMatchObject({
+      status: 404,
+      code: 'ROUTE_NOT_FOUND',
+      type: 'urn:imgsrv:problem:route-not-found',
+    });
+    expect(body.instance).toBe(res.headers.get('x-request-id'));
+  });
+
+  it('answers a malformed JSON body with a 400 problem', async () => {
+    const res = await app.fetch('/healthz', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"name": ',
+    });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('content-type')).toContain(PROBLEM);
+    expect(await res.json()).toMatchObject({ status: 400, code: 'MALFORMED_JSON' });
+  });
+
+  it('refuses a JSON body over 1 MiB with 413', async () => {
+    const res = await app.fetch('/healthz', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ pad: 'x'.repeat(1024 * 1024) }),
+    });
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ code: 'BODY_TOO_LARGE' });
+  });
+
+  it('keeps a well-formed caller request id and replaces a malformed one', async () => {
+    const kept = await app.fetch('/healthz', { headers: { 'x-request-id': 'trace-0123456789' } });
+    expect(kept.headers.get('x-request-id')).toBe('trace-0123456789');
+    const replaced = await app.fetch('/healthz', {
+      headers: { 'x-request-id': 'bad id\twith spaces' },
+    });
+    expect(replaced.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('serves Swagger UI at /docs and the OpenAPI document at /docs-json', async () => {
+    const ui = await app.fetch('/docs');
+    expect(ui.status).toBe(200);
+    expect(await ui.text()).toMatch(/swagger-ui/i);
+    const doc = (await (await app.fetch('/docs-json')).json()) as {
+      openapi: string;
+      paths: Record<string, unknown>;
+    };
+    expect(doc.openapi).toMatch(/^3\./);
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/healthz', '/readyz']));
+  });
+
+  it('exposes request and process metrics on the metrics listener with route patterns as labels', async () => {
+    await app.fetch('/healthz');
+    await app.fetch('/v1/unknown/abc123');
+    const res = await fetch(app.server.urls.metrics as string);
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toMatch(
+      /imgsrv_http_requests_total\{method="GET",route="\/healthz",status="200"\} \d+/,
+    );
+    expect(text).toMatch(/route="unmatched",status="404"/);
+    expect(text).not.toContain('abc123');
+    expect(text).toContain('imgsrv_process_resident_memory_bytes');
+  });
+
+  it('writes structured JSON request logs with the request id', async () => {
+    const res = await app.fetch('/v1/logged-route', {
+      headers: { 'x-request-id': 'log-check-0001' },
+    });
+    await res.arrayBuffer();
+    const line = app.logs.lines.map((l) => JSON.parse(l)).find((l) => l.reqId === 'log-check-0001');
+    expect(line).toMatchObject({ msg: 'request', status: 404, method: 'GET', route: 'unmatched' });
+  });
+});
+
+describe('readiness when a dependency goes away', () => {
+  const redisProxy = new TcpProxy('127.0.0.1', 6379);
+  const pgProxy = new TcpProxy('127.0.0.1', 5432);
+  let database: TestDatabase;
+  let app: TestApp;
+
+  beforeAll(async () => {
+    await redisProxy.start();
+    await pgProxy.start();
+    database = await createTestDatabase();
+    const url = new URL(database.url);
+    url.host = `${pgProxy.address.host}:${pgProxy.address.port}`;
+    app = await startTestApp({
+      database: { ...database, url: url.toString() },
+      env: { IMGSRV_REDIS_URL: `redis://${redisProxy.address.host}:${redisProxy.address.port}` },
+    });
+  });
+  afterAll(async () => {
+    await app.close();
+    await redisProxy.stop();
+    await pgProxy.stop();
+    await database.drop();
+  });
+
+  async function readiness(): Promise<{ status: number; body: Record<string, unknown> }> {
+    const res = await app.fetch('/readyz');
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  }
+
+  async function eventually(predicate: () => Promise<boolean>): Promise<void> {
+    for (let i = 0; i < 60; i++) {
+      if (await predicate()) return;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    throw new Error('condition not reached');
+  }
+
+  it('names Redis when it is down and recovers without a restart', async () => {
+    expect((await readiness()).status).toBe(200);
+    await redisProxy.stop();
+    const down = await readiness();
+    expect(down.status).toBe(503);
+    expect(down.body).toMatchObject({
+      code: 'NOT_READY',
+      checks: { redis: 'fail', database: 'ok', blob_store: 'ok' },
+    });
+    expect(down.body.detail).toMatch(/redis/);
+    await redisProxy.start();
+    await eventually(async () => (await readiness()).status === 200);
+  });
+
+  it('names PostgreSQL when it is down and recovers without a restart', async () => {
+    await pgProxy.stop();
+    const down = await readiness();
+    expect(down.status).toBe(503);
+    expect(down.body).toMatchObject({
+      code: 'NOT_READY',
+      checks: { database: 'fail', redis: 'ok' },
+    });
+    expect(down.body.detail).toMatch(/database/);
+    await pgProxy.start();
+    await eventually(async () => (await readiness()).status === 200);
+  });
+});
