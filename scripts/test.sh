@@ -6,9 +6,7 @@ cd "$(dirname "$0")/.."
 
 bash scripts/install-system-deps.sh
 bash scripts/ensure-services.sh
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
-fi
+bash scripts/install-node-deps.sh --if-needed
 npm run --silent build
 
 results=$(mktemp)
