@@ -22,8 +22,7 @@ function newest(dir) {
   return latest;
 }
 
-if (!existsSync(join(root, 'node_modules', '.package-lock.json')))
-  step('npm', ['ci', '--no-audit', '--no-fund']);
+step('bash', [join(root, 'scripts', 'install-node-deps.sh'), '--if-needed']);
 const main = join(root, 'dist', 'main.js');
 if (!existsSync(main) || newest(join(root, 'src')) > statSync(main).mtimeMs)
   step('npm', ['run', '--silent', 'build']);
