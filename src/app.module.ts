@@ -1,5 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { BlobStoreModule } from './cas/blob-store/blob-store.module';
+import { CasModule } from './cas/cas.module';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import type { Logger } from './common/logging/logger';
@@ -22,6 +23,7 @@ export class AppModule {
         QueueModule,
         BlobStoreModule,
         HealthModule,
+        CasModule.register(config),
       ],
     };
   }

@@ -1,3 +1,6 @@
+import { AUTH_ERRORS } from '../../auth/auth.errors';
+import { CAS_ERRORS } from '../../cas/cas.errors';
+
 /**
  * Every stable error code imgsrv answers with, and its HTTP status and title. DomainError only
  * accepts keys of this object, so a code without an entry does not compile.
@@ -22,6 +25,8 @@ export const ERROR_REGISTRY = {
   INTERNAL_ERROR: { status: 500, title: 'Internal server error' },
   DEPENDENCY_UNAVAILABLE: { status: 503, title: 'A dependency is unavailable' },
   NOT_READY: { status: 503, title: 'The service is not ready' },
+  ...AUTH_ERRORS,
+  ...CAS_ERRORS,
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_REGISTRY;

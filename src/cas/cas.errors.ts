@@ -1,0 +1,2 @@
+/** Error codes of the cas module (merged into ERROR_REGISTRY). */
+export const CAS_ERRORS = {} as const satisfies Record<string, { status: number; title: string }>;
