@@ -1,4 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import { AuditModule } from './audit/audit.module';
+import { AuthModule } from './auth/auth.module';
 import { BlobStoreModule } from './cas/blob-store/blob-store.module';
 import { CasModule } from './cas/cas.module';
 import type { AppConfig } from './config/app-config';
@@ -23,6 +25,8 @@ export class AppModule {
         QueueModule,
         BlobStoreModule,
         HealthModule,
+        AuditModule,
+        AuthModule,
         CasModule.register(config),
       ],
     };

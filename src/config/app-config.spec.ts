@@ -64,6 +64,19 @@ describe('loadConfig', () => {
     });
   });
 
+  it('reads the auth settings and refuses a malformed bootstrap token', () => {
+    const config = loadConfig({ IMGSRV_TOKEN_MAX_LIFETIME: '90d', IMGSRV_PUBLIC_READ: 'false' });
+    expect(config.auth).toMatchObject({
+      publicRead: false,
+      tokenMaxLifetimeMs: 90 * 86_400_000,
+      bootstrapTokenTtlMs: 86_400_000,
+      oidcAllowInsecureLoopback: false,
+    });
+    expect(() => loadConfig({ IMGSRV_BOOTSTRAP_TOKEN: 'letmein' })).toThrow(
+      /IMGSRV_BOOTSTRAP_TOKEN: must be an API token/,
+    );
+  });
+
   it('requires a TLS certificate and key together', () => {
     expect(() => loadConfig({ IMGSRV_TLS_CERT_FILE: '/c.pem' })).toThrow(/set both or neither/);
   });

@@ -38,7 +38,15 @@ export interface AppConfig {
   readonly roles: { readonly api: boolean; readonly worker: boolean };
   readonly blobStore: BlobStoreConfig;
   readonly metrics: { readonly listen: ListenAddress | null };
-  readonly auth: { readonly publicRead: boolean; readonly bootstrapToken: string | null };
+  readonly auth: {
+    readonly publicRead: boolean;
+    readonly bootstrapToken: string | null;
+    readonly bootstrapTokenTtlMs: number;
+    readonly tokenMaxLifetimeMs: number;
+    readonly oidcFetchTimeoutMs: number;
+    /** Accept http:// OIDC issuers on loopback addresses (tests only). */
+    readonly oidcAllowInsecureLoopback: boolean;
+  };
   readonly log: { readonly level: LogLevel; readonly format: 'json' | 'text' };
   readonly shutdownTimeoutMs: number;
 }
@@ -175,6 +183,12 @@ export function loadConfig(env: Env, cwd = process.cwd()): AppConfig {
     auth: {
       publicRead: parseBoolean(nonEmpty('IMGSRV_PUBLIC_READ', 'true')),
       bootstrapToken: optional('IMGSRV_BOOTSTRAP_TOKEN'),
+      bootstrapTokenTtlMs: parseDuration(nonEmpty('IMGSRV_BOOTSTRAP_TOKEN_TTL', '24h')),
+      tokenMaxLifetimeMs: parseDuration(nonEmpty('IMGSRV_TOKEN_MAX_LIFETIME', '365d')),
+      oidcFetchTimeoutMs: parseDuration(nonEmpty('IMGSRV_OIDC_FETCH_TIMEOUT', '5s')),
+      oidcAllowInsecureLoopback: parseBoolean(
+        nonEmpty('IMGSRV_OIDC_ALLOW_INSECURE_LOOPBACK', 'false'),
+      ),
     },
     log: {
       level: nonEmpty('IMGSRV_LOG_LEVEL', 'info') as LogLevel,

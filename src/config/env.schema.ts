@@ -71,7 +71,28 @@ export class EnvSchema {
   @IsIn(BOOLEAN_VALUES, { message: 'must be true or false' })
   IMGSRV_PUBLIC_READ?: string;
 
-  @IsOptional() @IsString() IMGSRV_BOOTSTRAP_TOKEN?: string;
+  @IsOptional()
+  @Matches(/^imgsrv_[a-z0-9]{16}_[A-Za-z0-9_-]{43}$/, {
+    message: 'must be an API token: imgsrv_ + 16 of [a-z0-9] + _ + 43 of [A-Za-z0-9_-]',
+  })
+  @ValidateIf((_, v) => v !== '')
+  IMGSRV_BOOTSTRAP_TOKEN?: string;
+
+  @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 12h or 7d' })
+  IMGSRV_BOOTSTRAP_TOKEN_TTL?: string;
+
+  @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 90d' })
+  IMGSRV_TOKEN_MAX_LIFETIME?: string;
+
+  @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 5s' })
+  IMGSRV_OIDC_FETCH_TIMEOUT?: string;
+
+  @IsOptional()
+  @IsIn(BOOLEAN_VALUES, { message: 'must be true or false' })
+  IMGSRV_OIDC_ALLOW_INSECURE_LOOPBACK?: string;
 
   @IsOptional()
   @IsIn(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` })

@@ -1,8 +1,14 @@
 import type { DataSourceOptions } from 'typeorm';
+import { AUDIT_ENTITIES } from '../audit/audit.entities';
+import { AUTH_ENTITIES } from '../auth/auth.entities';
 import { CAS_ENTITIES } from '../cas/cas.entities';
 
 /**
  * Every TypeORM entity of every module. TypeORM needs the whole list in one DataSource; modules
  * still reach each other's data only through their services.
  */
-export const ENTITIES: NonNullable<DataSourceOptions['entities']> = [...CAS_ENTITIES];
+export const ENTITIES: NonNullable<DataSourceOptions['entities']> = [
+  ...AUTH_ENTITIES,
+  ...AUDIT_ENTITIES,
+  ...CAS_ENTITIES,
+];

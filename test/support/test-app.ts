@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Agent, fetch, type RequestInit, type Response } from 'undici';
+import { generateApiToken } from '../../src/auth/api-token';
 import { loadConfig, type AppConfig, type Env } from '../../src/config/app-config';
 import { createLogger, type Logger } from '../../src/common/logging/logger';
 import { startServer, type RunningServer } from '../../src/server/bootstrap';
@@ -37,6 +38,7 @@ export function testEnv({ databaseUrl, dataDir, env = {} }: TestEnvOptions): Env
     IMGSRV_METRICS_LISTEN: '127.0.0.1:0',
     IMGSRV_LOG_LEVEL: 'debug',
     IMGSRV_SHUTDOWN_TIMEOUT: '2s',
+    IMGSRV_BOOTSTRAP_TOKEN: generateApiToken().plaintext,
     ...env,
   };
 }
@@ -48,6 +50,8 @@ export interface TestApp {
   readonly logger: Logger;
   readonly database: TestDatabase;
   readonly dataDir: string;
+  /** The auth-manager token the app bootstrapped with (IMGSRV_BOOTSTRAP_TOKEN). */
+  readonly bootstrapToken: string;
   /** Base URL of the plain HTTP listener. */
   readonly url: string;
   /** fetch against the app, relative to its HTTP (or, with tls: true, HTTPS) listener. */
@@ -80,6 +84,7 @@ export async function startTestApp(
     database,
     dataDir,
     url,
+    bootstrapToken: config.auth.bootstrapToken ?? '',
     fetch: (path, init = {}) => {
       const { tls, ...rest } = init;
       const base = tls ? server.urls.https : server.urls.http;

@@ -1,0 +1,41 @@
+import { claimsMatch, issuerUrlProblem, normalizeIssuer } from './oidc-claims';
+
+describe('claimsMatch', () => {
+  const payload = {
+    repository: 'acme/images',
+    ref: 'refs/heads/main',
+    run: 42,
+    groups: ['ops', 'release'],
+  };
+
+  it('needs every condition to match', () => {
+    expect(claimsMatch({ repository: 'acme/*', ref: 'refs/heads/main' }, payload)).toBe(true);
+    expect(claimsMatch({ repository: 'acme/*', ref: 'refs/tags/*' }, payload)).toBe(false);
+  });
+
+  it('matches numbers as text, arrays by any element, and never a missing claim', () => {
+    expect(claimsMatch({ run: '4?' }, payload)).toBe(true);
+    expect(claimsMatch({ groups: 'release' }, payload)).toBe(true);
+    expect(claimsMatch({ groups: 'admin' }, payload)).toBe(false);
+    expect(claimsMatch({ environment: '*' }, payload)).toBe(false);
+  });
+
+  it('matches everything with no conditions', () => {
+    expect(claimsMatch({}, payload)).toBe(true);
+  });
+});
+
+describe('issuer URLs', () => {
+  it('accepts https and refuses http unless loopback is allowed', () => {
+    expect(issuerUrlProblem('https://token.actions.example.com', false)).toBeNull();
+    expect(issuerUrlProblem('http://issuer.example.com', true)).toMatch(/https/);
+    expect(issuerUrlProblem('http://127.0.0.1:8000', false)).toMatch(/https/);
+    expect(issuerUrlProblem('http://127.0.0.1:8000', true)).toBeNull();
+    expect(issuerUrlProblem('not a url', true)).toMatch(/absolute/);
+    expect(issuerUrlProblem('https://u:p@issuer.example.com', false)).toMatch(/credentials/);
+  });
+
+  it('ignores trailing slashes', () => {
+    expect(normalizeIssuer('https://a.example/')).toBe('https://a.example');
+  });
+});
