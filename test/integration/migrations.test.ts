@@ -34,7 +34,7 @@ describe('database preparation', () => {
     await dataSource.initialize();
     try {
       const recorded = await dataSource.query('SELECT name FROM schema_migration ORDER BY id');
-      expect(recorded.map((r: { name: string }) => r.name)).toEqual(appliedNames.sort());
+      expect(recorded.map((r: { name: string }) => r.name)).toEqual(appliedNames);
       expect(await dataSource.showMigrations()).toBe(false);
     } finally {
       await dataSource.destroy();
