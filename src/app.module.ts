@@ -3,6 +3,7 @@ import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
 import { BlobStoreModule } from './cas/blob-store/blob-store.module';
 import { CasModule } from './cas/cas.module';
+import { CatalogModule } from './catalog/catalog.module';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import type { Logger } from './common/logging/logger';
@@ -28,6 +29,7 @@ export class AppModule {
         AuditModule,
         AuthModule,
         CasModule.register(config),
+        CatalogModule,
       ],
     };
   }

@@ -2,6 +2,7 @@ import type { DataSourceOptions } from 'typeorm';
 import { AUDIT_ENTITIES } from '../audit/audit.entities';
 import { AUTH_ENTITIES } from '../auth/auth.entities';
 import { CAS_ENTITIES } from '../cas/cas.entities';
+import { CATALOG_ENTITIES } from '../catalog/catalog.entities';
 
 /**
  * Every TypeORM entity of every module. TypeORM needs the whole list in one DataSource; modules
@@ -11,4 +12,5 @@ export const ENTITIES: NonNullable<DataSourceOptions['entities']> = [
   ...AUTH_ENTITIES,
   ...AUDIT_ENTITIES,
   ...CAS_ENTITIES,
+  ...CATALOG_ENTITIES,
 ];

@@ -1,5 +1,6 @@
 import { AUTH_ERRORS } from '../../auth/auth.errors';
 import { CAS_ERRORS } from '../../cas/cas.errors';
+import { CATALOG_ERRORS } from '../../catalog/catalog.errors';
 
 /**
  * Every stable error code imgsrv answers with, and its HTTP status and title. DomainError only
@@ -27,6 +28,7 @@ export const ERROR_REGISTRY = {
   NOT_READY: { status: 503, title: 'The service is not ready' },
   ...AUTH_ERRORS,
   ...CAS_ERRORS,
+  ...CATALOG_ERRORS,
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_REGISTRY;

@@ -1,0 +1,137 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiCreatedResponse,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiTags,
+} from '@nestjs/swagger';
+import { CurrentActor, CurrentPrincipal, type Actor } from '../auth/current-principal.decorator';
+import type { Principal } from '../auth/principal';
+import { PublicRead, RequireAction } from '../auth/require-action.decorator';
+import { ApiProblems } from '../common/http/api-problems.decorator';
+import { CatalogService } from './catalog.service';
+import {
+  ArtifactCreateDto,
+  ArtifactParamsDto,
+  AttachmentCreateDto,
+  AttachmentParamsDto,
+  VersionParamsDto,
+} from './dto/catalog.request.dto';
+import {
+  ArtifactListResponseDto,
+  ArtifactResponseDto,
+  ArtifactWithAttachmentsDto,
+  AttachmentResponseDto,
+} from './dto/catalog.response.dto';
+
+@ApiTags('catalog')
+@ApiBearerAuth('bearer')
+@Controller('v1/images/:name/versions/:version/artifacts')
+export class ArtifactController {
+  constructor(private readonly catalog: CatalogService) {}
+
+  @Get()
+  @PublicRead({ imageParam: 'name' })
+  @ApiOkResponse({ type: ArtifactListResponseDto })
+  @ApiProblems(400, 401, 403, 404)
+  async listArtifacts(
+    @CurrentPrincipal() principal: Principal | null,
+    @Param() params: VersionParamsDto,
+  ): Promise<ArtifactListResponseDto> {
+    const artifacts = await this.catalog.listArtifacts(principal, params.name, params.version);
+    return { artifacts: artifacts.map((a) => ArtifactResponseDto.of(a)) };
+  }
+
+  @Post()
+  @RequireAction('content.write', { imageParam: 'name' })
+  @ApiCreatedResponse({ type: ArtifactResponseDto })
+  @ApiProblems(400, 401, 403, 404, 409)
+  async createArtifact(
+    @CurrentActor() actor: Actor,
+    @Param() params: VersionParamsDto,
+    @Body() body: ArtifactCreateDto,
+  ): Promise<ArtifactResponseDto> {
+    const artifact = await this.catalog.createArtifact(actor, params.name, params.version, {
+      variant: body.variant ?? 'default',
+      operatingSystem: body.operating_system,
+      architecture: body.architecture,
+      format: body.format,
+      primaryBlobDigest: body.primary_blob_digest,
+      primaryBlobSizeBytes: body.primary_blob_size_bytes,
+      primaryMediaType: body.primary_media_type,
+    });
+    return ArtifactResponseDto.of(artifact);
+  }
+
+  @Get(':artifact_id')
+  @PublicRead({ imageParam: 'name' })
+  @ApiOkResponse({ type: ArtifactWithAttachmentsDto })
+  @ApiProblems(400, 401, 403, 404)
+  async getArtifact(
+    @CurrentPrincipal() principal: Principal | null,
+    @Param() params: ArtifactParamsDto,
+  ): Promise<ArtifactWithAttachmentsDto> {
+    const { artifact, attachments } = await this.catalog.getArtifact(
+      principal,
+      params.name,
+      params.version,
+      params.artifact_id,
+    );
+    return ArtifactWithAttachmentsDto.of(artifact, attachments);
+  }
+
+  @Delete(':artifact_id')
+  @HttpCode(204)
+  @RequireAction('content.write', { imageParam: 'name' })
+  @ApiNoContentResponse({ description: 'Deleted with its attachments' })
+  @ApiProblems(400, 401, 403, 404, 409)
+  async deleteArtifact(
+    @CurrentActor() actor: Actor,
+    @Param() params: ArtifactParamsDto,
+  ): Promise<void> {
+    await this.catalog.deleteArtifact(actor, params.name, params.version, params.artifact_id);
+  }
+
+  @Post(':artifact_id/attachments')
+  @RequireAction('content.write', { imageParam: 'name' })
+  @ApiCreatedResponse({ type: AttachmentResponseDto })
+  @ApiProblems(400, 401, 403, 404, 409)
+  async createAttachment(
+    @CurrentActor() actor: Actor,
+    @Param() params: ArtifactParamsDto,
+    @Body() body: AttachmentCreateDto,
+  ): Promise<AttachmentResponseDto> {
+    const attachment = await this.catalog.createAttachment(
+      actor,
+      params.name,
+      params.version,
+      params.artifact_id,
+      {
+        name: body.name,
+        mediaType: body.media_type,
+        blobDigest: body.blob_digest,
+        blobSizeBytes: body.blob_size_bytes,
+      },
+    );
+    return AttachmentResponseDto.of(attachment);
+  }
+
+  @Delete(':artifact_id/attachments/:attachment_id')
+  @HttpCode(204)
+  @RequireAction('content.write', { imageParam: 'name' })
+  @ApiNoContentResponse()
+  @ApiProblems(400, 401, 403, 404, 409)
+  async deleteAttachment(
+    @CurrentActor() actor: Actor,
+    @Param() params: AttachmentParamsDto,
+  ): Promise<void> {
+    await this.catalog.deleteAttachment(
+      actor,
+      params.name,
+      params.version,
+      params.artifact_id,
+      params.attachment_id,
+    );
+  }
+}

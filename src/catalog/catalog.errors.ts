@@ -1,0 +1,16 @@
+/** Error codes of the catalog module (merged into ERROR_REGISTRY). */
+export const CATALOG_ERRORS = {
+  IMAGE_NOT_FOUND: { status: 404, title: 'No such image' },
+  IMAGE_EXISTS: { status: 409, title: 'An image with that name exists' },
+  VERSION_NOT_FOUND: { status: 404, title: 'No such version' },
+  VERSION_EXISTS: { status: 409, title: 'That version exists' },
+  VERSION_NOT_DRAFT: { status: 409, title: 'The version is not a draft' },
+  ARTIFACT_NOT_FOUND: { status: 404, title: 'No such artifact' },
+  ARTIFACT_EXISTS: {
+    status: 409,
+    title: 'An artifact with that variant, OS, architecture and format exists',
+  },
+  ATTACHMENT_NOT_FOUND: { status: 404, title: 'No such attachment' },
+  ATTACHMENT_EXISTS: { status: 409, title: 'An attachment with that name exists on the artifact' },
+  REF_NOT_FOUND: { status: 404, title: 'No published version or alias by that name' },
+} as const satisfies Record<string, { status: number; title: string }>;

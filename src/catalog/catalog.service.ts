@@ -1,0 +1,491 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
+import { BUILT_IN_ROLES } from '../auth/actions';
+import type { Actor } from '../auth/current-principal.decorator';
+import { globToRegExp } from '../auth/image-glob';
+import type { Principal } from '../auth/principal';
+import type { AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/config.module';
+import { DomainError } from '../common/errors/domain-error';
+import { pageOf, type Page } from '../common/pagination';
+import { CHECK_VIOLATION, UNIQUE_VIOLATION, pgError } from '../database/pg-errors';
+import { normalizeArchitecture } from './architecture';
+import type { ArtifactEntity, ArtifactFormat, AttachmentEntity } from './artifact.entity';
+import { ArtifactRepository } from './artifact.repository';
+import { AttachmentRepository } from './attachment.repository';
+import type { ImageVersionEntity, VersionState } from './image-version.entity';
+import { ImageVersionRepository } from './image-version.repository';
+import type { ImageEntity } from './image.entity';
+import { ImageRepository } from './image.repository';
+
+export interface Manifest {
+  readonly image: ImageEntity;
+  readonly version: ImageVersionEntity;
+  readonly artifacts: {
+    readonly artifact: ArtifactEntity;
+    readonly attachments: AttachmentEntity[];
+  }[];
+}
+
+export interface ArtifactInput {
+  readonly variant: string;
+  readonly operatingSystem: string;
+  readonly architecture: string;
+  readonly format: ArtifactFormat;
+  readonly primaryBlobDigest: string;
+  readonly primaryBlobSizeBytes: number;
+  readonly primaryMediaType: string;
+}
+
+export interface AttachmentInput {
+  readonly name: string;
+  readonly mediaType: string;
+  readonly blobDigest: string;
+  readonly blobSizeBytes: number;
+}
+
+/** What a download needs to know about the bytes it serves. */
+export interface BlobLocation {
+  readonly digest: string;
+  readonly sizeBytes: number;
+  readonly mediaType: string;
+  readonly filename: string;
+  readonly published: boolean;
+  readonly lastModified: Date;
+}
+
+const UNIQUE_CODES = {
+  uq_image_name: ['IMAGE_EXISTS', 'An image with that name exists.'],
+  uq_image_version: ['VERSION_EXISTS', 'That version of the image exists.'],
+  uq_artifact_identity: [
+    'ARTIFACT_EXISTS',
+    'The version has an artifact with that variant, operating system, architecture and format.',
+  ],
+  uq_attachment_name: ['ATTACHMENT_EXISTS', 'The artifact has an attachment with that name.'],
+} as const;
+
+const EXTENSIONS: Record<ArtifactFormat, string> = {
+  qcow2: 'qcow2',
+  squashfs: 'squashfs',
+  raw: 'img',
+  'raw.gz': 'img.gz',
+};
+
+/** A file name safe in a Content-Disposition header and on any filesystem. */
+export function safeFilename(name: string): string {
+  const clean = name.replace(/[^A-Za-z0-9._+-]+/g, '_').replace(/^[._]+/, '');
+  return (clean || 'download').slice(0, 200);
+}
+
+export function artifactFilename(image: string, version: string, artifact: ArtifactEntity): string {
+  const variant = artifact.variant === 'default' ? '' : `-${artifact.variant}`;
+  return safeFilename(
+    `${image}-${version}-${artifact.architecture}${variant}.${EXTENSIONS[artifact.format]}`,
+  );
+}
+
+/**
+ * Images, versions and their manifests. Visibility: a caller with content.read on the image sees
+ * everything; others (anonymous included, while public reads are on) see published versions only,
+ * and get 404 for the rest. Every mutation is audited in its own transaction.
+ */
+@Injectable()
+export class CatalogService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly images: ImageRepository,
+    private readonly versions: ImageVersionRepository,
+    private readonly artifacts: ArtifactRepository,
+    private readonly attachments: AttachmentRepository,
+    private readonly audit: AuditService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  private canRead(principal: Principal | null, image: string): boolean {
+    return principal?.can('content.read', image) ?? false;
+  }
+
+  async listImages(
+    principal: Principal | null,
+    limit: number,
+    cursor?: string,
+  ): Promise<Page<ImageEntity>> {
+    const readablePatterns = (principal?.grants ?? [])
+      .filter((g) => (BUILT_IN_ROLES[g.roleId] as readonly string[]).includes('content.read'))
+      .flatMap((g) => g.images.map((p) => globToRegExp(p).source));
+    const rows = await this.images.list(
+      { readablePatterns, publishedVisible: this.config.auth.publicRead },
+      limit,
+      cursor,
+    );
+    return pageOf(rows, limit, (i) => [i.name]);
+  }
+
+  /** The image, if the caller may see it (404 otherwise). */
+  async getImage(principal: Principal | null, name: string): Promise<ImageEntity> {
+    const image = await this.images.findByName(name);
+    if (
+      image &&
+      (this.canRead(principal, name) ||
+        (this.config.auth.publicRead && (await this.images.hasPublishedVersion(image.id))))
+    ) {
+      return image;
+    }
+    throw new DomainError('IMAGE_NOT_FOUND', `No image is called ${name}.`);
+  }
+
+  async createImage(
+    actor: Actor,
+    input: { name: string; displayName: string | null; description: string | null },
+  ): Promise<ImageEntity> {
+    return this.mutate(async (manager) => {
+      const image = await this.images.insert(manager, {
+        ...input,
+        createdBy: actor.principal?.id ?? null,
+      });
+      await this.record(manager, actor, 'image.create', 'image', image.id, image.name, {});
+      return image;
+    });
+  }
+
+  async updateImage(
+    actor: Actor,
+    name: string,
+    fields: { displayName?: string | null; description?: string | null },
+  ): Promise<ImageEntity> {
+    return this.mutate(async (manager) => {
+      const image = await this.requireImage(name, manager);
+      const updated = await this.images.update(manager, image.id, fields);
+      await this.record(manager, actor, 'image.update', 'image', image.id, name, {
+        fields: Object.keys(fields).map((k) => (k === 'displayName' ? 'display_name' : k)),
+      });
+      return updated;
+    });
+  }
+
+  async listVersions(
+    principal: Principal | null,
+    name: string,
+    state: VersionState | undefined,
+    limit: number,
+    cursor?: string,
+  ): Promise<Page<ImageVersionEntity>> {
+    const image = await this.getImage(principal, name);
+    const visible: VersionState[] = this.canRead(principal, name)
+      ? ['draft', 'publishing', 'published']
+      : ['published'];
+    const states = state ? visible.filter((s) => s === state) : visible;
+    if (states.length === 0) return { items: [], nextCursor: null };
+    const rows = await this.versions.list(image.id, states, limit, cursor);
+    return pageOf(rows, limit, (v) => [v.createdAt.toISOString(), v.id]);
+  }
+
+  async createVersion(actor: Actor, name: string, version: string): Promise<ImageVersionEntity> {
+    return this.mutate(async (manager) => {
+      const image = await this.requireImage(name, manager);
+      const row = await this.versions.insert(manager, {
+        imageId: image.id,
+        version,
+        createdBy: actor.principal?.id ?? null,
+      });
+      await this.record(manager, actor, 'version.create', 'image_version', row.id, name, {
+        version,
+      });
+      return row;
+    });
+  }
+
+  async deleteVersion(actor: Actor, name: string, version: string): Promise<void> {
+    await this.mutate(async (manager) => {
+      const image = await this.requireImage(name, manager);
+      const row = await this.versions.findForUpdate(manager, image.id, version);
+      if (!row)
+        throw new DomainError('VERSION_NOT_FOUND', `Image ${name} has no version ${version}.`);
+      this.requireDraft(row);
+      await this.versions.delete(manager, row.id);
+      await this.record(manager, actor, 'version.delete', 'image_version', row.id, name, {
+        version,
+      });
+    });
+  }
+
+  /** The version and its manifest, if the caller may see it. */
+  async getManifest(principal: Principal | null, name: string, version: string): Promise<Manifest> {
+    const { image, version: row } = await this.visibleVersion(principal, name, version);
+    return this.manifestOf(image, row);
+  }
+
+  /**
+   * The manifest named by a ref: a published version of that name, else (once aliases exist)
+   * the version an alias points to.
+   */
+  async resolveRef(principal: Principal | null, name: string, ref: string): Promise<Manifest> {
+    const image = await this.getImage(principal, name);
+    const row = await this.versions.find(image.id, ref);
+    if (row && row.state === 'published') return this.manifestOf(image, row);
+    throw new DomainError(
+      'REF_NOT_FOUND',
+      `Image ${name} has no published version or alias called ${ref}.`,
+    );
+  }
+
+  async listArtifacts(
+    principal: Principal | null,
+    name: string,
+    version: string,
+  ): Promise<ArtifactEntity[]> {
+    const { version: row } = await this.visibleVersion(principal, name, version);
+    return this.artifacts.listForVersions([row.id]);
+  }
+
+  async getArtifact(
+    principal: Principal | null,
+    name: string,
+    version: string,
+    artifactId: string,
+  ): Promise<{ artifact: ArtifactEntity; attachments: AttachmentEntity[] }> {
+    const { version: row } = await this.visibleVersion(principal, name, version);
+    const artifact = await this.artifacts.findInVersion(row.id, artifactId);
+    if (!artifact)
+      throw new DomainError(
+        'ARTIFACT_NOT_FOUND',
+        `Version ${version} of ${name} has no artifact ${artifactId}.`,
+      );
+    return { artifact, attachments: await this.attachments.listForArtifacts([artifact.id]) };
+  }
+
+  async createArtifact(
+    actor: Actor,
+    name: string,
+    version: string,
+    input: ArtifactInput,
+  ): Promise<ArtifactEntity> {
+    return this.mutate(async (manager) => {
+      const row = await this.draftForChange(manager, name, version);
+      const artifact = await this.artifacts.insert(manager, {
+        ...input,
+        architecture: normalizeArchitecture(input.architecture),
+        versionId: row.id,
+      });
+      await this.record(manager, actor, 'artifact.create', 'artifact', artifact.id, name, {
+        version,
+        format: artifact.format,
+        architecture: artifact.architecture,
+        digest: artifact.primaryBlobDigest,
+      });
+      return artifact;
+    });
+  }
+
+  async deleteArtifact(
+    actor: Actor,
+    name: string,
+    version: string,
+    artifactId: string,
+  ): Promise<void> {
+    await this.mutate(async (manager) => {
+      const row = await this.draftForChange(manager, name, version);
+      const artifact = await this.artifacts.findInVersion(row.id, artifactId, manager);
+      if (!artifact)
+        throw new DomainError(
+          'ARTIFACT_NOT_FOUND',
+          `Version ${version} of ${name} has no artifact ${artifactId}.`,
+        );
+      await this.artifacts.delete(manager, artifact.id);
+      await this.record(manager, actor, 'artifact.delete', 'artifact', artifact.id, name, {
+        version,
+      });
+    });
+  }
+
+  async createAttachment(
+    actor: Actor,
+    name: string,
+    version: string,
+    artifactId: string,
+    input: AttachmentInput,
+  ): Promise<AttachmentEntity> {
+    return this.mutate(async (manager) => {
+      const row = await this.draftForChange(manager, name, version);
+      const artifact = await this.artifacts.findInVersion(row.id, artifactId, manager);
+      if (!artifact)
+        throw new DomainError(
+          'ARTIFACT_NOT_FOUND',
+          `Version ${version} of ${name} has no artifact ${artifactId}.`,
+        );
+      const attachment = await this.attachments.insert(manager, {
+        ...input,
+        artifactId: artifact.id,
+      });
+      await this.record(manager, actor, 'attachment.create', 'attachment', attachment.id, name, {
+        version,
+        artifact_id: artifact.id,
+        name: attachment.name,
+        digest: attachment.blobDigest,
+      });
+      return attachment;
+    });
+  }
+
+  async deleteAttachment(
+    actor: Actor,
+    name: string,
+    version: string,
+    artifactId: string,
+    attachmentId: string,
+  ): Promise<void> {
+    await this.mutate(async (manager) => {
+      const row = await this.draftForChange(manager, name, version);
+      const artifact = await this.artifacts.findInVersion(row.id, artifactId, manager);
+      const attachment =
+        artifact && (await this.attachments.findOnArtifact(artifact.id, attachmentId, manager));
+      if (!attachment)
+        throw new DomainError(
+          'ATTACHMENT_NOT_FOUND',
+          `Artifact ${artifactId} has no attachment ${attachmentId}.`,
+        );
+      await this.attachments.delete(manager, attachment.id);
+      await this.record(manager, actor, 'attachment.delete', 'attachment', attachment.id, name, {
+        version,
+        artifact_id: artifactId,
+      });
+    });
+  }
+
+  async locateArtifactBlob(
+    principal: Principal | null,
+    name: string,
+    version: string,
+    artifactId: string,
+  ): Promise<BlobLocation> {
+    const { version: row } = await this.visibleVersion(principal, name, version);
+    const artifact = await this.artifacts.findInVersion(row.id, artifactId);
+    if (!artifact)
+      throw new DomainError(
+        'ARTIFACT_NOT_FOUND',
+        `Version ${version} of ${name} has no artifact ${artifactId}.`,
+      );
+    return {
+      digest: artifact.primaryBlobDigest,
+      sizeBytes: artifact.primaryBlobSizeBytes,
+      mediaType: artifact.primaryMediaType,
+      filename: artifactFilename(name, version, artifact),
+      published: row.state === 'published',
+      lastModified: row.publishedAt ?? artifact.createdAt,
+    };
+  }
+
+  async locateAttachmentBlob(
+    principal: Principal | null,
+    name: string,
+    version: string,
+    artifactId: string,
+    attachmentId: string,
+  ): Promise<BlobLocation> {
+    const { version: row } = await this.visibleVersion(principal, name, version);
+    const artifact = await this.artifacts.findInVersion(row.id, artifactId);
+    const attachment =
+      artifact && (await this.attachments.findOnArtifact(artifact.id, attachmentId));
+    if (!attachment)
+      throw new DomainError(
+        'ATTACHMENT_NOT_FOUND',
+        `Artifact ${artifactId} has no attachment ${attachmentId}.`,
+      );
+    return {
+      digest: attachment.blobDigest,
+      sizeBytes: attachment.blobSizeBytes,
+      mediaType: attachment.mediaType,
+      filename: safeFilename(attachment.name),
+      published: row.state === 'published',
+      lastModified: row.publishedAt ?? attachment.createdAt,
+    };
+  }
+
+  private async manifestOf(image: ImageEntity, version: ImageVersionEntity): Promise<Manifest> {
+    const artifacts = await this.artifacts.listForVersions([version.id]);
+    const attachments = await this.attachments.listForArtifacts(artifacts.map((a) => a.id));
+    return {
+      image,
+      version,
+      artifacts: artifacts.map((artifact) => ({
+        artifact,
+        attachments: attachments.filter((a) => a.artifactId === artifact.id),
+      })),
+    };
+  }
+
+  private async visibleVersion(
+    principal: Principal | null,
+    name: string,
+    version: string,
+  ): Promise<{ image: ImageEntity; version: ImageVersionEntity }> {
+    const image = await this.getImage(principal, name);
+    const row = await this.versions.find(image.id, version);
+    if (row && (row.state === 'published' || this.canRead(principal, name)))
+      return { image, version: row };
+    throw new DomainError('VERSION_NOT_FOUND', `Image ${name} has no version ${version}.`);
+  }
+
+  private async requireImage(name: string, manager: EntityManager): Promise<ImageEntity> {
+    const image = await this.images.findByName(name, manager);
+    if (!image) throw new DomainError('IMAGE_NOT_FOUND', `No image is called ${name}.`);
+    return image;
+  }
+
+  /** The draft, share-locked so that a concurrent publish waits for this change (or wins first). */
+  private async draftForChange(
+    manager: EntityManager,
+    name: string,
+    version: string,
+  ): Promise<ImageVersionEntity> {
+    const image = await this.requireImage(name, manager);
+    const row = await this.versions.findForShare(manager, image.id, version);
+    if (!row)
+      throw new DomainError('VERSION_NOT_FOUND', `Image ${name} has no version ${version}.`);
+    return this.requireDraft(row);
+  }
+
+  private requireDraft(row: ImageVersionEntity): ImageVersionEntity {
+    if (row.state !== 'draft') {
+      throw new DomainError(
+        'VERSION_NOT_DRAFT',
+        `Version ${row.version} is ${row.state}; only drafts change.`,
+        { state: row.state },
+      );
+    }
+    return row;
+  }
+
+  private record(
+    manager: EntityManager,
+    actor: Actor,
+    action: string,
+    targetType: string,
+    targetId: string,
+    imageName: string,
+    detail: Record<string, unknown>,
+  ): Promise<void> {
+    return this.audit.record(manager, { actor, action, targetType, targetId, imageName, detail });
+  }
+
+  /** A transaction whose constraint violations become the domain conflicts they stand for. */
+  private async mutate<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    try {
+      return await this.dataSource.transaction(work);
+    } catch (error) {
+      const { code, constraint } = pgError(error);
+      if (code === UNIQUE_VIOLATION && constraint && constraint in UNIQUE_CODES) {
+        const [errorCode, detail] = UNIQUE_CODES[constraint as keyof typeof UNIQUE_CODES];
+        throw new DomainError(errorCode, detail);
+      }
+      if (code === CHECK_VIOLATION) {
+        throw new DomainError(
+          'VERSION_NOT_DRAFT',
+          'The version is no longer a draft; its manifest and identity are frozen.',
+        );
+      }
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,33 @@
+import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
+
+export type VersionState = 'draft' | 'publishing' | 'published';
+
+@Entity({ name: 'image_version' })
+export class ImageVersionEntity {
+  @PrimaryGeneratedColumn('uuid')
+  id!: string;
+
+  @Column({ name: 'image_id', type: 'uuid' })
+  imageId!: string;
+
+  @Column({ type: 'text' })
+  version!: string;
+
+  @Column({ type: 'text' })
+  state!: VersionState;
+
+  @Column({ name: 'published_at', type: 'timestamptz', nullable: true })
+  publishedAt!: Date | null;
+
+  @Column({ name: 'created_by', type: 'uuid', nullable: true })
+  createdBy!: string | null;
+
+  @Column({ name: 'published_by', type: 'uuid', nullable: true })
+  publishedBy!: string | null;
+
+  @Column({ name: 'created_at', type: 'timestamptz', insert: false, update: false })
+  createdAt!: Date;
+
+  @Column({ name: 'updated_at', type: 'timestamptz', insert: false, update: false })
+  updatedAt!: Date;
+}

@@ -1,0 +1,88 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, In, type EntityManager } from 'typeorm';
+import { decodeCursor } from '../common/pagination';
+import { ImageVersionEntity, type VersionState } from './image-version.entity';
+
+@Injectable()
+export class ImageVersionRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  async insert(
+    manager: EntityManager,
+    row: Pick<ImageVersionEntity, 'imageId' | 'version' | 'createdBy'>,
+  ): Promise<ImageVersionEntity> {
+    await manager.insert(ImageVersionEntity, { ...row, state: 'draft' });
+    return manager
+      .getRepository(ImageVersionEntity)
+      .findOneByOrFail({ imageId: row.imageId, version: row.version });
+  }
+
+  find(
+    imageId: string,
+    version: string,
+    manager: EntityManager = this.dataSource.manager,
+  ): Promise<ImageVersionEntity | null> {
+    return manager.getRepository(ImageVersionEntity).findOneBy({ imageId, version });
+  }
+
+  /** The version row, locked against concurrent state changes until the transaction ends. */
+  findForUpdate(
+    manager: EntityManager,
+    imageId: string,
+    version: string,
+  ): Promise<ImageVersionEntity | null> {
+    return manager
+      .getRepository(ImageVersionEntity)
+      .createQueryBuilder('v')
+      .setLock('pessimistic_write')
+      .where('v.image_id = :imageId AND v.version = :version', { imageId, version })
+      .getOne();
+  }
+
+  /** Drafts may only be read with the draft lock shared, so a publish cannot slip in between. */
+  findForShare(
+    manager: EntityManager,
+    imageId: string,
+    version: string,
+  ): Promise<ImageVersionEntity | null> {
+    return manager
+      .getRepository(ImageVersionEntity)
+      .createQueryBuilder('v')
+      .setLock('pessimistic_read')
+      .where('v.image_id = :imageId AND v.version = :version', { imageId, version })
+      .getOne();
+  }
+
+  async delete(manager: EntityManager, id: string): Promise<void> {
+    await manager.delete(ImageVersionEntity, { id });
+  }
+
+  /** Newest first (created_at, then id); limit + 1 rows. */
+  async list(
+    imageId: string,
+    states: VersionState[],
+    limit: number,
+    cursor?: string,
+  ): Promise<ImageVersionEntity[]> {
+    const after = decodeCursor(cursor, 2);
+    const qb = this.dataSource
+      .getRepository(ImageVersionEntity)
+      .createQueryBuilder('v')
+      .where('v.image_id = :imageId', { imageId })
+      .andWhere({ state: In(states) });
+    if (after) {
+      qb.andWhere(
+        `(date_trunc('milliseconds', v.created_at), v.id) < (:at::timestamptz, :id::uuid)`,
+        {
+          at: after[0],
+          id: after[1],
+        },
+      );
+    }
+    return qb
+      .orderBy(`date_trunc('milliseconds', v.created_at)`, 'DESC')
+      .addOrderBy('v.id', 'DESC')
+      .limit(limit + 1)
+      .getMany();
+  }
+}

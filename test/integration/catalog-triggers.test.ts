@@ -1,0 +1,130 @@
+import { Client } from 'pg';
+import { createTestDatabase, type TestDatabase } from '../support/test-database';
+
+const DIGEST = `sha256:${'a'.repeat(64)}`;
+
+describe('catalog immutability in PostgreSQL', () => {
+  let database: TestDatabase;
+  let db: Client;
+  let imageId: string;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    db = new Client({ connectionString: database.url });
+    await db.connect();
+    imageId = (await db.query(`INSERT INTO image (name) VALUES ('debian-12') RETURNING id`)).rows[0].id;
+  });
+  afterAll(async () => {
+    await db.end();
+    await database.drop();
+  });
+
+  async function version(name: string): Promise<{ versionId: string; artifactId: string; attachmentId: string }> {
+    const versionId = (
+      await db.query(`INSERT INTO image_version (image_id, version) VALUES ($1, $2) RETURNING id`, [imageId, name])
+    ).rows[0].id;
+    const artifactId = (
+      await db.query(
+        `INSERT INTO artifact (version_id, operating_system, architecture, format, primary_blob_digest, primary_blob_size_bytes, primary_media_type)
+         VALUES ($1, 'debian', 'amd64', 'qcow2', $2, 10, 'application/octet-stream') RETURNING id`,
+        [versionId, DIGEST],
+      )
+    ).rows[0].id;
+    const attachmentId = (
+      await db.query(
+        `INSERT INTO attachment (artifact_id, name, media_type, blob_digest, blob_size_bytes)
+         VALUES ($1, 'incus.tar.xz', 'application/x-xz', $2, 5) RETURNING id`,
+        [artifactId, DIGEST],
+      )
+    ).rows[0].id;
+    return { versionId, artifactId, attachmentId };
+  }
+
+  async function publish(versionId: string): Promise<void> {
+    await db.query(`UPDATE image_version SET state = 'publishing' WHERE id = $1`, [versionId]);
+    await db.query(`UPDATE image_version SET state = 'published', published_at = now() WHERE id = $1`, [versionId]);
+  }
+
+  const violates = (sql: string, params: unknown[] = []) =>
+    expect(db.query(sql, params)).rejects.toMatchObject({ code: '23514' });
+
+  describe('a published version', () => {
+    let v: Awaited<ReturnType<typeof version>>;
+    beforeAll(async () => {
+      v = await version('1.0');
+      await publish(v.versionId);
+    });
+
+    it('refuses any update, state included', async () => {
+      await violates(`UPDATE image_version SET state = 'draft', published_at = NULL WHERE id = $1`, [v.versionId]);
+      await violates(`UPDATE image_version SET published_by = gen_random_uuid() WHERE id = $1`, [v.versionId]);
+      await violates(`UPDATE image_version SET version = '1.1' WHERE id = $1`, [v.versionId]);
+    });
+
+    it('refuses deletion', async () => {
+      await violates(`DELETE FROM image_version WHERE id = $1`, [v.versionId]);
+    });
+
+    it('refuses changes to its artifacts and attachments', async () => {
+      await violates(
+        `INSERT INTO artifact (version_id, operating_system, architecture, format, primary_blob_digest, primary_blob_size_bytes, primary_media_type)
+         VALUES ($1, 'debian', 'arm64', 'qcow2', $2, 10, 'application/octet-stream')`,
+        [v.versionId, DIGEST],
+      );
+      await violates(`DELETE FROM artifact WHERE id = $1`, [v.artifactId]);
+      await violates(
+        `INSERT INTO attachment (artifact_id, name, media_type, blob_digest, blob_size_bytes) VALUES ($1, 'sbom', 'application/json', $2, 1)`,
+        [v.artifactId, DIGEST],
+      );
+      await violates(`DELETE FROM attachment WHERE id = $1`, [v.attachmentId]);
+      const still = await db.query(`SELECT count(*)::int AS n FROM attachment a JOIN artifact r ON r.id = a.artifact_id WHERE r.version_id = $1`, [
+        v.versionId,
+      ]);
+      expect(still.rows[0].n).toBe(1);
+    });
+  });
+
+  describe('a publishing version', () => {
+    it('freezes its manifest but may be cancelled back to draft', async () => {
+      const v = await version('2.0');
+      await db.query(`UPDATE image_version SET state = 'publishing' WHERE id = $1`, [v.versionId]);
+      await violates(`DELETE FROM artifact WHERE id = $1`, [v.artifactId]);
+      await violates(`DELETE FROM image_version WHERE id = $1`, [v.versionId]);
+      await db.query(`UPDATE image_version SET state = 'draft' WHERE id = $1`, [v.versionId]);
+      await db.query(`DELETE FROM attachment WHERE id = $1`, [v.attachmentId]);
+    });
+  });
+
+  describe('state moves', () => {
+    it('allows only draft → publishing → published', async () => {
+      const v = await version('3.0');
+      await violates(`UPDATE image_version SET state = 'published', published_at = now() WHERE id = $1`, [v.versionId]);
+      await publish(v.versionId);
+      const row = await db.query(`SELECT state FROM image_version WHERE id = $1`, [v.versionId]);
+      expect(row.rows[0].state).toBe('published');
+    });
+
+    it('requires published_at exactly when published', async () => {
+      const v = await version('4.0');
+      await db.query(`UPDATE image_version SET state = 'publishing' WHERE id = $1`, [v.versionId]);
+      await violates(`UPDATE image_version SET state = 'published' WHERE id = $1`, [v.versionId]);
+    });
+  });
+
+  describe('identities', () => {
+    it('never change, even in drafts', async () => {
+      const v = await version('5.0');
+      await violates(`UPDATE artifact SET architecture = 'arm64' WHERE id = $1`, [v.artifactId]);
+      await violates(`UPDATE attachment SET blob_size_bytes = 6 WHERE id = $1`, [v.attachmentId]);
+      await violates(`UPDATE image_version SET version = '5.1' WHERE id = $1`, [v.versionId]);
+      await violates(`UPDATE image SET name = 'debian-13' WHERE id = $1`, [imageId]);
+      await db.query(`UPDATE image SET display_name = 'Debian 12' WHERE id = $1`, [imageId]);
+    });
+
+    it('lets a draft go with its whole manifest', async () => {
+      const v = await version('6.0');
+      await db.query(`DELETE FROM image_version WHERE id = $1`, [v.versionId]);
+      expect((await db.query(`SELECT 1 FROM artifact WHERE id = $1`, [v.artifactId])).rowCount).toBe(0);
+    });
+  });
+});

@@ -1,0 +1,47 @@
+import { Client } from 'pg';
+import type { TestApp } from './test-app';
+
+export const digestOf = (c: string) => `sha256:${c.repeat(64)}`;
+
+/** JSON request helper: returns status and parsed body. */
+export async function api(
+  app: TestApp,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: unknown,
+): Promise<{ status: number; body: any; headers: Headers }> {
+  const res = await app.fetch(path, {
+    method,
+    headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return {
+    status: res.status,
+    body: text ? JSON.parse(text) : undefined,
+    headers: res.headers as unknown as Headers,
+  };
+}
+
+/**
+ * Moves a draft to published through the two state changes the database allows, without the
+ * publish pipeline: for tests of what published content looks like to readers.
+ */
+export async function markPublished(app: TestApp, image: string, version: string): Promise<void> {
+  const db = new Client({ connectionString: app.database.url });
+  await db.connect();
+  try {
+    const where = `id = (SELECT v.id FROM image_version v JOIN image i ON i.id = v.image_id WHERE i.name = $1 AND v.version = $2)`;
+    await db.query(`UPDATE image_version SET state = 'publishing' WHERE ${where}`, [
+      image,
+      version,
+    ]);
+    await db.query(
+      `UPDATE image_version SET state = 'published', published_at = now() WHERE ${where}`,
+      [image, version],
+    );
+  } finally {
+    await db.end();
+  }
+}
