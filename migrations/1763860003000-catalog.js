@@ -44,7 +44,9 @@ class Catalog1763860003000 {
         NEW.updated_at := now();
         RETURN NEW;
       END $$`);
-    await q.query(`CREATE TRIGGER trg_image_guard BEFORE UPDATE ON image FOR EACH ROW EXECUTE FUNCTION image_guard()`);
+    await q.query(
+      `CREATE TRIGGER trg_image_guard BEFORE UPDATE ON image FOR EACH ROW EXECUTE FUNCTION image_guard()`,
+    );
 
     await q.query(`
       CREATE TABLE image_version (
@@ -64,7 +66,9 @@ class Catalog1763860003000 {
         CONSTRAINT ck_image_version_state CHECK (state IN ('draft', 'publishing', 'published')),
         CONSTRAINT ck_image_version_published_at CHECK ((state = 'published') = (published_at IS NOT NULL))
       )`);
-    await q.query(`CREATE INDEX ix_image_version_published ON image_version (image_id) WHERE state = 'published'`);
+    await q.query(
+      `CREATE INDEX ix_image_version_published ON image_version (image_id) WHERE state = 'published'`,
+    );
     await q.query(`
       CREATE FUNCTION image_version_guard() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN

@@ -12,16 +12,22 @@ describe('catalog immutability in PostgreSQL', () => {
     database = await createTestDatabase();
     db = new Client({ connectionString: database.url });
     await db.connect();
-    imageId = (await db.query(`INSERT INTO image (name) VALUES ('debian-12') RETURNING id`)).rows[0].id;
+    imageId = (await db.query(`INSERT INTO image (name) VALUES ('debian-12') RETURNING id`)).rows[0]
+      .id;
   });
   afterAll(async () => {
     await db.end();
     await database.drop();
   });
 
-  async function version(name: string): Promise<{ versionId: string; artifactId: string; attachmentId: string }> {
+  async function version(
+    name: string,
+  ): Promise<{ versionId: string; artifactId: string; attachmentId: string }> {
     const versionId = (
-      await db.query(`INSERT INTO image_version (image_id, version) VALUES ($1, $2) RETURNING id`, [imageId, name])
+      await db.query(`INSERT INTO image_version (image_id, version) VALUES ($1, $2) RETURNING id`, [
+        imageId,
+        name,
+      ])
     ).rows[0].id;
     const artifactId = (
       await db.query(
@@ -42,7 +48,10 @@ describe('catalog immutability in PostgreSQL', () => {
 
   async function publish(versionId: string): Promise<void> {
     await db.query(`UPDATE image_version SET state = 'publishing' WHERE id = $1`, [versionId]);
-    await db.query(`UPDATE image_version SET state = 'published', published_at = now() WHERE id = $1`, [versionId]);
+    await db.query(
+      `UPDATE image_version SET state = 'published', published_at = now() WHERE id = $1`,
+      [versionId],
+    );
   }
 
   const violates = (sql: string, params: unknown[] = []) =>
@@ -56,8 +65,13 @@ describe('catalog immutability in PostgreSQL', () => {
     });
 
     it('refuses any update, state included', async () => {
-      await violates(`UPDATE image_version SET state = 'draft', published_at = NULL WHERE id = $1`, [v.versionId]);
-      await violates(`UPDATE image_version SET published_by = gen_random_uuid() WHERE id = $1`, [v.versionId]);
+      await violates(
+        `UPDATE image_version SET state = 'draft', published_at = NULL WHERE id = $1`,
+        [v.versionId],
+      );
+      await violates(`UPDATE image_version SET published_by = gen_random_uuid() WHERE id = $1`, [
+        v.versionId,
+      ]);
       await violates(`UPDATE image_version SET version = '1.1' WHERE id = $1`, [v.versionId]);
     });
 
@@ -77,9 +91,10 @@ describe('catalog immutability in PostgreSQL', () => {
         [v.artifactId, DIGEST],
       );
       await violates(`DELETE FROM attachment WHERE id = $1`, [v.attachmentId]);
-      const still = await db.query(`SELECT count(*)::int AS n FROM attachment a JOIN artifact r ON r.id = a.artifact_id WHERE r.version_id = $1`, [
-        v.versionId,
-      ]);
+      const still = await db.query(
+        `SELECT count(*)::int AS n FROM attachment a JOIN artifact r ON r.id = a.artifact_id WHERE r.version_id = $1`,
+        [v.versionId],
+      );
       expect(still.rows[0].n).toBe(1);
     });
   });
@@ -98,7 +113,10 @@ describe('catalog immutability in PostgreSQL', () => {
   describe('state moves', () => {
     it('allows only draft → publishing → published', async () => {
       const v = await version('3.0');
-      await violates(`UPDATE image_version SET state = 'published', published_at = now() WHERE id = $1`, [v.versionId]);
+      await violates(
+        `UPDATE image_version SET state = 'published', published_at = now() WHERE id = $1`,
+        [v.versionId],
+      );
       await publish(v.versionId);
       const row = await db.query(`SELECT state FROM image_version WHERE id = $1`, [v.versionId]);
       expect(row.rows[0].state).toBe('published');
@@ -124,7 +142,9 @@ describe('catalog immutability in PostgreSQL', () => {
     it('lets a draft go with its whole manifest', async () => {
       const v = await version('6.0');
       await db.query(`DELETE FROM image_version WHERE id = $1`, [v.versionId]);
-      expect((await db.query(`SELECT 1 FROM artifact WHERE id = $1`, [v.artifactId])).rowCount).toBe(0);
+      expect(
+        (await db.query(`SELECT 1 FROM artifact WHERE id = $1`, [v.artifactId])).rowCount,
+      ).toBe(0);
     });
   });
 });
