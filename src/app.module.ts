@@ -4,11 +4,14 @@ import { AuthModule } from './auth/auth.module';
 import { BlobStoreModule } from './cas/blob-store/blob-store.module';
 import { CasModule } from './cas/cas.module';
 import { CatalogModule } from './catalog/catalog.module';
+import { PublishModule } from './publish/publish.module';
+import { StreamsModule } from './streams/streams.module';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import type { Logger } from './common/logging/logger';
 import { LoggingModule } from './common/logging/logging.module';
 import { MetricsModule } from './common/metrics/metrics.module';
+import { DownloadModule } from './common/http/download.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { QueueModule } from './queue/queue.module';
@@ -22,6 +25,7 @@ export class AppModule {
         ConfigModule.forRoot(config),
         LoggingModule.forRoot(logger),
         MetricsModule,
+        DownloadModule,
         DatabaseModule,
         QueueModule,
         BlobStoreModule,
@@ -29,7 +33,9 @@ export class AppModule {
         AuditModule,
         AuthModule,
         CasModule.register(config),
-        CatalogModule,
+        CatalogModule.register(config),
+        PublishModule.register(config),
+        StreamsModule,
       ],
     };
   }

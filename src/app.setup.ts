@@ -18,6 +18,10 @@ export function configureApp(app: NestFastifyApplication, logger: Logger): void 
   const metrics = app.get(MetricsService);
 
   app.useGlobalPipes(new StrictValidationPipe());
+
+  // Upload parts (and any other non-JSON body) reach their handler as the untouched request
+  // stream: never buffered, no body limit here (the CAS service enforces 5 GiB per part).
+  fastify.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
   app.useGlobalFilters(new ProblemFilter(logger));
 
   fastify.addHook('onRequest', (request, reply, done) => {

@@ -1,12 +1,46 @@
-import { Module, type DynamicModule } from '@nestjs/common';
+import { BullModule } from '@nestjs/bullmq';
+import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import type { AppConfig } from '../config/app-config';
+import { BlobReferenceRegistry } from './blob-references';
+import { CasBlobRepository } from './cas-blob.repository';
+import { CasMaintenanceService } from './cas-maintenance.service';
+import { CasMetrics } from './cas.metrics';
+import { CasProcessor } from './cas.processor';
+import { CAS_QUEUE, CasJobs } from './cas.queue';
+import { CasService } from './cas.service';
+import { CasSweepScheduler } from './cas-sweep.scheduler';
+import { UploadPartRepository } from './upload-part.repository';
+import { UploadSessionRepository } from './upload-session.repository';
+import { UploadVerifier } from './upload-verifier';
+import { UploadController } from './upload.controller';
 
 /** Upload sessions, digest verification, blob reads and the blob-store drivers. */
 @Module({})
 export class CasModule {
   /** Processors (BullMQ workers) are registered only when this process has the worker role. */
   static register(config: AppConfig): DynamicModule {
-    void config;
-    return { module: CasModule };
+    const workerProviders: Provider[] = config.roles.worker
+      ? [CasProcessor, CasSweepScheduler]
+      : [];
+    // Global and registered once (AppModule): a second register() would build a second instance.
+    return {
+      global: true,
+      module: CasModule,
+      imports: [BullModule.registerQueue({ name: CAS_QUEUE })],
+      controllers: [UploadController],
+      providers: [
+        CasService,
+        CasMaintenanceService,
+        UploadVerifier,
+        CasJobs,
+        CasMetrics,
+        BlobReferenceRegistry,
+        UploadSessionRepository,
+        UploadPartRepository,
+        CasBlobRepository,
+        ...workerProviders,
+      ],
+      exports: [CasService, CasMaintenanceService, BlobReferenceRegistry],
+    };
   }
 }

@@ -1,20 +1,28 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiCreatedResponse,
   ApiNoContentResponse,
   ApiOkResponse,
+  ApiOperation,
+  ApiProduces,
   ApiTags,
 } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { CasService } from '../cas/cas.service';
+import { DomainError } from '../common/errors/domain-error';
+import { DownloadResponder } from '../common/http/download.responder';
 import { CurrentActor, CurrentPrincipal, type Actor } from '../auth/current-principal.decorator';
 import type { Principal } from '../auth/principal';
-import { PublicRead, RequireAction } from '../auth/require-action.decorator';
+import { AcceptsBasicAuth, PublicRead, RequireAction } from '../auth/require-action.decorator';
 import { ApiProblems } from '../common/http/api-problems.decorator';
-import { CatalogService } from './catalog.service';
+import { CatalogService, type BlobLocation } from './catalog.service';
 import {
   ArtifactCreateDto,
+  ArtifactFileParamsDto,
   ArtifactParamsDto,
   AttachmentCreateDto,
+  AttachmentFileParamsDto,
   AttachmentParamsDto,
   VersionParamsDto,
 } from './dto/catalog.request.dto';
@@ -29,7 +37,137 @@ import {
 @ApiBearerAuth('bearer')
 @Controller('v1/images/:name/versions/:version/artifacts')
 export class ArtifactController {
-  constructor(private readonly catalog: CatalogService) {}
+  constructor(
+    private readonly catalog: CatalogService,
+    private readonly cas: CasService,
+    private readonly downloads: DownloadResponder,
+  ) {}
+
+  private async serve(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    kind: 'artifact' | 'attachment',
+    location: BlobLocation,
+    filename?: string,
+  ): Promise<FastifyReply> {
+    if (filename !== undefined && filename !== location.filename) {
+      throw new DomainError('NOT_FOUND', `This download is called ${location.filename}.`);
+    }
+    // Only trusted bytes are served, at their verified size (a draft may cite a digest that is
+    // not uploaded yet: 404 BLOB_NOT_FOUND).
+    const blob = await this.cas.getBlob(location.digest);
+    return this.downloads.send(
+      request,
+      reply,
+      kind,
+      {
+        digest: blob.digest,
+        sizeBytes: blob.sizeBytes,
+        mediaType: location.mediaType,
+        filename: location.filename,
+        lastModified: location.lastModified,
+        immutable: location.published,
+      },
+      async (range, signal) => (await this.cas.readBlob(blob.digest, range, signal)).stream,
+    );
+  }
+
+  @Get(':artifact_id/download')
+  @PublicRead({ imageParam: 'name' })
+  @AcceptsBasicAuth()
+  @ApiOperation({
+    summary: "The artifact's primary blob (GET and HEAD; single range, conditional requests)",
+  })
+  @ApiProduces('application/octet-stream')
+  @ApiOkResponse({ description: 'The bytes' })
+  @ApiProblems(400, 401, 403, 404, 416)
+  async downloadArtifact(
+    @CurrentPrincipal() principal: Principal | null,
+    @Param() params: ArtifactParamsDto,
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<FastifyReply> {
+    const location = await this.catalog.locateArtifactBlob(
+      principal,
+      params.name,
+      params.version,
+      params.artifact_id,
+    );
+    return this.serve(request, reply, 'artifact', location);
+  }
+
+  @Get(':artifact_id/download/:filename')
+  @PublicRead({ imageParam: 'name' })
+  @AcceptsBasicAuth()
+  @ApiOperation({
+    summary:
+      'The same bytes under their file name (what Simple Streams item paths use; other names are 404)',
+  })
+  @ApiProduces('application/octet-stream')
+  @ApiOkResponse({ description: 'The bytes' })
+  @ApiProblems(400, 401, 403, 404, 416)
+  async downloadArtifactFile(
+    @CurrentPrincipal() principal: Principal | null,
+    @Param() params: ArtifactFileParamsDto,
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<FastifyReply> {
+    const location = await this.catalog.locateArtifactBlob(
+      principal,
+      params.name,
+      params.version,
+      params.artifact_id,
+    );
+    return this.serve(request, reply, 'artifact', location, params.filename);
+  }
+
+  @Get(':artifact_id/attachments/:attachment_id/download')
+  @PublicRead({ imageParam: 'name' })
+  @AcceptsBasicAuth()
+  @ApiOperation({
+    summary: "The attachment's blob (GET and HEAD; single range, conditional requests)",
+  })
+  @ApiProduces('application/octet-stream')
+  @ApiOkResponse({ description: 'The bytes' })
+  @ApiProblems(400, 401, 403, 404, 416)
+  async downloadAttachment(
+    @CurrentPrincipal() principal: Principal | null,
+    @Param() params: AttachmentParamsDto,
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<FastifyReply> {
+    const location = await this.catalog.locateAttachmentBlob(
+      principal,
+      params.name,
+      params.version,
+      params.artifact_id,
+      params.attachment_id,
+    );
+    return this.serve(request, reply, 'attachment', location);
+  }
+
+  @Get(':artifact_id/attachments/:attachment_id/download/:filename')
+  @PublicRead({ imageParam: 'name' })
+  @AcceptsBasicAuth()
+  @ApiOperation({ summary: 'The same bytes under the attachment name (other names are 404)' })
+  @ApiProduces('application/octet-stream')
+  @ApiOkResponse({ description: 'The bytes' })
+  @ApiProblems(400, 401, 403, 404, 416)
+  async downloadAttachmentFile(
+    @CurrentPrincipal() principal: Principal | null,
+    @Param() params: AttachmentFileParamsDto,
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<FastifyReply> {
+    const location = await this.catalog.locateAttachmentBlob(
+      principal,
+      params.name,
+      params.version,
+      params.artifact_id,
+      params.attachment_id,
+    );
+    return this.serve(request, reply, 'attachment', location, params.filename);
+  }
 
   @Get()
   @PublicRead({ imageParam: 'name' })

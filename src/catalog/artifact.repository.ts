@@ -35,6 +35,31 @@ export class ArtifactRepository {
     });
   }
 
+  /** Of `digests`, those any artifact or attachment cites (drafts included). */
+  async citedAmong(manager: EntityManager, digests: readonly string[]): Promise<string[]> {
+    if (digests.length === 0) return [];
+    const rows: { digest: string }[] = await manager.query(
+      `SELECT primary_blob_digest AS digest FROM artifact WHERE primary_blob_digest = ANY($1::text[])
+       UNION
+       SELECT blob_digest FROM attachment WHERE blob_digest = ANY($1::text[])`,
+      [digests],
+    );
+    return rows.map((r) => r.digest);
+  }
+
+  async publishedCites(digest: string): Promise<boolean> {
+    const rows: unknown[] = await this.dataSource.query(
+      `SELECT 1 FROM artifact a JOIN image_version v ON v.id = a.version_id
+        WHERE v.state = 'published' AND a.primary_blob_digest = $1
+       UNION ALL
+       SELECT 1 FROM attachment t JOIN artifact a ON a.id = t.artifact_id JOIN image_version v ON v.id = a.version_id
+        WHERE v.state = 'published' AND t.blob_digest = $1
+       LIMIT 1`,
+      [digest],
+    );
+    return rows.length > 0;
+  }
+
   async delete(manager: EntityManager, id: string): Promise<void> {
     await manager.delete(ArtifactEntity, { id });
   }

@@ -1,7 +1,9 @@
-import { Module } from '@nestjs/common';
+import { Module, type DynamicModule } from '@nestjs/common';
+import type { AppConfig } from '../config/app-config';
 import { ArtifactController } from './artifact.controller';
 import { ArtifactRepository } from './artifact.repository';
 import { AttachmentRepository } from './attachment.repository';
+import { BlobController } from './blob.controller';
 import { CatalogService } from './catalog.service';
 import { ImageVersionRepository } from './image-version.repository';
 import { ImageController } from './image.controller';
@@ -9,15 +11,23 @@ import { ImageRepository } from './image.repository';
 import { VersionController } from './version.controller';
 
 /** Images, versions, artifacts, attachments, manifests and their downloads. */
-@Module({
-  controllers: [ImageController, VersionController, ArtifactController],
-  providers: [
-    CatalogService,
-    ImageRepository,
-    ImageVersionRepository,
-    ArtifactRepository,
-    AttachmentRepository,
-  ],
-  exports: [CatalogService],
-})
-export class CatalogModule {}
+@Module({})
+export class CatalogModule {
+  static register(config: AppConfig): DynamicModule {
+    void config;
+    // Global and registered once (AppModule), like CasModule, whose service it uses.
+    return {
+      global: true,
+      module: CatalogModule,
+      controllers: [ImageController, VersionController, ArtifactController, BlobController],
+      providers: [
+        CatalogService,
+        ImageRepository,
+        ImageVersionRepository,
+        ArtifactRepository,
+        AttachmentRepository,
+      ],
+      exports: [CatalogService],
+    };
+  }
+}

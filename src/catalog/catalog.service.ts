@@ -1,5 +1,7 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
+import { BlobReferenceRegistry } from '../cas/blob-references';
+import { CasService } from '../cas/cas.service';
 import { AuditService } from '../audit/audit.service';
 import { BUILT_IN_ROLES } from '../auth/actions';
 import type { Actor } from '../auth/current-principal.decorator';
@@ -14,9 +16,9 @@ import { normalizeArchitecture } from './architecture';
 import type { ArtifactEntity, ArtifactFormat, AttachmentEntity } from './artifact.entity';
 import { ArtifactRepository } from './artifact.repository';
 import { AttachmentRepository } from './attachment.repository';
-import type { ImageVersionEntity, VersionState } from './image-version.entity';
+import { ImageVersionEntity, type VersionState } from './image-version.entity';
 import { ImageVersionRepository } from './image-version.repository';
-import type { ImageEntity } from './image.entity';
+import { ImageEntity } from './image.entity';
 import { ImageRepository } from './image.repository';
 
 export interface Manifest {
@@ -91,7 +93,7 @@ export function artifactFilename(image: string, version: string, artifact: Artif
  * and get 404 for the rest. Every mutation is audited in its own transaction.
  */
 @Injectable()
-export class CatalogService {
+export class CatalogService implements OnModuleInit {
   constructor(
     private readonly dataSource: DataSource,
     private readonly images: ImageRepository,
@@ -99,8 +101,24 @@ export class CatalogService {
     private readonly artifacts: ArtifactRepository,
     private readonly attachments: AttachmentRepository,
     private readonly audit: AuditService,
+    private readonly cas: CasService,
+    private readonly references: BlobReferenceRegistry,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
+
+  /** Tells the CAS garbage collector which blobs manifests cite (drafts included). */
+  onModuleInit(): void {
+    this.references.register({
+      name: 'catalog.manifests',
+      citedDigests: async (manager, digests) =>
+        new Set(await this.artifacts.citedAmong(manager, digests)),
+    });
+  }
+
+  /** Whether a published version cites the digest (blobs are public only then). */
+  isPublishedDigest(digest: string): Promise<boolean> {
+    return this.artifacts.publishedCites(digest);
+  }
 
   private canRead(principal: Principal | null, image: string): boolean {
     return principal?.can('content.read', image) ?? false;
@@ -263,6 +281,7 @@ export class CatalogService {
   ): Promise<ArtifactEntity> {
     return this.mutate(async (manager) => {
       const row = await this.draftForChange(manager, name, version);
+      await this.cas.protectBlob(manager, input.primaryBlobDigest);
       const artifact = await this.artifacts.insert(manager, {
         ...input,
         architecture: normalizeArchitecture(input.architecture),
@@ -402,9 +421,61 @@ export class CatalogService {
     };
   }
 
-  private async manifestOf(image: ImageEntity, version: ImageVersionEntity): Promise<Manifest> {
-    const artifacts = await this.artifacts.listForVersions([version.id]);
-    const attachments = await this.attachments.listForArtifacts(artifacts.map((a) => a.id));
+  /**
+   * For publish: locks the version row (FOR UPDATE) inside the caller's transaction and returns
+   * it with its manifest.
+   */
+  async lockForPublish(manager: EntityManager, name: string, version: string): Promise<Manifest> {
+    const image = await this.requireImage(name, manager);
+    const row = await this.versions.findForUpdate(manager, image.id, version);
+    if (!row)
+      throw new DomainError('VERSION_NOT_FOUND', `Image ${name} has no version ${version}.`);
+    return this.manifestOf(image, row, manager);
+  }
+
+  /** The manifest of a version by id (publish steps), read through `manager` when given. */
+  async manifestById(
+    versionId: string,
+    manager: EntityManager = this.dataSource.manager,
+  ): Promise<Manifest> {
+    const row = await manager.getRepository(ImageVersionEntity).findOneByOrFail({ id: versionId });
+    const image = await manager.getRepository(ImageEntity).findOneByOrFail({ id: row.imageId });
+    return this.manifestOf(image, row, manager);
+  }
+
+  /** draft → publishing, in the caller's transaction (the row is already locked). */
+  async markPublishing(manager: EntityManager, versionId: string): Promise<void> {
+    await manager.update(ImageVersionEntity, { id: versionId }, { state: 'publishing' });
+  }
+
+  /** publishing → published, with the time and who asked for it. */
+  async markPublished(
+    manager: EntityManager,
+    versionId: string,
+    publishedBy: string | null,
+  ): Promise<void> {
+    await manager.update(
+      ImageVersionEntity,
+      { id: versionId },
+      { state: 'published', publishedAt: new Date(), publishedBy },
+    );
+  }
+
+  /** publishing → draft: the explicit cancel of a failed or stuck publish. */
+  async markDraftAgain(manager: EntityManager, versionId: string): Promise<void> {
+    await manager.update(ImageVersionEntity, { id: versionId }, { state: 'draft' });
+  }
+
+  private async manifestOf(
+    image: ImageEntity,
+    version: ImageVersionEntity,
+    manager: EntityManager = this.dataSource.manager,
+  ): Promise<Manifest> {
+    const artifacts = await this.artifacts.listForVersions([version.id], manager);
+    const attachments = await this.attachments.listForArtifacts(
+      artifacts.map((a) => a.id),
+      manager,
+    );
     return {
       image,
       version,

@@ -93,6 +93,37 @@ describe('loadConfig', () => {
   });
 });
 
+describe('the cas settings', () => {
+  it('default to a day for uploads and GC grace, and read overrides', () => {
+    expect(loadConfig({}).cas).toEqual({
+      uploadTtlMs: 86_400_000,
+      verifyWaitMs: 20_000,
+      verifyLeaseMs: 60_000,
+      gcGraceMs: 86_400_000,
+      gcDeleteDelayMs: 3_600_000,
+      sweepIntervalMs: 60_000,
+    });
+    const config = loadConfig({
+      IMGSRV_UPLOAD_TTL: '2h',
+      IMGSRV_UPLOAD_VERIFY_WAIT: '0s',
+      IMGSRV_CAS_GC_GRACE: '7d',
+      IMGSRV_CAS_SWEEP_INTERVAL: '0s',
+    });
+    expect(config.cas).toMatchObject({
+      uploadTtlMs: 7_200_000,
+      verifyWaitMs: 0,
+      gcGraceMs: 604_800_000,
+      sweepIntervalMs: 0,
+    });
+  });
+
+  it('refuses durations it cannot read', () => {
+    expect(() => loadConfig({ IMGSRV_UPLOAD_TTL: '1 day', IMGSRV_CAS_GC_GRACE: '-1h' })).toThrow(
+      /IMGSRV_UPLOAD_TTL[\s\S]*IMGSRV_CAS_GC_GRACE|IMGSRV_CAS_GC_GRACE[\s\S]*IMGSRV_UPLOAD_TTL/,
+    );
+  });
+});
+
 describe('parseListen and parseDuration', () => {
   it('parses hosts, IPv6 and wildcard listeners', () => {
     expect(parseListen('[::1]:80')).toEqual({ host: '::1', port: 80 });

@@ -49,6 +49,32 @@ export interface AppConfig {
   };
   readonly log: { readonly level: LogLevel; readonly format: 'json' | 'text' };
   readonly shutdownTimeoutMs: number;
+  readonly publish: {
+    /** Parallel BullMQ jobs per worker process. */
+    readonly concurrency: number;
+    /** How long a step lease lasts without a heartbeat (renewed every third of it). */
+    readonly leaseMs: number;
+    /** Automatic attempts of a step before its job fails (transient errors only). */
+    readonly maxAttempts: number;
+    readonly backoffBaseMs: number;
+    readonly backoffCapMs: number;
+    /** How often workers look in PostgreSQL for steps that lost their wake-up or their worker. */
+    readonly sweepIntervalMs: number;
+  };
+  readonly cas: {
+    /** How long an upload session accepts parts. */
+    readonly uploadTtlMs: number;
+    /** How long complete verifies within the request before handing over to a worker job. */
+    readonly verifyWaitMs: number;
+    /** A verifier's lease; it renews it while it works, another takes over once it lapses. */
+    readonly verifyLeaseMs: number;
+    /** How long a trusted blob must have been unreferenced before the GC removes it. */
+    readonly gcGraceMs: number;
+    /** Between deleting a blob's row and deleting its bytes. */
+    readonly gcDeleteDelayMs: number;
+    /** How often workers run the sweepers (expiry, staging cleanup, GC); 0 disables. */
+    readonly sweepIntervalMs: number;
+  };
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -195,6 +221,22 @@ export function loadConfig(env: Env, cwd = process.cwd()): AppConfig {
       format: nonEmpty('IMGSRV_LOG_FORMAT', 'json') as 'json' | 'text',
     },
     shutdownTimeoutMs: parseDuration(nonEmpty('IMGSRV_SHUTDOWN_TIMEOUT', '25s')),
+    publish: {
+      concurrency: Number(nonEmpty('IMGSRV_WORKER_CONCURRENCY', '2')),
+      leaseMs: parseDuration(nonEmpty('IMGSRV_PUBLISH_LEASE', '30s')),
+      maxAttempts: Number(nonEmpty('IMGSRV_PUBLISH_MAX_ATTEMPTS', '5')),
+      backoffBaseMs: parseDuration(nonEmpty('IMGSRV_PUBLISH_BACKOFF_BASE', '1s')),
+      backoffCapMs: parseDuration(nonEmpty('IMGSRV_PUBLISH_BACKOFF_CAP', '1m')),
+      sweepIntervalMs: parseDuration(nonEmpty('IMGSRV_PUBLISH_SWEEP_INTERVAL', '5s')),
+    },
+    cas: {
+      uploadTtlMs: parseDuration(nonEmpty('IMGSRV_UPLOAD_TTL', '24h')),
+      verifyWaitMs: parseDuration(nonEmpty('IMGSRV_UPLOAD_VERIFY_WAIT', '20s')),
+      verifyLeaseMs: parseDuration(nonEmpty('IMGSRV_UPLOAD_VERIFY_LEASE', '60s')),
+      gcGraceMs: parseDuration(nonEmpty('IMGSRV_CAS_GC_GRACE', '24h')),
+      gcDeleteDelayMs: parseDuration(nonEmpty('IMGSRV_CAS_GC_DELETE_DELAY', '1h')),
+      sweepIntervalMs: parseDuration(nonEmpty('IMGSRV_CAS_SWEEP_INTERVAL', '1m')),
+    },
   };
   return deepFreeze(config);
 }

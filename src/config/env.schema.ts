@@ -104,4 +104,52 @@ export class EnvSchema {
   @IsOptional()
   @Matches(DURATION_PATTERN, { message: 'must be a duration such as 500ms, 30s, 5m' })
   IMGSRV_SHUTDOWN_TIMEOUT?: string;
+
+  @IsOptional()
+  @Matches(/^[1-9]\d{0,2}$/, { message: 'must be a whole number from 1 to 999' })
+  IMGSRV_WORKER_CONCURRENCY?: string;
+
+  @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 30s' })
+  IMGSRV_PUBLISH_LEASE?: string;
+
+  @IsOptional()
+  @Matches(/^[1-9]\d?$/, { message: 'must be a whole number from 1 to 99' })
+  IMGSRV_PUBLISH_MAX_ATTEMPTS?: string;
+
+  @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 1s' })
+  IMGSRV_PUBLISH_BACKOFF_BASE?: string;
+
+  @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 1m' })
+  IMGSRV_PUBLISH_BACKOFF_CAP?: string;
+
+  @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 5s' })
+  IMGSRV_PUBLISH_SWEEP_INTERVAL?: string;
+
+  @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 24h' })
+  IMGSRV_UPLOAD_TTL?: string;
+
+  @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 20s' })
+  IMGSRV_UPLOAD_VERIFY_WAIT?: string;
+
+  @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 60s' })
+  IMGSRV_UPLOAD_VERIFY_LEASE?: string;
+
+  @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 24h' })
+  IMGSRV_CAS_GC_GRACE?: string;
+
+  @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 1h' })
+  IMGSRV_CAS_GC_DELETE_DELAY?: string;
+
+  @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 1m (0s disables)' })
+  IMGSRV_CAS_SWEEP_INTERVAL?: string;
 }

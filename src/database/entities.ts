@@ -3,6 +3,8 @@ import { AUDIT_ENTITIES } from '../audit/audit.entities';
 import { AUTH_ENTITIES } from '../auth/auth.entities';
 import { CAS_ENTITIES } from '../cas/cas.entities';
 import { CATALOG_ENTITIES } from '../catalog/catalog.entities';
+import { PUBLISH_ENTITIES } from '../publish/publish-job.entity';
+import { STREAMS_ENTITIES } from '../streams/streams-item.entity';
 
 /**
  * Every TypeORM entity of every module. TypeORM needs the whole list in one DataSource; modules
@@ -13,4 +15,6 @@ export const ENTITIES: NonNullable<DataSourceOptions['entities']> = [
   ...AUDIT_ENTITIES,
   ...CAS_ENTITIES,
   ...CATALOG_ENTITIES,
+  ...PUBLISH_ENTITIES,
+  ...STREAMS_ENTITIES,
 ];

@@ -22,6 +22,12 @@ export const JSON_BODY_LIMIT = 1024 * 1024;
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
+/**
+ * Large uploads and downloads may take longer than Node's default 5-minute request timeout;
+ * slow-loris protection stays with the header timeout, keep-alive idles out as usual.
+ */
+const SERVER_OPTIONS = { requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000 };
+
 export interface Application {
   readonly app: NestFastifyApplication;
   /** The request handler of the one Fastify instance, for any number of listeners. */
@@ -44,7 +50,7 @@ export async function createApplication(
   const adapter = new FastifyAdapter({
     serverFactory: (h: Handler) => {
       handler = h;
-      httpServer = createHttpServer(h);
+      httpServer = createHttpServer(SERVER_OPTIONS, h);
       return httpServer;
     },
     genReqId: requestIdOf,
@@ -100,7 +106,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
       if (tls.generated)
         logger.info({ certFile: tls.certFile }, 'generated a self-signed TLS certificate');
       const httpsServer = createHttpsServer(
-        { cert: tls.cert, key: tls.key },
+        { ...SERVER_OPTIONS, cert: tls.cert, key: tls.key },
         application.handler,
       ) as unknown as Server;
       urls.https = urlOf('https', await listen(httpsServer, config.http.tlsListen));
@@ -125,7 +131,19 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
     close: () =>
       (closing ??= (async () => {
         await closeGracefully(servers, config.shutdownTimeoutMs);
-        await application.app.close();
+        // Workers finish their running step; shutdown is bounded all the same, so a dependency
+        // that stopped answering (a queue client stuck after a Redis reconnect) cannot hold it.
+        let timer: NodeJS.Timeout | undefined;
+        const deadline = new Promise<'timeout'>((resolve) => {
+          timer = setTimeout(() => resolve('timeout'), config.shutdownTimeoutMs);
+        });
+        const closed = await Promise.race([
+          application.app.close().then(() => 'closed' as const),
+          deadline,
+        ]);
+        clearTimeout(timer);
+        if (closed === 'timeout')
+          logger.warn('the application did not close in time; giving up on it');
       })()),
   };
 }

@@ -176,3 +176,20 @@ export class AttachmentParamsDto extends ArtifactParamsDto {
   @IsUUID('all')
   attachment_id!: string;
 }
+
+const FILENAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$/;
+
+export class ArtifactFileParamsDto extends ArtifactParamsDto {
+  @ApiProperty({
+    description: 'The canonical file name',
+    example: 'debian-12-20261123-amd64.qcow2',
+  })
+  @Matches(FILENAME, msg(FILENAME))
+  filename!: string;
+}
+
+export class AttachmentFileParamsDto extends AttachmentParamsDto {
+  @ApiProperty({ description: 'The attachment name', example: 'incus.tar.xz' })
+  @Matches(FILENAME, msg(FILENAME))
+  filename!: string;
+}

@@ -1,6 +1,7 @@
 import { AUTH_ERRORS } from '../../auth/auth.errors';
 import { CAS_ERRORS } from '../../cas/cas.errors';
 import { CATALOG_ERRORS } from '../../catalog/catalog.errors';
+import { PUBLISH_ERRORS } from '../../publish/publish.errors';
 
 /**
  * Every stable error code imgsrv answers with, and its HTTP status and title. DomainError only
@@ -29,6 +30,7 @@ export const ERROR_REGISTRY = {
   ...AUTH_ERRORS,
   ...CAS_ERRORS,
   ...CATALOG_ERRORS,
+  ...PUBLISH_ERRORS,
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_REGISTRY;

@@ -2,9 +2,15 @@ import { redactSecrets } from './redact';
 
 describe('redactSecrets', () => {
   it('removes the secret part of imgsrv tokens but keeps the id for tracing', () => {
-    expect(redactSecrets('token imgsrv_0f3a9c_AbCdEf123-_xyz used')).toBe(
-      'token imgsrv_0f3a9c_[REDACTED] used',
+    const token = `imgsrv_0f3a9c0f3a9c0f3a_${'AbCdEf123-_x'.repeat(4)}`;
+    expect(redactSecrets(`token ${token} used`)).toBe(
+      'token imgsrv_0f3a9c0f3a9c0f3a_[REDACTED] used',
     );
+  });
+
+  it('leaves metric and other imgsrv_ names alone', () => {
+    const line = 'imgsrv_upload_sessions has already been registered';
+    expect(redactSecrets(line)).toBe(line);
   });
 
   it('removes bearer and basic credentials', () => {

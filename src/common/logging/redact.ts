@@ -4,7 +4,7 @@
  * that reaches a message, an error or a serialized object by accident still never lands on disk.
  */
 const PATTERNS: readonly [RegExp, string][] = [
-  [/(imgsrv_[A-Za-z0-9]+_)[A-Za-z0-9_-]+/g, '$1[REDACTED]'],
+  [/\b(imgsrv_[a-z0-9]{16}_)[A-Za-z0-9_-]{20,}/g, '$1[REDACTED]'],
   [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, '$1 [REDACTED]'],
   [/\b([a-z][a-z0-9+.-]*:\/\/[^/\s:@"]*):[^@\s/"]*@/gi, '$1:[REDACTED]@'],
   [/\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/g, '[REDACTED_JWT]'],

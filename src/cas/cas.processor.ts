@@ -1,0 +1,27 @@
+import { Processor, WorkerHost } from '@nestjs/bullmq';
+import type { Job } from 'bullmq';
+import { CasMaintenanceService } from './cas-maintenance.service';
+import { CAS_QUEUE, SWEEP_JOB, VERIFY_UPLOAD_JOB, parseVerifyUploadPayload } from './cas.queue';
+import { UploadVerifier } from './upload-verifier';
+
+/** Worker side of the cas queue: parses the job and calls the service; nothing more. */
+@Processor(CAS_QUEUE, { concurrency: 2 })
+export class CasProcessor extends WorkerHost {
+  constructor(
+    private readonly verifier: UploadVerifier,
+    private readonly maintenance: CasMaintenanceService,
+  ) {
+    super();
+  }
+
+  async process(job: Job): Promise<unknown> {
+    switch (job.name) {
+      case VERIFY_UPLOAD_JOB:
+        return this.verifier.verify(parseVerifyUploadPayload(job.data).uploadId);
+      case SWEEP_JOB:
+        return this.maintenance.sweep();
+      default:
+        throw new Error(`unknown cas job ${JSON.stringify(job.name)}`);
+    }
+  }
+}

@@ -1,0 +1,75 @@
+import { Controller, Get, Param, Req, Res } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiOkResponse,
+  ApiOperation,
+  ApiProduces,
+  ApiProperty,
+  ApiTags,
+} from '@nestjs/swagger';
+import { Matches } from 'class-validator';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { CurrentPrincipal } from '../auth/current-principal.decorator';
+import type { Principal } from '../auth/principal';
+import { AcceptsBasicAuth, PublicRead } from '../auth/require-action.decorator';
+import { CasService } from '../cas/cas.service';
+import { DomainError } from '../common/errors/domain-error';
+import { ApiProblems } from '../common/http/api-problems.decorator';
+import { DownloadResponder } from '../common/http/download.responder';
+import { CatalogService, safeFilename } from './catalog.service';
+import { DIGEST } from './dto/catalog.request.dto';
+
+export class BlobParamsDto {
+  @ApiProperty({ pattern: DIGEST.source })
+  @Matches(DIGEST, { message: `must match ${DIGEST.source}` })
+  digest!: string;
+}
+
+/**
+ * Raw blobs by digest. Public when a published version cites them; otherwise only for callers
+ * with content.read (anonymous callers get 404, as for anything they may not see).
+ */
+@ApiTags('uploads and blobs')
+@ApiBearerAuth('bearer')
+@Controller('v1/blobs')
+export class BlobController {
+  constructor(
+    private readonly cas: CasService,
+    private readonly catalog: CatalogService,
+    private readonly downloads: DownloadResponder,
+  ) {}
+
+  @Get(':digest')
+  @PublicRead()
+  @AcceptsBasicAuth()
+  @ApiOperation({ summary: 'A trusted blob (GET and HEAD; single range, conditional requests)' })
+  @ApiProduces('application/octet-stream')
+  @ApiOkResponse({ description: 'The bytes' })
+  @ApiProblems(400, 401, 403, 404, 416)
+  async getBlob(
+    @CurrentPrincipal() principal: Principal | null,
+    @Param() params: BlobParamsDto,
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<FastifyReply> {
+    const published = await this.catalog.isPublishedDigest(params.digest);
+    if (!published && !principal?.can('content.read')) {
+      throw new DomainError('BLOB_NOT_FOUND', `No trusted blob ${params.digest}.`);
+    }
+    const blob = await this.cas.getBlob(params.digest);
+    return this.downloads.send(
+      request,
+      reply,
+      'blob',
+      {
+        digest: blob.digest,
+        sizeBytes: blob.sizeBytes,
+        mediaType: 'application/octet-stream',
+        filename: safeFilename(blob.digest.replace(':', '-')),
+        lastModified: blob.createdAt,
+        immutable: published,
+      },
+      async (range, signal) => (await this.cas.readBlob(blob.digest, range, signal)).stream,
+    );
+  }
+}

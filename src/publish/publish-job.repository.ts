@@ -1,0 +1,300 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import { decodeCursor } from '../common/pagination';
+import {
+  PublishJobEntity,
+  PublishStepEntity,
+  type JobState,
+  type StepName,
+} from './publish-job.entity';
+import { STEPS } from './step-plan';
+
+export interface Lease {
+  readonly jobId: string;
+  readonly step: StepName;
+  readonly owner: string;
+  readonly attempt: number;
+}
+
+export interface Claim extends Lease {
+  readonly versionId: string;
+  /** Attempts since the last manual retry, this one included (for the automatic budget). */
+  readonly attemptsInBudget: number;
+  /** The step was running under another lease that expired: a takeover. */
+  readonly takeover: boolean;
+}
+
+export interface RunnableStep {
+  readonly jobId: string;
+  readonly step: StepName;
+  readonly attempt: number;
+}
+
+const RUNNABLE = `
+  ((s.state = 'queued' AND (s.next_attempt_at IS NULL OR s.next_attempt_at <= now()))
+   OR (s.state = 'running' AND s.lease_expires_at < now()))
+  AND NOT EXISTS (SELECT 1 FROM publish_step p
+                   WHERE p.job_id = s.job_id AND p.sequence < s.sequence AND p.state <> 'succeeded')`;
+
+@Injectable()
+export class PublishJobRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  async insertWithSteps(
+    manager: EntityManager,
+    versionId: string,
+    requestedBy: string | null,
+  ): Promise<string> {
+    const rows: { id: string }[] = await manager.query(
+      `INSERT INTO publish_job (version_id, requested_by) VALUES ($1, $2) RETURNING id`,
+      [versionId, requestedBy],
+    );
+    const id = rows[0].id;
+    await manager.query(
+      `INSERT INTO publish_step (job_id, name, sequence) SELECT $1, name, ord::smallint
+         FROM unnest($2::text[]) WITH ORDINALITY AS t(name, ord)`,
+      [id, STEPS],
+    );
+    return id;
+  }
+
+  findById(
+    id: string,
+    manager: EntityManager = this.dataSource.manager,
+  ): Promise<PublishJobEntity | null> {
+    return manager.getRepository(PublishJobEntity).findOneBy({ id });
+  }
+
+  /** The job of a version that is not over (or that succeeded), if any. */
+  findLive(manager: EntityManager, versionId: string): Promise<PublishJobEntity | null> {
+    return manager
+      .getRepository(PublishJobEntity)
+      .createQueryBuilder('j')
+      .where('j.version_id = :versionId', { versionId })
+      .andWhere(`j.state IN ('queued', 'running', 'failed', 'succeeded')`)
+      .getOne();
+  }
+
+  findLatestForVersion(versionId: string): Promise<PublishJobEntity | null> {
+    return this.dataSource
+      .getRepository(PublishJobEntity)
+      .findOne({ where: { versionId }, order: { createdAt: 'DESC', id: 'DESC' } });
+  }
+
+  stepsOf(jobIds: string[]): Promise<PublishStepEntity[]> {
+    if (jobIds.length === 0) return Promise.resolve([]);
+    return this.dataSource
+      .getRepository(PublishStepEntity)
+      .createQueryBuilder('s')
+      .where('s.job_id IN (:...jobIds)', { jobIds })
+      .orderBy('s.sequence', 'ASC')
+      .getMany();
+  }
+
+  async list(
+    state: JobState | undefined,
+    limit: number,
+    cursor?: string,
+  ): Promise<PublishJobEntity[]> {
+    const after = decodeCursor(cursor, 2);
+    const qb = this.dataSource.getRepository(PublishJobEntity).createQueryBuilder('j');
+    if (state) qb.where('j.state = :state', { state });
+    if (after) {
+      qb.andWhere(
+        `(date_trunc('milliseconds', j.created_at), j.id) < (:at::timestamptz, :id::uuid)`,
+        {
+          at: after[0],
+          id: after[1],
+        },
+      );
+    }
+    return qb
+      .orderBy(`date_trunc('milliseconds', j.created_at)`, 'DESC')
+      .addOrderBy('j.id', 'DESC')
+      .limit(limit + 1)
+      .getMany();
+  }
+
+  /**
+   * Claims the next runnable step of a job (all earlier steps succeeded; queued and due, or
+   * running under an expired lease) with FOR UPDATE SKIP LOCKED, and leases it to `owner`.
+   */
+  async claimNext(jobId: string, owner: string, leaseMs: number): Promise<Claim | null> {
+    return this.dataSource.transaction(async (manager) => {
+      const rows: {
+        job_id: string;
+        name: StepName;
+        version_id: string;
+        lease_attempt: number;
+        attempt_count: number;
+        attempt_base: number;
+        prev_state: string;
+      }[] = await manager.query(
+        `WITH candidate AS (
+           SELECT s.job_id, s.name, s.state AS prev_state, j.version_id
+             FROM publish_step s JOIN publish_job j ON j.id = s.job_id
+            WHERE s.job_id = $1 AND j.state IN ('queued', 'running') AND ${RUNNABLE}
+            ORDER BY s.sequence LIMIT 1
+              FOR UPDATE OF s SKIP LOCKED)
+         UPDATE publish_step s
+            SET state = 'running', attempt_count = s.attempt_count + 1, lease_owner = $2,
+                lease_attempt = s.attempt_count + 1,
+                lease_expires_at = now() + make_interval(secs => $3::double precision / 1000),
+                started_at = COALESCE(s.started_at, now()), next_attempt_at = NULL, failure_message = NULL
+           FROM candidate c
+          WHERE s.job_id = c.job_id AND s.name = c.name
+         RETURNING s.job_id, s.name, c.version_id, s.lease_attempt, s.attempt_count, s.attempt_base, c.prev_state`,
+        [jobId, owner, leaseMs],
+      );
+      const row = (rows as unknown as [typeof rows, number])[0]?.[0] ?? rows[0];
+      if (!row) return null;
+      await manager.query(
+        `UPDATE publish_job SET state = 'running', started_at = COALESCE(started_at, now()) WHERE id = $1 AND state = 'queued'`,
+        [jobId],
+      );
+      return {
+        jobId: row.job_id,
+        step: row.name,
+        versionId: row.version_id,
+        owner,
+        attempt: row.lease_attempt,
+        attemptsInBudget: row.attempt_count - row.attempt_base,
+        takeover: row.prev_state === 'running',
+      };
+    });
+  }
+
+  /** Extends a lease still held; false when it was lost. */
+  async renew(lease: Lease, leaseMs: number): Promise<boolean> {
+    const result: [unknown[], number] = await this.dataSource.query(
+      `UPDATE publish_step SET lease_expires_at = now() + make_interval(secs => $5::double precision / 1000)
+        WHERE job_id = $1 AND name = $2 AND state = 'running' AND lease_owner = $3 AND lease_attempt = $4`,
+      [lease.jobId, lease.step, lease.owner, lease.attempt, leaseMs],
+    );
+    return result[1] > 0;
+  }
+
+  /**
+   * Locks the step row if this lease still holds it: the fence every result write passes first,
+   * in the transaction that writes the result.
+   */
+  async holdsLease(manager: EntityManager, lease: Lease): Promise<boolean> {
+    const rows: unknown[] = await manager.query(
+      `SELECT 1 FROM publish_step
+        WHERE job_id = $1 AND name = $2 AND state = 'running' AND lease_owner = $3 AND lease_attempt = $4
+          FOR UPDATE`,
+      [lease.jobId, lease.step, lease.owner, lease.attempt],
+    );
+    return rows.length > 0;
+  }
+
+  /** Marks the leased step succeeded (caller holds the fence); the job too after the last step. */
+  async markSucceeded(
+    manager: EntityManager,
+    lease: Lease,
+    result: Record<string, unknown>,
+  ): Promise<void> {
+    await manager.query(
+      `UPDATE publish_step
+          SET state = 'succeeded', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
+              failure_message = NULL, result = $3
+        WHERE job_id = $1 AND name = $2`,
+      [lease.jobId, lease.step, JSON.stringify(result)],
+    );
+    if (lease.step === STEPS[STEPS.length - 1]) {
+      await manager.query(
+        `UPDATE publish_job SET state = 'succeeded', finished_at = now(), failure_message = NULL WHERE id = $1`,
+        [lease.jobId],
+      );
+    }
+  }
+
+  /** Gives the step back to the queue for another automatic attempt after `delayMs`. */
+  async requeue(
+    manager: EntityManager,
+    lease: Lease,
+    delayMs: number,
+    message: string,
+  ): Promise<void> {
+    await manager.query(
+      `UPDATE publish_step
+          SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL, failure_message = $3,
+              next_attempt_at = now() + make_interval(secs => $4::double precision / 1000)
+        WHERE job_id = $1 AND name = $2`,
+      [lease.jobId, lease.step, message, delayMs],
+    );
+  }
+
+  /** Fails the step and its job. */
+  async markFailed(manager: EntityManager, lease: Lease, message: string): Promise<void> {
+    await manager.query(
+      `UPDATE publish_step
+          SET state = 'failed', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL, failure_message = $3
+        WHERE job_id = $1 AND name = $2`,
+      [lease.jobId, lease.step, message],
+    );
+    await manager.query(
+      `UPDATE publish_job SET state = 'failed', finished_at = now(), failure_message = $2 WHERE id = $1`,
+      [lease.jobId, `${lease.step}: ${message}`],
+    );
+  }
+
+  /** Steps that should be running and may have no live BullMQ job (sweeper). */
+  async findRunnable(limit: number, minQueuedAgeMs: number): Promise<RunnableStep[]> {
+    const rows: { job_id: string; name: StepName; attempt_count: number }[] =
+      await this.dataSource.query(
+        `SELECT s.job_id, s.name, s.attempt_count
+         FROM publish_step s JOIN publish_job j ON j.id = s.job_id
+        WHERE j.state IN ('queued', 'running') AND ${RUNNABLE}
+          AND (s.state = 'running'
+               OR GREATEST(s.updated_at, COALESCE(s.next_attempt_at, s.updated_at))
+                  < now() - make_interval(secs => $2::double precision / 1000))
+        ORDER BY s.updated_at
+        LIMIT $1`,
+        [limit, minQueuedAgeMs],
+      );
+    return rows.map((r) => ({ jobId: r.job_id, step: r.name, attempt: r.attempt_count }));
+  }
+
+  /** Failed job → queued again from its first failed step, earlier successes kept. */
+  async reopen(manager: EntityManager, jobId: string): Promise<void> {
+    await manager.query(
+      `UPDATE publish_step SET state = 'queued', finished_at = NULL, next_attempt_at = NULL, attempt_base = attempt_count
+        WHERE job_id = $1 AND state IN ('failed', 'queued')`,
+      [jobId],
+    );
+    await manager.query(
+      `UPDATE publish_job SET state = 'queued', finished_at = NULL, failure_message = NULL WHERE id = $1`,
+      [jobId],
+    );
+  }
+
+  async cancel(manager: EntityManager, jobId: string): Promise<void> {
+    await manager.query(
+      `UPDATE publish_step SET state = 'skipped', lease_owner = NULL, lease_expires_at = NULL
+        WHERE job_id = $1 AND state IN ('queued', 'running')`,
+      [jobId],
+    );
+    await manager.query(
+      `UPDATE publish_job SET state = 'cancelled', finished_at = now() WHERE id = $1`,
+      [jobId],
+    );
+  }
+
+  lockJob(manager: EntityManager, jobId: string): Promise<PublishJobEntity | null> {
+    return manager
+      .getRepository(PublishJobEntity)
+      .createQueryBuilder('j')
+      .setLock('pessimistic_write')
+      .where('j.id = :jobId', { jobId })
+      .getOne();
+  }
+
+  async anyStepStarted(manager: EntityManager, jobId: string): Promise<boolean> {
+    const rows: unknown[] = await manager.query(
+      `SELECT 1 FROM publish_step WHERE job_id = $1 AND started_at IS NOT NULL LIMIT 1`,
+      [jobId],
+    );
+    return rows.length > 0;
+  }
+}

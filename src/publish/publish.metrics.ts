@@ -1,0 +1,83 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { Counter, Gauge, Histogram } from 'prom-client';
+import { MetricsService } from '../common/metrics/metrics.service';
+
+/** Publish metrics; the state gauges are read from PostgreSQL, the authority, at scrape time. */
+@Injectable()
+export class PublishMetrics {
+  readonly steps: Counter<'step' | 'outcome'>;
+  readonly retries: Counter<'step'>;
+  readonly takeovers: Counter;
+  readonly stepDuration: Histogram<'step' | 'outcome'>;
+
+  constructor(metrics: MetricsService, dataSource: DataSource) {
+    const registers = [metrics.registry];
+    this.steps = new Counter({
+      name: 'imgsrv_publish_step_runs_total',
+      help: 'Publish step attempts run by this process, by step and outcome',
+      labelNames: ['step', 'outcome'],
+      registers,
+    });
+    this.retries = new Counter({
+      name: 'imgsrv_publish_step_retries_total',
+      help: 'Automatic step retries scheduled',
+      labelNames: ['step'],
+      registers,
+    });
+    this.takeovers = new Counter({
+      name: 'imgsrv_publish_lease_takeovers_total',
+      help: 'Steps taken over after their lease expired',
+      registers,
+    });
+    this.stepDuration = new Histogram({
+      name: 'imgsrv_publish_step_duration_seconds',
+      help: 'Time one step attempt took, by step and outcome',
+      labelNames: ['step', 'outcome'],
+      buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 1800],
+      registers,
+    });
+    new Gauge({
+      name: 'imgsrv_publish_jobs',
+      help: 'Publish jobs by state',
+      labelNames: ['state'],
+      registers,
+      async collect() {
+        const rows: { state: string; n: string }[] = await dataSource.query(
+          `SELECT s.state, count(j.id) AS n FROM unnest(ARRAY['queued','running','succeeded','failed','cancelled']) AS s(state)
+             LEFT JOIN publish_job j ON j.state = s.state GROUP BY s.state`,
+        );
+        for (const r of rows) this.set({ state: r.state }, Number(r.n));
+      },
+    });
+    new Gauge({
+      name: 'imgsrv_publish_steps',
+      help: 'Publish steps by state',
+      labelNames: ['state'],
+      registers,
+      async collect() {
+        const rows: { state: string; n: string }[] = await dataSource.query(
+          `SELECT s.state, count(p.job_id) AS n FROM unnest(ARRAY['queued','running','succeeded','failed','skipped']) AS s(state)
+             LEFT JOIN publish_step p ON p.state = s.state GROUP BY s.state`,
+        );
+        for (const r of rows) this.set({ state: r.state }, Number(r.n));
+      },
+    });
+    new Gauge({
+      name: 'imgsrv_publish_oldest_step_age_seconds',
+      help: 'Age of the oldest queued and of the oldest running step (0 when none)',
+      labelNames: ['state'],
+      registers,
+      async collect() {
+        const rows: { state: string; age: number | null }[] = await dataSource.query(
+          `SELECT s.state, EXTRACT(EPOCH FROM now() - min(COALESCE(p.started_at, p.updated_at)))::float AS age
+             FROM unnest(ARRAY['queued','running']) AS s(state)
+             LEFT JOIN publish_step p ON p.state = s.state
+                   AND (p.state = 'running' OR EXISTS (SELECT 1 FROM publish_job j WHERE j.id = p.job_id AND j.state IN ('queued','running')))
+            GROUP BY s.state`,
+        );
+        for (const r of rows) this.set({ state: r.state }, r.age ?? 0);
+      },
+    });
+  }
+}

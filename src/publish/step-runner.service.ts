@@ -1,0 +1,157 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import type { AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/config.module';
+import { CatalogService } from '../catalog/catalog.service';
+import { LOGGER } from '../common/logging/logging.module';
+import type { Logger } from '../common/logging/logger';
+import { PublishJobRepository, type Claim, type Lease } from './publish-job.repository';
+import { PublishMetrics } from './publish.metrics';
+import { PublishQueue } from './publish.queue';
+import { backoffMs, failureText, LeaseLostError, shouldRetry } from './step-plan';
+import { FinalizePublishStep } from './steps/finalize-publish.step';
+import { IncusIndexStep } from './steps/incus-index.step';
+import type { StepContext } from './steps/step-context';
+import { ValidateCatalogStep } from './steps/validate-catalog.step';
+
+/** Identifies this process's leases: node, pid and a per-start run id. */
+export const WORKER_ID = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+
+/**
+ * Runs publish steps in a worker: claims the next runnable step of a job in PostgreSQL, renews
+ * its lease by heartbeat while it runs, and commits the result only while the lease still holds.
+ * A worker that lost its lease discards its work.
+ */
+@Injectable()
+export class StepRunner {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly jobs: PublishJobRepository,
+    private readonly catalog: CatalogService,
+    private readonly queue: PublishQueue,
+    private readonly metrics: PublishMetrics,
+    private readonly validate: ValidateCatalogStep,
+    private readonly index: IncusIndexStep,
+    private readonly finalize: FinalizePublishStep,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  /** Claims and runs the next runnable step of `jobId`, if any. Returns whether it ran one. */
+  async runNext(jobId: string, owner = WORKER_ID): Promise<boolean> {
+    const { leaseMs } = this.config.publish;
+    const claim = await this.jobs.claimNext(jobId, owner, leaseMs);
+    if (!claim) return false;
+    if (claim.takeover) this.metrics.takeovers.inc();
+    const log = this.logger.child({ jobId, step: claim.step, attempt: claim.attempt });
+    log.info(claim.takeover ? 'took over an expired step lease' : 'running publish step');
+
+    const lost = new AbortController();
+    const heartbeat = setInterval(
+      () => {
+        this.jobs.renew(claim, leaseMs).then(
+          (held) => {
+            if (!held) lost.abort(new LeaseLostError(claim.jobId, claim.step));
+          },
+          (error: unknown) =>
+            log.warn({ err: { message: (error as Error).message } }, 'lease renewal failed'),
+        );
+      },
+      Math.max(100, Math.floor(leaseMs / 3)),
+    );
+    const timer = this.metrics.stepDuration.startTimer({ step: claim.step });
+
+    try {
+      const ctx: StepContext = {
+        lease: claim,
+        manifest: await this.catalog.manifestById(claim.versionId),
+        signal: lost.signal,
+        requestedBy: (await this.jobs.findById(claim.jobId))?.requestedBy ?? null,
+      };
+      await this.execute(ctx);
+      timer({ outcome: 'succeeded' });
+      this.metrics.steps.inc({ step: claim.step, outcome: 'succeeded' });
+      log.info('publish step succeeded');
+      await this.queue.wake(claim.jobId, `after_${claim.step}_${claim.attempt}`);
+    } catch (error) {
+      timer({ outcome: 'failed' });
+      if (error instanceof LeaseLostError || lost.signal.aborted) {
+        this.metrics.steps.inc({ step: claim.step, outcome: 'lease_lost' });
+        log.warn('lost the step lease; discarding this attempt');
+      } else {
+        await this.onFailure(claim, error, log);
+      }
+    } finally {
+      clearInterval(heartbeat);
+    }
+    return true;
+  }
+
+  private async execute(ctx: StepContext): Promise<void> {
+    const { lease } = ctx;
+    switch (lease.step) {
+      case 'validate_catalog': {
+        const result = await this.validate.run(ctx);
+        return this.commit(lease, async () => result);
+      }
+      case 'incus_index': {
+        const plan = await this.index.compute(ctx);
+        return this.commit(lease, (manager) => this.index.write(manager, ctx, plan));
+      }
+      case 'finalize_publish':
+        return this.commit(lease, (manager) => this.finalize.write(manager, ctx));
+    }
+  }
+
+  /** The fenced write: result and success only while this lease still holds the step. */
+  private async commit(
+    lease: Lease,
+    write: (manager: EntityManager) => Promise<Record<string, unknown>>,
+  ): Promise<void> {
+    await this.dataSource.transaction(async (manager) => {
+      if (!(await this.jobs.holdsLease(manager, lease)))
+        throw new LeaseLostError(lease.jobId, lease.step);
+      const result = await write(manager);
+      await this.jobs.markSucceeded(manager, lease, result);
+    });
+  }
+
+  private async onFailure(claim: Claim, error: unknown, log: Logger): Promise<void> {
+    const message = failureText(error);
+    const { maxAttempts, backoffBaseMs, backoffCapMs } = this.config.publish;
+    const retry = shouldRetry(error, claim.attemptsInBudget, maxAttempts);
+    try {
+      await this.dataSource.transaction(async (manager) => {
+        if (!(await this.jobs.holdsLease(manager, claim)))
+          throw new LeaseLostError(claim.jobId, claim.step);
+        if (retry)
+          await this.jobs.requeue(
+            manager,
+            claim,
+            backoffMs(claim.attemptsInBudget, backoffBaseMs, backoffCapMs),
+            message,
+          );
+        else await this.jobs.markFailed(manager, claim, message);
+      });
+    } catch (recordError) {
+      // PostgreSQL itself may be what failed: the lease expires and the sweeper hands the step
+      // to a worker again, so nothing is lost.
+      log.warn(
+        { err: { message: (recordError as Error).message } },
+        'could not record the step failure; its lease will expire',
+      );
+      return;
+    }
+    this.metrics.steps.inc({ step: claim.step, outcome: retry ? 'retry' : 'failed' });
+    if (retry) {
+      this.metrics.retries.inc({ step: claim.step });
+      const delay = backoffMs(claim.attemptsInBudget, backoffBaseMs, backoffCapMs);
+      log.warn({ err: { message }, delayMs: delay }, 'publish step failed; retrying');
+      await this.queue.wake(claim.jobId, `${claim.step}_${claim.attempt}_retry`, delay);
+    } else {
+      log.error({ err: { message } }, 'publish step failed');
+    }
+  }
+}

@@ -1,0 +1,144 @@
+import { createHash, type Hash } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Injectable } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
+import { CasService } from '../../cas/cas.service';
+import type { ArtifactEntity, AttachmentEntity } from '../../catalog/artifact.entity';
+import { artifactFilename } from '../../catalog/catalog.service';
+import { incusArchitectureKnown } from '../../streams/incus-architecture';
+import type { StreamsItemInput } from '../../streams/streams-item.entity';
+import { StreamsService } from '../../streams/streams.service';
+import { IncusMetadataError, IncusMetadataProbe, architectureMatches } from '../incus-metadata';
+import { PermanentStepError } from '../step-plan';
+import type { StepContext } from './step-context';
+
+export const METADATA_ATTACHMENT = 'incus.tar.xz';
+
+export interface IndexPlan {
+  readonly items: StreamsItemInput[];
+  readonly skipped: { artifact_id: string; reason: string }[];
+}
+
+function hashSink(hash: Hash): Writable {
+  return new Writable({
+    write(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      done();
+    },
+  });
+}
+
+/** The artifacts Incus can use: qcow2 (VM) or squashfs (container) with a metadata tarball. */
+export function eligible(
+  artifact: ArtifactEntity,
+  attachments: AttachmentEntity[],
+): AttachmentEntity | null {
+  if (artifact.format !== 'qcow2' && artifact.format !== 'squashfs') return null;
+  return attachments.find((a) => a.name === METADATA_ATTACHMENT) ?? null;
+}
+
+/**
+ * incus_index: for each eligible artifact, the combined fingerprint sha256(metadata ‖ root) by
+ * streaming both blobs once (parsing metadata.yaml on the way), checked against the artifact;
+ * then the version's projection rows are replaced in the step's fenced transaction.
+ */
+@Injectable()
+export class IncusIndexStep {
+  constructor(
+    private readonly cas: CasService,
+    private readonly streams: StreamsService,
+  ) {}
+
+  async compute(ctx: StepContext): Promise<IndexPlan> {
+    const { image, version } = ctx.manifest;
+    const items: StreamsItemInput[] = [];
+    const skipped: IndexPlan['skipped'] = [];
+    for (const { artifact, attachments } of ctx.manifest.artifacts) {
+      const meta = eligible(artifact, attachments);
+      if (!meta) continue;
+      if (!incusArchitectureKnown(artifact.architecture)) {
+        skipped.push({
+          artifact_id: artifact.id,
+          reason: `Incus does not know the architecture ${artifact.architecture}`,
+        });
+        continue;
+      }
+      const hash = createHash('sha256');
+      const probe = new IncusMetadataProbe();
+      await pipeline((await this.cas.readBlob(meta.blobDigest)).stream, probe, hashSink(hash), {
+        signal: ctx.signal,
+      });
+      let metadata;
+      try {
+        metadata = await probe.metadata;
+      } catch (error) {
+        if (error instanceof IncusMetadataError) {
+          throw new PermanentStepError(
+            `artifact ${artifact.id}: ${METADATA_ATTACHMENT} is unusable: ${error.message}`,
+          );
+        }
+        throw error;
+      }
+      if (!architectureMatches(artifact.architecture, metadata.architecture)) {
+        throw new PermanentStepError(
+          `artifact ${artifact.id} is ${artifact.architecture} but its metadata.yaml says ${metadata.architecture}`,
+        );
+      }
+      await pipeline((await this.cas.readBlob(artifact.primaryBlobDigest)).stream, hashSink(hash), {
+        signal: ctx.signal,
+      });
+
+      const base = `v1/images/${image.name}/versions/${version.version}/artifacts/${artifact.id}`;
+      const release = metadata.properties.release ?? version.version;
+      items.push({
+        artifactId: artifact.id,
+        productKey: `${image.name}:${version.version}:${artifact.architecture}:${artifact.variant}`,
+        imageType: artifact.format === 'qcow2' ? 'virtual-machine' : 'container',
+        architecture: artifact.architecture,
+        variant: artifact.variant,
+        operatingSystem: metadata.properties.os ?? artifact.operatingSystem,
+        release,
+        releaseTitle: metadata.properties.release_title ?? release,
+        description: metadata.properties.description ?? image.description ?? null,
+        combinedSha256: hash.digest('hex'),
+        metadataPath: `${base}/attachments/${meta.id}/download/${METADATA_ATTACHMENT}`,
+        metadataSha256: meta.blobDigest.slice('sha256:'.length),
+        metadataSizeBytes: meta.blobSizeBytes,
+        rootFtype: artifact.format === 'qcow2' ? 'disk-kvm.img' : 'squashfs',
+        rootPath: `${base}/download/${artifactFilename(image.name, version.version, artifact)}`,
+        rootSha256: artifact.primaryBlobDigest.slice('sha256:'.length),
+        rootSizeBytes: artifact.primaryBlobSizeBytes,
+      });
+    }
+    const seen = new Map<string, string>();
+    for (const item of items) {
+      const key = `${item.productKey} (${item.imageType})`;
+      const other = seen.get(key);
+      if (other) {
+        throw new PermanentStepError(
+          `artifacts ${other} and ${item.artifactId} would both be the ${item.imageType} image of product ${item.productKey}; ` +
+            'give them different variants',
+        );
+      }
+      seen.set(key, item.artifactId);
+    }
+    return { items, skipped };
+  }
+
+  async write(
+    manager: EntityManager,
+    ctx: StepContext,
+    plan: IndexPlan,
+  ): Promise<Record<string, unknown>> {
+    await this.streams.replaceVersionItems(manager, ctx.manifest.version.id, plan.items);
+    return {
+      projected: plan.items.map((i) => ({
+        artifact_id: i.artifactId,
+        fingerprint: i.combinedSha256,
+        type: i.imageType,
+      })),
+      skipped: plan.skipped,
+    };
+  }
+}

@@ -1,0 +1,75 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import { StreamsItemEntity, type StreamsItemInput } from './streams-item.entity';
+
+/** A projection row joined with what the renderer needs of its version. */
+export interface ProjectedRow extends StreamsItemEntity {
+  readonly imageName: string;
+  readonly version: string;
+  readonly publishedAt: Date;
+}
+
+@Injectable()
+export class StreamsRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  async replaceVersionItems(
+    manager: EntityManager,
+    versionId: string,
+    items: StreamsItemInput[],
+  ): Promise<void> {
+    await manager.delete(StreamsItemEntity, { versionId });
+    if (items.length > 0)
+      await manager.insert(
+        StreamsItemEntity,
+        items.map((i) => ({ ...i, versionId })),
+      );
+  }
+
+  async bumpRevision(manager: EntityManager): Promise<number> {
+    const rows: { revision: string }[] = await manager.query(
+      `UPDATE streams_revision SET revision = revision + 1, updated_at = now() WHERE id = 1 RETURNING revision`,
+    );
+    const first = (rows as unknown as [{ revision: string }[], number])[0];
+    return Number(Array.isArray(first) ? first[0].revision : rows[0].revision);
+  }
+
+  async revision(): Promise<{ revision: number; updatedAt: Date }> {
+    const rows: { revision: string; updated_at: Date }[] = await this.dataSource.query(
+      `SELECT revision, updated_at FROM streams_revision WHERE id = 1`,
+    );
+    return { revision: Number(rows[0].revision), updatedAt: rows[0].updated_at };
+  }
+
+  /** Every projected row of a published version, oldest publication first. */
+  async publishedRows(manager: EntityManager = this.dataSource.manager): Promise<ProjectedRow[]> {
+    const rows = await manager
+      .getRepository(StreamsItemEntity)
+      .createQueryBuilder('s')
+      .innerJoin('image_version', 'v', 'v.id = s.version_id AND v.state = :published', {
+        published: 'published',
+      })
+      .innerJoin('image', 'i', 'i.id = v.image_id')
+      .addSelect([
+        'i.name AS image_name',
+        'v.version AS version_name',
+        'v.published_at AS published_at',
+      ])
+      .orderBy('v.published_at', 'ASC')
+      .addOrderBy('s.product_key', 'ASC')
+      .addOrderBy('s.image_type', 'ASC')
+      .getRawAndEntities();
+    return rows.entities.map((e, i) => ({
+      ...e,
+      imageName: rows.raw[i].image_name as string,
+      version: rows.raw[i].version_name as string,
+      publishedAt: new Date(rows.raw[i].published_at as string),
+    }));
+  }
+
+  itemsOfVersion(versionId: string): Promise<StreamsItemEntity[]> {
+    return this.dataSource
+      .getRepository(StreamsItemEntity)
+      .find({ where: { versionId }, order: { productKey: 'ASC' } });
+  }
+}
