@@ -1,4 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import { AliasesModule } from './aliases/aliases.module';
 import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
 import { BlobStoreModule } from './cas/blob-store/blob-store.module';
@@ -36,6 +37,7 @@ export class AppModule {
         CatalogModule.register(config),
         PublishModule.register(config),
         StreamsModule,
+        AliasesModule,
       ],
     };
   }

@@ -433,6 +433,21 @@ export class CatalogService implements OnModuleInit {
     return this.manifestOf(image, row, manager);
   }
 
+  /** The image by name in the caller's transaction, whatever the caller may see (404 if none). */
+  imageIn(manager: EntityManager, name: string): Promise<ImageEntity> {
+    return this.requireImage(name, manager);
+  }
+
+  /** For aliases: the image and the named version (any state), under the caller's transaction. */
+  async findVersionForAlias(
+    manager: EntityManager,
+    name: string,
+    version: string,
+  ): Promise<{ image: ImageEntity; version: ImageVersionEntity | null }> {
+    const image = await this.requireImage(name, manager);
+    return { image, version: await this.versions.find(image.id, version, manager) };
+  }
+
   /** The manifest of a version by id (publish steps), read through `manager` when given. */
   async manifestById(
     versionId: string,

@@ -15,7 +15,6 @@ import { DEFAULT_PAGE_SIZE } from '../common/pagination';
 import { CatalogService } from './catalog.service';
 import {
   ImageParamsDto,
-  RefParamsDto,
   VersionCreateDto,
   VersionListQueryDto,
   VersionParamsDto,
@@ -97,21 +96,5 @@ export class VersionController {
     @Param() params: VersionParamsDto,
   ): Promise<void> {
     await this.catalog.deleteVersion(actor, params.name, params.version);
-  }
-
-  @Get('refs/:ref')
-  @PublicRead({ imageParam: 'name' })
-  @ApiOperation({
-    summary: 'The manifest of the published version named by ref: an exact version, else an alias',
-  })
-  @ApiOkResponse({ type: ManifestResponseDto })
-  @ApiProblems(400, 401, 403, 404)
-  async resolveRef(
-    @CurrentPrincipal() principal: Principal | null,
-    @Param() params: RefParamsDto,
-  ): Promise<ManifestResponseDto> {
-    return ManifestResponseDto.of(
-      await this.catalog.resolveRef(principal, params.name, params.ref),
-    );
   }
 }

@@ -36,6 +36,16 @@ const RUNNABLE = `
   AND NOT EXISTS (SELECT 1 FROM publish_step p
                    WHERE p.job_id = s.job_id AND p.sequence < s.sequence AND p.state <> 'succeeded')`;
 
+/**
+ * The rows an UPDATE … RETURNING gave back. TypeORM's PostgreSQL driver answers UPDATE and DELETE
+ * with `[rows, affectedCount]` and other commands with the rows alone.
+ */
+function returnedRows<T>(result: T[] | [T[], number]): T[] {
+  return result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number'
+    ? (result[0] as T[])
+    : (result as T[]);
+}
+
 @Injectable()
 export class PublishJobRepository {
   constructor(private readonly dataSource: DataSource) {}
@@ -146,7 +156,7 @@ export class PublishJobRepository {
          RETURNING s.job_id, s.name, c.version_id, s.lease_attempt, s.attempt_count, s.attempt_base, c.prev_state`,
         [jobId, owner, leaseMs],
       );
-      const row = (rows as unknown as [typeof rows, number])[0]?.[0] ?? rows[0];
+      const row = returnedRows(rows)[0];
       if (!row) return null;
       await manager.query(
         `UPDATE publish_job SET state = 'running', started_at = COALESCE(started_at, now()) WHERE id = $1 AND state = 'queued'`,

@@ -67,6 +67,23 @@ export class StreamsRepository {
     }));
   }
 
+  /** Alias names per version id (the aliases module's table, read for rendering only). */
+  async aliasesByVersion(manager: EntityManager): Promise<Map<string, string[]>> {
+    const rows: { version_id: string; alias: string }[] = await manager.query(
+      `SELECT version_id, alias FROM alias ORDER BY alias`,
+    );
+    const map = new Map<string, string[]>();
+    for (const r of rows) map.set(r.version_id, [...(map.get(r.version_id) ?? []), r.alias]);
+    return map;
+  }
+
+  async revisionIn(manager: EntityManager): Promise<number> {
+    const rows: { revision: string }[] = await manager.query(
+      `SELECT revision FROM streams_revision WHERE id = 1`,
+    );
+    return Number(rows[0].revision);
+  }
+
   itemsOfVersion(versionId: string): Promise<StreamsItemEntity[]> {
     return this.dataSource
       .getRepository(StreamsItemEntity)

@@ -1,3 +1,4 @@
+import { ALIASES_ERRORS } from '../../aliases/aliases.errors';
 import { AUTH_ERRORS } from '../../auth/auth.errors';
 import { CAS_ERRORS } from '../../cas/cas.errors';
 import { CATALOG_ERRORS } from '../../catalog/catalog.errors';
@@ -28,6 +29,7 @@ export const ERROR_REGISTRY = {
   DEPENDENCY_UNAVAILABLE: { status: 503, title: 'A dependency is unavailable' },
   NOT_READY: { status: 503, title: 'The service is not ready' },
   ...AUTH_ERRORS,
+  ...ALIASES_ERRORS,
   ...CAS_ERRORS,
   ...CATALOG_ERRORS,
   ...PUBLISH_ERRORS,

@@ -8,6 +8,7 @@ import type { ArtifactEntity, AttachmentEntity } from '../../catalog/artifact.en
 import { artifactFilename } from '../../catalog/catalog.service';
 import { incusArchitectureKnown } from '../../streams/incus-architecture';
 import type { StreamsItemInput } from '../../streams/streams-item.entity';
+import { productCollision } from '../../streams/streams.projector';
 import { StreamsService } from '../../streams/streams.service';
 import { IncusMetadataError, IncusMetadataProbe, architectureMatches } from '../incus-metadata';
 import { PermanentStepError } from '../step-plan';
@@ -111,17 +112,12 @@ export class IncusIndexStep {
         rootSizeBytes: artifact.primaryBlobSizeBytes,
       });
     }
-    const seen = new Map<string, string>();
-    for (const item of items) {
-      const key = `${item.productKey} (${item.imageType})`;
-      const other = seen.get(key);
-      if (other) {
-        throw new PermanentStepError(
-          `artifacts ${other} and ${item.artifactId} would both be the ${item.imageType} image of product ${item.productKey}; ` +
-            'give them different variants',
-        );
-      }
-      seen.set(key, item.artifactId);
+    const collision = productCollision(items);
+    if (collision) {
+      throw new PermanentStepError(
+        `artifacts ${collision.first} and ${collision.second} would both be the ${collision.imageType} image of product ` +
+          `${collision.productKey}; give them different variants`,
+      );
     }
     return { items, skipped };
   }

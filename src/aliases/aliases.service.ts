@@ -1,0 +1,133 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
+import type { Actor } from '../auth/current-principal.decorator';
+import type { Principal } from '../auth/principal';
+import { CatalogService, type Manifest } from '../catalog/catalog.service';
+import { DomainError } from '../common/errors/domain-error';
+import { pageOf, type Page } from '../common/pagination';
+import { StreamsService } from '../streams/streams.service';
+import { AliasRepository, type AliasRow } from './alias.repository';
+
+export const aliasEtag = (a: AliasRow) => `"${a.id}.${a.generation}"`;
+
+/** Does an If-Match header (strong comparison, or `*`) match the alias as it is? */
+export function ifMatchHolds(header: string | undefined, current: AliasRow | null): boolean {
+  if (header === undefined) return true;
+  if (header.trim() === '*') return current !== null;
+  return current !== null && header.split(',').some((t) => t.trim() === aliasEtag(current));
+}
+
+/**
+ * Aliases move between published versions of their image. Every change bumps the streams
+ * revision in its transaction, so Incus sees the move on its next refresh.
+ */
+@Injectable()
+export class AliasesService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly aliases: AliasRepository,
+    private readonly catalog: CatalogService,
+    private readonly streams: StreamsService,
+    private readonly audit: AuditService,
+  ) {}
+
+  async list(
+    principal: Principal | null,
+    name: string,
+    limit: number,
+    cursor?: string,
+  ): Promise<Page<AliasRow>> {
+    const image = await this.catalog.getImage(principal, name);
+    return pageOf(await this.aliases.list(image.id, limit, cursor), limit, (a) => [a.alias]);
+  }
+
+  async get(principal: Principal | null, name: string, alias: string): Promise<AliasRow> {
+    const image = await this.catalog.getImage(principal, name);
+    const row = await this.aliases.find(image.id, alias);
+    if (!row) throw new DomainError('ALIAS_NOT_FOUND', `Image ${name} has no alias ${alias}.`);
+    return row;
+  }
+
+  /** Creates or moves an alias; `ifMatch` makes the move conditional on the alias's ETag. */
+  async put(
+    actor: Actor,
+    name: string,
+    alias: string,
+    version: string,
+    ifMatch?: string,
+  ): Promise<{ row: AliasRow; created: boolean }> {
+    const result = await this.dataSource.transaction(async (manager) => {
+      const { image, version: target } = await this.catalog.findVersionForAlias(
+        manager,
+        name,
+        version,
+      );
+      if (!target)
+        throw new DomainError('VERSION_NOT_FOUND', `Image ${name} has no version ${version}.`);
+      if (target.state !== 'published') {
+        throw new DomainError(
+          'ALIAS_TARGET_NOT_PUBLISHED',
+          `Version ${version} is ${target.state}; aliases point only to published versions.`,
+        );
+      }
+      const before = await this.aliases.find(image.id, alias, manager, true);
+      if (!ifMatchHolds(ifMatch, before)) {
+        throw new DomainError(
+          'ALIAS_PRECONDITION_FAILED',
+          `If-Match does not match alias ${alias}${before ? ` (now ${aliasEtag(before)})` : ''}.`,
+        );
+      }
+      if (before?.versionId === target.id) return { row: before, created: false };
+      await this.aliases.upsert(manager, image.id, alias, target.id);
+      await this.streams.bumpRevision(manager);
+      const row = (await this.aliases.find(image.id, alias, manager)) as AliasRow;
+      await this.audit.record(manager, {
+        actor,
+        action: before ? 'alias.move' : 'alias.create',
+        targetType: 'alias',
+        targetId: row.id,
+        imageName: name,
+        detail: { alias, version, from_version: before?.version ?? null },
+      });
+      return { row, created: !before };
+    });
+    return result;
+  }
+
+  async delete(actor: Actor, name: string, alias: string, ifMatch?: string): Promise<void> {
+    await this.dataSource.transaction(async (manager) => {
+      const image = await this.catalog.imageIn(manager, name);
+      const before = await this.aliases.find(image.id, alias, manager, true);
+      if (!before) throw new DomainError('ALIAS_NOT_FOUND', `Image ${name} has no alias ${alias}.`);
+      if (!ifMatchHolds(ifMatch, before))
+        throw new DomainError(
+          'ALIAS_PRECONDITION_FAILED',
+          `If-Match does not match alias ${alias}.`,
+        );
+      await this.aliases.delete(manager, before.id);
+      await this.streams.bumpRevision(manager);
+      await this.audit.record(manager, {
+        actor,
+        action: 'alias.delete',
+        targetType: 'alias',
+        targetId: before.id,
+        imageName: name,
+        detail: { alias, version: before.version },
+      });
+    });
+  }
+
+  /** A ref names an exact published version first, else an alias. */
+  async resolveRef(principal: Principal | null, name: string, ref: string): Promise<Manifest> {
+    try {
+      return await this.catalog.resolveRef(principal, name, ref);
+    } catch (error) {
+      if (!(error instanceof DomainError) || error.code !== 'REF_NOT_FOUND') throw error;
+      const image = await this.catalog.getImage(principal, name);
+      const alias = await this.aliases.find(image.id, ref);
+      if (!alias) throw error;
+      return this.catalog.manifestById(alias.versionId);
+    }
+  }
+}

@@ -1,0 +1,69 @@
+import { Controller, Get, Inject, Req, Res } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AcceptsBasicAuth, PublicRead } from '../auth/require-action.decorator';
+import type { AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/config.module';
+import { ApiProblems } from '../common/http/api-problems.decorator';
+import { StreamsService, type RenderedDocument } from './streams.service';
+
+/** Aliases move, so clients and proxies revalidate often; 304s make that cheap. */
+const MAX_AGE = 60;
+
+@ApiTags('streams')
+@Controller('streams/v1')
+export class StreamsController {
+  constructor(
+    private readonly streams: StreamsService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  private send(request: FastifyRequest, reply: FastifyReply, doc: RenderedDocument): FastifyReply {
+    const inm = request.headers['if-none-match'];
+    void reply.headers({
+      etag: doc.etag,
+      'cache-control': `${this.config.auth.publicRead ? 'public' : 'private'}, max-age=${MAX_AGE}`,
+      vary: 'Accept-Encoding, Authorization',
+    });
+    if (
+      typeof inm === 'string' &&
+      inm.split(',').some((t) => t.trim().replace(/^W\//, '') === doc.etag || t.trim() === '*')
+    ) {
+      return reply.code(304).send();
+    }
+    const gzipOk = /\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''));
+    void reply.header('content-type', 'application/json');
+    if (gzipOk) return reply.header('content-encoding', 'gzip').send(doc.gzipped);
+    return reply.send(doc.body);
+  }
+
+  @Get('index.json')
+  @PublicRead()
+  @AcceptsBasicAuth()
+  @ApiOperation({ summary: 'Simple Streams index (Incus remotes, --protocol=simplestreams)' })
+  @ApiProduces('application/json')
+  @ApiOkResponse({ description: 'The index document' })
+  @ApiProblems(401, 403)
+  async getStreamsIndex(
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<FastifyReply> {
+    return this.send(request, reply, (await this.streams.current()).index);
+  }
+
+  @Get('images.json')
+  @PublicRead()
+  @AcceptsBasicAuth()
+  @ApiOperation({
+    summary: 'Simple Streams products: every published, eligible image with its aliases',
+  })
+  @ApiProduces('application/json')
+  @ApiOkResponse({ description: 'The products document' })
+  @ApiProblems(401, 403)
+  async getStreamsImages(
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<FastifyReply> {
+    return this.send(request, reply, (await this.streams.current()).images);
+  }
+}
