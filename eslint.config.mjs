@@ -46,6 +46,7 @@ export default tseslint.config(
   {
     files: [
       'src/config/**',
+      'src/**/*.spec.ts',
       'scripts/**',
       'bench/**',
       'test/**',
