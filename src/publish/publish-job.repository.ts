@@ -101,14 +101,24 @@ export class PublishJobRepository {
       .getMany();
   }
 
+  /**
+   * Jobs newest first, of images whose name matches one of `imagePatterns` (regular expressions:
+   * the caller's content.read scope); limit + 1 rows.
+   */
   async list(
     state: JobState | undefined,
+    imagePatterns: readonly string[],
     limit: number,
     cursor?: string,
   ): Promise<PublishJobEntity[]> {
     const after = decodeCursor(cursor, 2);
     const qb = this.dataSource.getRepository(PublishJobEntity).createQueryBuilder('j');
-    if (state) qb.where('j.state = :state', { state });
+    qb.where(
+      `EXISTS (SELECT 1 FROM image_version v JOIN image i ON i.id = v.image_id
+                WHERE v.id = j.version_id AND i.name ~ ANY(:patterns::text[]))`,
+      { patterns: [...imagePatterns] },
+    );
+    if (state) qb.andWhere('j.state = :state', { state });
     if (after) {
       qb.andWhere(
         `(date_trunc('milliseconds', j.created_at), j.id) < (:at::timestamptz, :id::uuid)`,
@@ -128,6 +138,9 @@ export class PublishJobRepository {
   /**
    * Claims the next runnable step of a job (all earlier steps succeeded; queued and due, or
    * running under an expired lease) with FOR UPDATE SKIP LOCKED, and leases it to `owner`.
+   * The job row is locked (or skipped) together with the step: retry and cancel lock the job
+   * first and then its steps, so a claim that locked the step and then waited for the job would
+   * deadlock with them; it skips instead, and the retry's or sweeper's wake-up comes later.
    */
   async claimNext(jobId: string, owner: string, leaseMs: number): Promise<Claim | null> {
     return this.dataSource.transaction(async (manager) => {
@@ -145,7 +158,7 @@ export class PublishJobRepository {
              FROM publish_step s JOIN publish_job j ON j.id = s.job_id
             WHERE s.job_id = $1 AND j.state IN ('queued', 'running') AND ${RUNNABLE}
             ORDER BY s.sequence LIMIT 1
-              FOR UPDATE OF s SKIP LOCKED)
+              FOR UPDATE OF s, j SKIP LOCKED)
          UPDATE publish_step s
             SET state = 'running', attempt_count = s.attempt_count + 1, lease_owner = $2,
                 lease_attempt = s.attempt_count + 1,

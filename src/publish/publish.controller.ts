@@ -69,9 +69,11 @@ export class PublishController {
   @ApiOkResponse({ type: PublishJobListResponseDto })
   @ApiProblems(400, 401, 403)
   async listPublishJobs(
+    @CurrentPrincipal() principal: Principal | null,
     @Query() query: PublishJobListQueryDto,
   ): Promise<PublishJobListResponseDto> {
     const page = await this.publishing.listJobs(
+      principal,
       query.state,
       query.limit ?? DEFAULT_PAGE_SIZE,
       query.cursor,
@@ -86,8 +88,11 @@ export class PublishController {
   @RequireAction('content.read')
   @ApiOkResponse({ type: PublishJobResponseDto })
   @ApiProblems(400, 401, 403, 404)
-  async getPublishJob(@Param() params: PublishJobParamsDto): Promise<PublishJobResponseDto> {
-    return PublishJobResponseDto.of(await this.publishing.getJob(params.job_id));
+  async getPublishJob(
+    @CurrentPrincipal() principal: Principal | null,
+    @Param() params: PublishJobParamsDto,
+  ): Promise<PublishJobResponseDto> {
+    return PublishJobResponseDto.of(await this.publishing.getJob(principal, params.job_id));
   }
 
   @Post('v1/publish-jobs/:job_id/retry')

@@ -1,4 +1,4 @@
-import { Processor, WorkerHost } from '@nestjs/bullmq';
+import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Inject, type OnApplicationBootstrap } from '@nestjs/common';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
@@ -24,6 +24,15 @@ export class PublishProcessor extends WorkerHost implements OnApplicationBootstr
 
   onApplicationBootstrap(): void {
     this.worker.concurrency = this.config.publish.concurrency;
+  }
+
+  /**
+   * Connection trouble (Redis down or restarting). Without a listener BullMQ prints each error
+   * to the console; nothing is lost meanwhile, the sweeper re-wakes from PostgreSQL.
+   */
+  @OnWorkerEvent('error')
+  onWorkerError(error: Error): void {
+    this.logger.warn({ err: { message: error?.message } }, 'publish queue worker error');
   }
 
   async process(job: Job<PublishWakeup>): Promise<void> {

@@ -11,6 +11,14 @@ export interface PublishWakeup {
 }
 
 /**
+ * How long a wake-up may wait for Redis. BullMQ's connection retries commands until Redis is back
+ * (maxRetriesPerRequest: null), so an unbounded wait would hold the publish request, retry and
+ * the sweeper for as long as Redis is down; the command itself stays queued and is still sent
+ * when Redis returns, and the sweeper covers it if it is not.
+ */
+export const WAKE_TIMEOUT_MS = 2_000;
+
+/**
  * Wakes workers for a publish job. Redis is transport only: a lost wake-up is found again by the
  * sweeper, so failing to enqueue is logged, never fatal to the request that committed the work.
  */
@@ -23,23 +31,34 @@ export class PublishQueue {
 
   /** `key` deduplicates wake-ups for the same step attempt; `delayMs` schedules a retry. */
   async wake(jobId: string, key = 'now', delayMs = 0): Promise<void> {
-    try {
-      await this.queue.add(
-        'step',
-        { jobId },
-        {
-          jobId: `${jobId}_${key}`,
-          delay: delayMs,
-          removeOnComplete: true,
-          removeOnFail: true,
-          attempts: 1,
-        },
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`Redis did not answer within ${WAKE_TIMEOUT_MS} ms`)),
+        WAKE_TIMEOUT_MS,
       );
+    });
+    const added = this.queue.add(
+      'step',
+      { jobId },
+      {
+        jobId: `${jobId}_${key}`,
+        delay: delayMs,
+        removeOnComplete: true,
+        removeOnFail: true,
+        attempts: 1,
+      },
+    );
+    added.catch(() => undefined);
+    try {
+      await Promise.race([added, timeout]);
     } catch (error) {
       this.logger.warn(
         { jobId, err: { message: (error as Error).message } },
         'could not enqueue a publish wake-up',
       );
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

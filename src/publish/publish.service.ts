@@ -2,6 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import type { Actor } from '../auth/current-principal.decorator';
+import { BUILT_IN_ROLES, type Action } from '../auth/actions';
+import { globToRegExp } from '../auth/image-glob';
 import type { Principal } from '../auth/principal';
 import { CatalogService, type Manifest } from '../catalog/catalog.service';
 import { DomainError } from '../common/errors/domain-error';
@@ -75,8 +77,11 @@ export class PublishService {
     return { view: await this.view(outcome.jobId), alreadyPublished: outcome.alreadyPublished };
   }
 
-  async getJob(jobId: string): Promise<JobView> {
-    return this.view(jobId);
+  /** A job, if the caller may read its image (404 otherwise, as for an unknown job). */
+  async getJob(principal: Principal | null, jobId: string): Promise<JobView> {
+    const view = await this.view(jobId);
+    if (!(principal?.can('content.read', view.imageName) ?? false)) throw notFound(jobId);
+    return view;
   }
 
   async latestJob(principal: Principal | null, name: string, version: string): Promise<JobView> {
@@ -90,12 +95,15 @@ export class PublishService {
     return this.view(job.id);
   }
 
+  /** Jobs of the images the caller may read, newest first. */
   async listJobs(
+    principal: Principal | null,
     state: JobState | undefined,
     limit: number,
     cursor?: string,
   ): Promise<Page<JobView>> {
-    const rows = await this.jobs.list(state, limit, cursor);
+    const patterns = scopePatterns(principal, 'content.read');
+    const rows = await this.jobs.list(state, patterns, limit, cursor);
     const page = pageOf(rows, limit, (j) => [j.createdAt.toISOString(), j.id]);
     return {
       items: await Promise.all(page.items.map((j) => this.view(j.id))),
@@ -107,6 +115,8 @@ export class PublishService {
   async retry(actor: Actor, jobId: string): Promise<JobView> {
     await this.dataSource.transaction(async (manager) => {
       const job = await this.lockJob(manager, jobId);
+      const manifest = await this.catalog.manifestById(job.versionId, manager);
+      this.authorize(actor, manifest.image.name, jobId);
       if (job.state !== 'failed') {
         throw new DomainError(
           'PUBLISH_JOB_STATE_CONFLICT',
@@ -117,7 +127,6 @@ export class PublishService {
         );
       }
       await this.jobs.reopen(manager, jobId);
-      const manifest = await this.catalog.manifestById(job.versionId, manager);
       await this.audit.record(manager, {
         actor,
         action: 'publish_job.retry',
@@ -135,6 +144,11 @@ export class PublishService {
   async cancel(actor: Actor, jobId: string): Promise<JobView> {
     await this.dataSource.transaction(async (manager) => {
       const job = await this.lockJob(manager, jobId);
+      this.authorize(
+        actor,
+        (await this.catalog.manifestById(job.versionId, manager)).image.name,
+        jobId,
+      );
       const notStarted =
         job.state === 'queued' && !(await this.jobs.anyStepStarted(manager, jobId));
       if (job.state !== 'failed' && !notStarted) {
@@ -159,18 +173,35 @@ export class PublishService {
     return this.view(jobId);
   }
 
+  /**
+   * Retry and cancel are image-bound: the routes name a job, not an image, so the guard could
+   * only check the action in some scope. A caller who may not read the image learns nothing
+   * (404); one who may read it but not publish it gets 403.
+   */
+  private authorize(actor: Actor, imageName: string, jobId: string): void {
+    const principal = actor.principal;
+    if (!(principal?.can('content.read', imageName) ?? false)) throw notFound(jobId);
+    if (!principal?.can('content.publish', imageName)) {
+      throw new DomainError(
+        'FORBIDDEN',
+        `This needs the content.publish permission on image ${imageName}.`,
+        { required_action: 'content.publish', image: imageName },
+      );
+    }
+  }
+
   private async lockJob(
     manager: Parameters<PublishJobRepository['lockJob']>[0],
     jobId: string,
   ): Promise<PublishJobEntity> {
     const job = await this.jobs.lockJob(manager, jobId);
-    if (!job) throw new DomainError('PUBLISH_JOB_NOT_FOUND', `No publish job has id ${jobId}.`);
+    if (!job) throw notFound(jobId);
     return job;
   }
 
   private async view(jobId: string): Promise<JobView> {
     const job = await this.jobs.findById(jobId);
-    if (!job) throw new DomainError('PUBLISH_JOB_NOT_FOUND', `No publish job has id ${jobId}.`);
+    if (!job) throw notFound(jobId);
     const manifest = await this.catalog.manifestById(job.versionId);
     return {
       job,
@@ -179,4 +210,15 @@ export class PublishService {
       version: manifest.version.version,
     };
   }
+}
+
+function notFound(jobId: string): DomainError {
+  return new DomainError('PUBLISH_JOB_NOT_FOUND', `No publish job has id ${jobId}.`);
+}
+
+/** The image scope in which `principal` may perform `action`, as regular expressions. */
+function scopePatterns(principal: Principal | null, action: Action): string[] {
+  return (principal?.grants ?? [])
+    .filter((g) => (BUILT_IN_ROLES[g.roleId] as readonly Action[]).includes(action))
+    .flatMap((g) => g.images.map((p) => globToRegExp(p).source));
 }

@@ -10,7 +10,13 @@ import type { Logger } from '../common/logging/logger';
 import { PublishJobRepository, type Claim, type Lease } from './publish-job.repository';
 import { PublishMetrics } from './publish.metrics';
 import { PublishQueue } from './publish.queue';
-import { backoffMs, failureText, LeaseLostError, shouldRetry } from './step-plan';
+import {
+  backoffMs,
+  failureText,
+  LeaseLostError,
+  PermanentStepError,
+  shouldRetry,
+} from './step-plan';
 import { FinalizePublishStep } from './steps/finalize-publish.step';
 import { IncusIndexStep } from './steps/incus-index.step';
 import type { StepContext } from './steps/step-context';
@@ -48,16 +54,39 @@ export class StepRunner {
     const log = this.logger.child({ jobId, step: claim.step, attempt: claim.attempt });
     log.info(claim.takeover ? 'took over an expired step lease' : 'running publish step');
 
+    // Attempts that never finished (their worker died or lost PostgreSQL and its lease) count
+    // against the automatic budget too: a step that kills its worker every time must not be
+    // taken over forever.
+    const { maxAttempts } = this.config.publish;
+    if (claim.takeover && claim.attemptsInBudget > maxAttempts) {
+      await this.onFailure(
+        claim,
+        new PermanentStepError(
+          `gave up after ${maxAttempts} attempts that did not finish (each time the worker stopped or lost its lease)`,
+        ),
+        log,
+      );
+      return true;
+    }
+
     const lost = new AbortController();
+    // One renewal at a time: a renewal waiting on PostgreSQL must not pile up more behind it,
+    // each holding a pool connection.
+    let renewing = false;
     const heartbeat = setInterval(
       () => {
-        this.jobs.renew(claim, leaseMs).then(
-          (held) => {
-            if (!held) lost.abort(new LeaseLostError(claim.jobId, claim.step));
-          },
-          (error: unknown) =>
-            log.warn({ err: { message: (error as Error).message } }, 'lease renewal failed'),
-        );
+        if (renewing) return;
+        renewing = true;
+        this.jobs
+          .renew(claim, leaseMs)
+          .then(
+            (held) => {
+              if (!held) lost.abort(new LeaseLostError(claim.jobId, claim.step));
+            },
+            (error: unknown) =>
+              log.warn({ err: { message: (error as Error).message } }, 'lease renewal failed'),
+          )
+          .finally(() => (renewing = false));
       },
       Math.max(100, Math.floor(leaseMs / 3)),
     );
