@@ -223,7 +223,7 @@ describe('publishing', () => {
     expect(after.body.state).toBe('succeeded');
   });
 
-  it('publishes a container (squashfs) and a VM artifact of one version together', async () => {
+  it('publishes a container (squashfs) and a VM artifact of one version together, skipping an unknown architecture', async () => {
     const rootfs = await makeSquashfs(dir, { seed: 'publish-ct' });
     const ctMeta = await makeIncusMetadata(dir, {
       architecture: 'x86_64',
@@ -233,9 +233,11 @@ describe('publishing', () => {
       type: 'container',
     });
     const vmDisk = await makeQcow2(dir, { seed: 'publish-vm-ct' });
-    await composeDraft(app, w, 'debian-13', '20261201', [
+    const { artifactIds } = await composeDraft(app, w, 'debian-13', '20261201', [
       { root: vmDisk, metadata: amd64Meta },
       { root: rootfs, metadata: ctMeta, format: 'squashfs' },
+      // An architecture Incus does not know: left out of the projection, and reported.
+      { root: vmDisk, metadata: amd64Meta, architecture: 'sparc64' },
     ]);
     const accepted = await api(app, 'POST', publishPath('debian-13', '20261201'), w);
     expect(accepted.status).toBe(202);
@@ -249,6 +251,10 @@ describe('publishing', () => {
       ].sort(),
     );
     expect(stepOf(job, 'validate_catalog').result).toEqual({ blobs_checked: 4 });
+    expect(stepOf(job, 'incus_index').result?.skipped).toEqual([
+      { artifact_id: artifactIds[2], reason: expect.stringContaining('sparc64') },
+    ]);
+    expect(rows.map((r) => r.artifact_id).sort()).toEqual(artifactIds.slice(0, 2).sort());
   });
 
   it('refuses a draft citing blobs that are not trusted with their declared size, listing each', async () => {
