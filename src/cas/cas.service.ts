@@ -484,8 +484,12 @@ export class CasService {
     signal?: AbortSignal,
   ): Promise<{ blob: BlobView; stream: Readable }> {
     const blob = await this.getBlob(digest);
-    const stream = await this.store.read(casKeyOf(digest), { range, signal });
-    return { blob, stream };
+    return { blob, stream: await this.openBlob(blob, range, signal) };
+  }
+
+  /** The bytes of a blob already looked up with getBlob (downloads: one database read each). */
+  openBlob(blob: BlobView, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
+    return this.store.read(casKeyOf(blob.digest), { range, signal });
   }
 
   /**

@@ -68,8 +68,38 @@ export class ArtifactController {
         lastModified: location.lastModified,
         immutable: location.published,
       },
-      async (range, signal) => (await this.cas.readBlob(blob.digest, range, signal)).stream,
+      (range, signal) => this.cas.openBlob(blob, range, signal),
     );
+  }
+
+  private async artifactDownload(
+    principal: Principal | null,
+    params: ArtifactParamsDto,
+    request: FastifyRequest,
+    reply: FastifyReply,
+    filename?: string,
+  ): Promise<FastifyReply> {
+    const { name, version, artifact_id } = params;
+    const location = await this.catalog.locateArtifactBlob(principal, name, version, artifact_id);
+    return this.serve(request, reply, 'artifact', location, filename);
+  }
+
+  private async attachmentDownload(
+    principal: Principal | null,
+    params: AttachmentParamsDto,
+    request: FastifyRequest,
+    reply: FastifyReply,
+    filename?: string,
+  ): Promise<FastifyReply> {
+    const { name, version, artifact_id, attachment_id } = params;
+    const location = await this.catalog.locateAttachmentBlob(
+      principal,
+      name,
+      version,
+      artifact_id,
+      attachment_id,
+    );
+    return this.serve(request, reply, 'attachment', location, filename);
   }
 
   @Get(':artifact_id/download')
@@ -87,13 +117,7 @@ export class ArtifactController {
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<FastifyReply> {
-    const location = await this.catalog.locateArtifactBlob(
-      principal,
-      params.name,
-      params.version,
-      params.artifact_id,
-    );
-    return this.serve(request, reply, 'artifact', location);
+    return this.artifactDownload(principal, params, request, reply);
   }
 
   @Get(':artifact_id/download/:filename')
@@ -112,13 +136,7 @@ export class ArtifactController {
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<FastifyReply> {
-    const location = await this.catalog.locateArtifactBlob(
-      principal,
-      params.name,
-      params.version,
-      params.artifact_id,
-    );
-    return this.serve(request, reply, 'artifact', location, params.filename);
+    return this.artifactDownload(principal, params, request, reply, params.filename);
   }
 
   @Get(':artifact_id/attachments/:attachment_id/download')
@@ -136,14 +154,7 @@ export class ArtifactController {
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<FastifyReply> {
-    const location = await this.catalog.locateAttachmentBlob(
-      principal,
-      params.name,
-      params.version,
-      params.artifact_id,
-      params.attachment_id,
-    );
-    return this.serve(request, reply, 'attachment', location);
+    return this.attachmentDownload(principal, params, request, reply);
   }
 
   @Get(':artifact_id/attachments/:attachment_id/download/:filename')
@@ -159,14 +170,7 @@ export class ArtifactController {
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<FastifyReply> {
-    const location = await this.catalog.locateAttachmentBlob(
-      principal,
-      params.name,
-      params.version,
-      params.artifact_id,
-      params.attachment_id,
-    );
-    return this.serve(request, reply, 'attachment', location, params.filename);
+    return this.attachmentDownload(principal, params, request, reply, params.filename);
   }
 
   @Get()

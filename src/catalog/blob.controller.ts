@@ -69,7 +69,7 @@ export class BlobController {
         lastModified: blob.createdAt,
         immutable: published,
       },
-      async (range, signal) => (await this.cas.readBlob(blob.digest, range, signal)).stream,
+      (range, signal) => this.cas.openBlob(blob, range, signal),
     );
   }
 }
