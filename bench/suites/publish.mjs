@@ -1,0 +1,107 @@
+// Publish latency (request → succeeded) over sequential publishes, and many versions published at
+// once with two worker processes.
+import { apiClient, waitForJob, writerToken } from '../lib/client.mjs';
+import { makeDraft, pool, uploadMetadata } from '../lib/images.mjs';
+import { sumMetric } from '../lib/procs.mjs';
+import { log, MIB, nowMs, quantile, sleep } from '../lib/util.mjs';
+
+export async function publishSuite(ctx) {
+  const { sequentialPublishes, concurrentPublishes } = ctx.settings;
+
+  // ---- sequential: one process (API + worker), as `npm start` runs it
+  const seq = await ctx.group('publish-seq');
+  const server = await seq.start('api');
+  const api = apiClient(server.url, await writerToken(server.url, seq.bootstrapToken));
+  await api.post('/v1/images', { name: 'seq' });
+  const meta = await uploadMetadata(api, ctx.workDir, 'seq', 'bench');
+  const latencies = [];
+  const stepMs = { validate_catalog: [], incus_index: [], finalize_publish: [] };
+  for (let i = 0; i < sequentialPublishes; i++) {
+    const version = `1.${i}`;
+    await makeDraft(api, { image: 'seq', version, meta, rootSize: MIB });
+    const t0 = nowMs();
+    const start = await api.post(`/v1/images/seq/versions/${version}/publish`, {});
+    const job = await waitForJob(api, start.body.id, { pollMs: 2 });
+    latencies.push(nowMs() - t0);
+    for (const s of job.steps)
+      stepMs[s.name]?.push(Date.parse(s.finished_at) - Date.parse(s.started_at));
+  }
+  ctx.figure({
+    id: 'publish.latency.sequential',
+    suite: 'Publish',
+    title: `Publish latency, request → succeeded, version with two 1 MiB artifacts (p50 of ${sequentialPublishes} sequential)`,
+    unit: 'ms',
+    samples: latencies,
+    extra: {
+      all_ms: latencies,
+      p90_ms: quantile(latencies, 0.9),
+      p99_ms: quantile(latencies, 0.99),
+      min_ms: Math.min(...latencies),
+      max_ms: Math.max(...latencies),
+      median_step_ms: Object.entries(stepMs)
+        .map(([k, v]) => `${k} ${quantile(v, 0.5).toFixed(0)}`)
+        .join(', '),
+    },
+  });
+  await seq.stop();
+
+  // ---- concurrent: one API process and two worker processes sharing PostgreSQL and Redis
+  const conc = await ctx.group('publish-conc');
+  const apiProc = await conc.start('api', { roles: 'api' });
+  const workers = [
+    await conc.start('worker-1', { roles: 'worker' }),
+    await conc.start('worker-2', { roles: 'worker' }),
+  ];
+  const capi = apiClient(apiProc.url, await writerToken(apiProc.url, conc.bootstrapToken));
+  await capi.post('/v1/images', { name: 'conc' });
+  const cmeta = await uploadMetadata(capi, ctx.workDir, 'conc', 'bench');
+  await pool(concurrentPublishes, 8, (i) =>
+    makeDraft(capi, { image: 'conc', version: `2.${i}`, meta: cmeta, rootSize: MIB }),
+  );
+  log(`${concurrentPublishes} drafts ready; publishing them at once`);
+  const t0 = nowMs();
+  const jobs = await Promise.all(
+    Array.from({ length: concurrentPublishes }, (_, i) =>
+      capi.post(`/v1/images/conc/versions/2.${i}/publish`, {}).then((r) => r.body.id),
+    ),
+  );
+  const accepted = nowMs() - t0;
+  await conc.pg(async (db) => {
+    for (;;) {
+      const { rows } = await db.query(
+        `SELECT count(*) FILTER (WHERE state = 'succeeded')::int AS ok,
+                count(*) FILTER (WHERE state IN ('failed', 'cancelled'))::int AS bad
+           FROM publish_job WHERE id = ANY($1::uuid[])`,
+        [jobs],
+      );
+      if (rows[0].bad) throw new Error(`${rows[0].bad} concurrent publishes failed`);
+      if (rows[0].ok === jobs.length) return;
+      await sleep(10);
+    }
+  });
+  const total = nowMs() - t0;
+  const perWorker = [];
+  for (const w of workers)
+    perWorker.push(
+      sumMetric(
+        await w.metrics(),
+        'imgsrv_publish_step_runs_total',
+        (l) => l.outcome === 'succeeded',
+      ),
+    );
+  ctx.figure({
+    id: 'publish.concurrent.total',
+    suite: 'Publish',
+    title: `${concurrentPublishes} versions (two 1 MiB artifacts each) published at once with two worker processes: total time`,
+    unit: 's',
+    samples: [total / 1000],
+    extra: {
+      publishes_per_s: concurrentPublishes / (total / 1000),
+      all_accepted_after_ms: accepted,
+      steps_succeeded_per_worker: perWorker.join(' / '),
+    },
+  });
+  if (perWorker.some((n) => n === 0))
+    ctx.note(`a worker ran no publish step in the concurrent run (${perWorker.join(' / ')})`);
+  await conc.stop();
+}
