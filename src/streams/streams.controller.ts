@@ -5,10 +5,8 @@ import { AcceptsBasicAuth, PublicRead } from '../auth/require-action.decorator';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { ApiProblems } from '../common/http/api-problems.decorator';
+import { sendStreamsDocument } from './streams.http';
 import { StreamsService, type RenderedDocument } from './streams.service';
-
-/** Aliases move, so clients and proxies revalidate often; 304s make that cheap. */
-const MAX_AGE = 60;
 
 @ApiTags('streams')
 @Controller('streams/v1')
@@ -19,22 +17,7 @@ export class StreamsController {
   ) {}
 
   private send(request: FastifyRequest, reply: FastifyReply, doc: RenderedDocument): FastifyReply {
-    const inm = request.headers['if-none-match'];
-    void reply.headers({
-      etag: doc.etag,
-      'cache-control': `${this.config.auth.publicRead ? 'public' : 'private'}, max-age=${MAX_AGE}`,
-      vary: 'Accept-Encoding, Authorization',
-    });
-    if (
-      typeof inm === 'string' &&
-      inm.split(',').some((t) => t.trim().replace(/^W\//, '') === doc.etag || t.trim() === '*')
-    ) {
-      return reply.code(304).send();
-    }
-    const gzipOk = /\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''));
-    void reply.header('content-type', 'application/json');
-    if (gzipOk) return reply.header('content-encoding', 'gzip').send(doc.gzipped);
-    return reply.send(doc.body);
+    return sendStreamsDocument(request, reply, doc, this.config.auth.publicRead);
   }
 
   @Get('index.json')

@@ -11,6 +11,15 @@ import { StreamsRepository } from './streams.repository';
 
 const gzipAsync = promisify(gzip);
 
+/**
+ * How long a process trusts the revision it last read before reading it again. Another process's
+ * change shows within this time; a change made by this process shows at once (see `bumpRevision`).
+ */
+export const REVISION_RECHECK_MS = 250;
+
+/** After this process bumps the revision, it re-reads it on every request for this long. */
+const LOCAL_CHANGE_WINDOW_MS = 10_000;
+
 export interface RenderedDocument {
   readonly body: Buffer;
   readonly gzipped: Buffer;
@@ -40,6 +49,10 @@ async function document(value: unknown): Promise<RenderedDocument> {
 export class StreamsService {
   private cached: RenderedStreams | undefined;
   private rendering: Promise<RenderedStreams> | undefined;
+  /** Until then, the cached revision is known to be current (no database read needed). */
+  private trustedUntil = 0;
+  /** Until then, every request reads the revision: this process changed it very recently. */
+  private recheckUntil = 0;
   private readonly renders: Counter;
 
   constructor(
@@ -63,14 +76,27 @@ export class StreamsService {
     return this.repository.replaceVersionItems(manager, versionId, items);
   }
 
-  /** Marks the documents stale: every API process renders the new revision on its next request. */
+  /**
+   * Marks the documents stale: every API process renders the new revision on its next request
+   * after reading it (this one at once: the bump commits after this call, so for a while every
+   * request here reads the revision instead of trusting the one it has).
+   */
   bumpRevision(manager: EntityManager): Promise<number> {
+    this.trustedUntil = 0;
+    this.recheckUntil = Date.now() + LOCAL_CHANGE_WINDOW_MS;
     return this.repository.bumpRevision(manager);
   }
 
-  /** The documents of the current revision, rendered at most once per revision in this process. */
+  /**
+   * The documents of the current revision, rendered at most once per revision in this process.
+   * The revision itself is read at most every REVISION_RECHECK_MS while requests flow, so a
+   * busy process answers from memory.
+   */
   async current(): Promise<RenderedStreams> {
+    const now = Date.now();
+    if (this.cached && now < this.trustedUntil) return this.cached;
     const { revision } = await this.repository.revision();
+    if (now >= this.recheckUntil) this.trustedUntil = now + REVISION_RECHECK_MS;
     if (this.cached && this.cached.revision >= revision) return this.cached;
     this.rendering ??= this.render().finally(() => (this.rendering = undefined));
     const rendered = await this.rendering;
