@@ -296,6 +296,7 @@ export class CasService {
         appendAt: chain?.start,
       });
     } catch (error) {
+      chain?.hasher.dispose();
       if (meter.failure === 'too_long') {
         throw new DomainError(
           'UPLOAD_PART_TOO_LARGE',
@@ -322,6 +323,7 @@ export class CasService {
     ) {
       // The store may already hold these bytes under this number (S3 replaces at once), so the
       // number is forgotten altogether: the client sends the part again.
+      chain?.hasher.dispose();
       const oldEtag = await this.dataSource.transaction(async (manager) => {
         await this.sessions.lockById(manager, uploadId);
         return this.parts.delete(manager, uploadId, partNumber);
@@ -336,6 +338,7 @@ export class CasService {
 
     let replaced: string | null;
     try {
+      const hashState = chain ? await chain.hasher.save() : null;
       replaced = await this.dataSource.transaction(async (manager) => {
         const locked = await this.sessions.lockById(manager, uploadId);
         if (!locked) throw new DomainError('UPLOAD_NOT_FOUND', `No upload session ${uploadId}.`);
@@ -345,7 +348,7 @@ export class CasService {
           partNumber,
           sizeBytes: contentLength,
           etag: stored.etag,
-          hashState: chain ? chain.hasher.save() : null,
+          hashState,
           chainPrevPart: chain?.prev?.part ?? null,
           chainPrevEtag: chain?.prev?.etag ?? null,
           chainEnd: chain ? chain.start + contentLength : null,
@@ -357,6 +360,8 @@ export class CasService {
     } catch (error) {
       await this.dropPart(staging, partNumber, stored.etag);
       throw error;
+    } finally {
+      chain?.hasher.dispose();
     }
     if (replaced && replaced !== stored.etag) await this.dropPart(staging, partNumber, replaced);
     this.metrics.bytesReceived.inc(contentLength);

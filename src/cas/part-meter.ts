@@ -26,8 +26,13 @@ export class PartMeter extends Transform {
       callback(new Error(`the body is longer than its declared ${this.declared} bytes`));
       return;
     }
-    for (const h of this.hashers) h.update(chunk);
-    callback(null, chunk);
+    let wait: Promise<void>[] | undefined;
+    for (const h of this.hashers) {
+      const pending = h.update(chunk);
+      if (pending) (wait ??= []).push(pending);
+    }
+    if (!wait) callback(null, chunk);
+    else Promise.all(wait).then(() => callback(null, chunk), callback);
   }
 
   override _flush(callback: TransformCallback): void {

@@ -6,19 +6,19 @@ describe('ResumableSha256', () => {
     const data = randomBytes(1_000_003);
     const expected = createHash('sha256').update(data).digest('hex');
     const first = await ResumableSha256.create();
-    first.update(data.subarray(0, 333_333));
-    const state = first.save();
+    await first.update(data.subarray(0, 333_333));
+    const state = await first.save();
     const second = await ResumableSha256.create(state);
-    second.update(data.subarray(333_333, 700_001));
-    const third = await ResumableSha256.create(second.save());
-    third.update(data.subarray(700_001));
-    expect(third.hex()).toBe(expected);
+    await second.update(data.subarray(333_333, 700_001));
+    const third = await ResumableSha256.create(await second.save());
+    await third.update(data.subarray(700_001));
+    expect(await third.hex()).toBe(expected);
   });
 
   it('gives the digest of a saved state without consuming it', async () => {
     const h = await ResumableSha256.create();
-    h.update(Buffer.from('abc'));
-    const state = h.save();
+    await h.update(Buffer.from('abc'));
+    const state = await h.save();
     const digest = createHash('sha256').update('abc').digest('hex');
     expect(await ResumableSha256.digestOfState(state)).toBe(digest);
     expect(await ResumableSha256.digestOfState(state)).toBe(digest);
@@ -32,8 +32,33 @@ describe('ResumableSha256', () => {
     const data = randomBytes(70_000);
     const slow = await ResumableSha256.create();
     const fast = new FastSha256();
-    slow.update(data);
+    await slow.update(data);
     fast.update(data);
-    expect(slow.hex()).toBe(fast.hex());
+    expect(await slow.hex()).toBe(fast.hex());
+  });
+
+  it('asks the caller to wait while much is queued, and loses nothing meanwhile', async () => {
+    const data = randomBytes(40 * 1024 * 1024);
+    const h = await ResumableSha256.create();
+    let waits = 0;
+    for (let offset = 0; offset < data.length; offset += 1024 * 1024) {
+      const pending = h.update(data.subarray(offset, offset + 1024 * 1024));
+      if (pending) {
+        waits++;
+        await pending;
+      }
+    }
+    expect(waits).toBeGreaterThan(0);
+    expect(await h.hex()).toBe(createHash('sha256').update(data).digest('hex'));
+  });
+
+  it('hashes many states at once without mixing them up', async () => {
+    const inputs = Array.from({ length: 8 }, (_, i) => randomBytes(100_000 + i));
+    const hashers = await Promise.all(inputs.map(() => ResumableSha256.create()));
+    for (let offset = 0; offset < 100_010; offset += 7_000)
+      for (const [i, h] of hashers.entries())
+        await h.update(inputs[i].subarray(offset, offset + 7_000));
+    const digests = await Promise.all(hashers.map((h) => h.hex()));
+    expect(digests).toEqual(inputs.map((d) => createHash('sha256').update(d).digest('hex')));
   });
 });

@@ -1,39 +1,171 @@
 import { createHash, type Hash } from 'node:crypto';
-import { createSHA256, type IHasher } from 'hash-wasm';
+import { Worker } from 'node:worker_threads';
 
-/** A SHA-256 in progress. */
+/** A SHA-256 in progress. `update` answers a promise when the caller should wait (backpressure). */
 export interface RunningSha256 {
-  update(chunk: Uint8Array): void;
+  update(chunk: Uint8Array): void | Promise<void>;
   /** The digest as 64 hex digits; the hasher is finished afterwards. */
-  hex(): string;
+  hex(): string | Promise<string>;
 }
 
 /**
+ * The hashing thread: hash-wasm SHA-256 instances by id, fed in message order. hash-wasm is the
+ * SHA-256 whose state can be saved and loaded (~116 bytes); WebAssembly has no SHA instructions,
+ * so it hashes at about sha256sum's speed, which is why it runs here, beside the thread that
+ * receives and stores the bytes, instead of on it.
+ */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { createSHA256 } = require(workerData.hashWasm);
+const hashers = new Map();
+let queue = Promise.resolve();
+parentPort.on('message', (m) => { queue = queue.then(() => handle(m)); });
+async function handle(m) {
+  try {
+    if (m.op === 'create') {
+      const h = await createSHA256();
+      if (m.state) h.load(m.state); else h.init();
+      hashers.set(m.id, h);
+      return parentPort.postMessage({ seq: m.seq, value: null });
+    }
+    if (m.op === 'free') { hashers.delete(m.id); return; }
+    const h = hashers.get(m.id);
+    if (!h) throw new Error('no such hash');
+    if (m.op === 'update') { h.update(m.chunk); return parentPort.postMessage({ seq: m.seq, value: null }); }
+    if (m.op === 'save') return parentPort.postMessage({ seq: m.seq, value: h.save() });
+    if (m.op === 'digest') { hashers.delete(m.id); return parentPort.postMessage({ seq: m.seq, value: h.digest('hex') }); }
+    throw new Error('unknown operation ' + m.op);
+  } catch (error) {
+    parentPort.postMessage({ seq: m.seq, error: String((error && error.message) || error) });
+  }
+}
+`;
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+}
+
+/** One hashing thread per process, started on first use, holding the process open only while busy. */
+class HashThread {
+  private worker: Worker | undefined;
+  private seq = 0;
+  private readonly pending = new Map<number, Pending>();
+
+  private ensure(): Worker {
+    if (this.worker) return this.worker;
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { hashWasm: require.resolve('hash-wasm') },
+    });
+    worker.unref();
+    worker.on('message', (m: { seq: number; value?: unknown; error?: string }) => {
+      const p = this.pending.get(m.seq);
+      if (!p) return;
+      this.pending.delete(m.seq);
+      if (this.pending.size === 0) worker.unref();
+      if (m.error !== undefined) p.reject(new Error(`sha256: ${m.error}`));
+      else p.resolve(m.value);
+    });
+    const fail = (error: Error) => {
+      if (this.worker === worker) this.worker = undefined;
+      const pending = [...this.pending.values()];
+      this.pending.clear();
+      for (const p of pending) p.reject(error);
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`the hashing thread exited (${code})`)));
+    this.worker = worker;
+    return worker;
+  }
+
+  call(message: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<unknown> {
+    const worker = this.ensure();
+    const seq = ++this.seq;
+    return new Promise((resolve, reject) => {
+      if (this.pending.size === 0) worker.ref();
+      this.pending.set(seq, { resolve, reject });
+      worker.postMessage({ ...message, seq }, transfer);
+    });
+  }
+
+  free(id: number): void {
+    this.worker?.postMessage({ op: 'free', id, seq: 0 });
+  }
+}
+
+const thread = new HashThread();
+let nextId = 0;
+const finalizer = new FinalizationRegistry<number>((id) => thread.free(id));
+
+/** Bytes handed to the hashing thread but not hashed yet, above which `update` asks to wait. */
+const BACKLOG_HIGH = 16 * 1024 * 1024;
+
+/**
  * A SHA-256 whose state can be saved and later resumed, in another process if need be: the
- * running hash of an upload lives in PostgreSQL between parts (hash-wasm's save()/load(); the
- * state is ~116 bytes and includes up to 63 not-yet-compressed input bytes).
+ * running hash of an upload lives in PostgreSQL between parts. Hashing happens on the hashing
+ * thread; `update` copies the chunk there and answers a promise when too much is waiting.
  */
 export class ResumableSha256 implements RunningSha256 {
-  private constructor(private readonly hasher: IHasher) {}
+  private backlog = 0;
+  private failure: Error | undefined;
+  private waiters: (() => void)[] = [];
 
-  /** A fresh hash, or one continuing from a saved state. */
+  private constructor(private readonly id: number) {
+    finalizer.register(this, id);
+  }
+
+  /** A fresh hash, or one continuing from a saved state (rejects a state it cannot load). */
   static async create(state?: Uint8Array | null): Promise<ResumableSha256> {
-    const hasher = await createSHA256();
-    if (state) hasher.load(state);
-    else hasher.init();
-    return new ResumableSha256(hasher);
+    const id = ++nextId;
+    await thread.call({ op: 'create', id, state: state ? Uint8Array.from(state) : null });
+    return new ResumableSha256(id);
   }
 
-  update(chunk: Uint8Array): void {
-    this.hasher.update(chunk);
+  update(chunk: Uint8Array): void | Promise<void> {
+    // A copy of our own to hand over (the caller's buffer may be pooled or reused); its length is
+    // read first, as transferring it detaches it.
+    const copy = new Uint8Array(chunk.byteLength);
+    copy.set(chunk);
+    const bytes = copy.byteLength;
+    this.backlog += bytes;
+    thread.call({ op: 'update', id: this.id, chunk: copy }, [copy.buffer]).then(
+      () => this.consumed(bytes),
+      (error: Error) => {
+        this.failure ??= error;
+        this.consumed(bytes);
+      },
+    );
+    if (this.backlog <= BACKLOG_HIGH) return;
+    return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  save(): Buffer {
-    return Buffer.from(this.hasher.save());
+  private consumed(bytes: number): void {
+    this.backlog -= bytes;
+    if (this.backlog <= BACKLOG_HIGH / 2 && this.waiters.length) {
+      const waiters = this.waiters;
+      this.waiters = [];
+      for (const w of waiters) w();
+    }
   }
 
-  hex(): string {
-    return this.hasher.digest('hex');
+  /** The state after every byte given so far. */
+  async save(): Promise<Buffer> {
+    const state = (await thread.call({ op: 'save', id: this.id })) as Uint8Array;
+    if (this.failure) throw this.failure;
+    return Buffer.from(state);
+  }
+
+  async hex(): Promise<string> {
+    const digest = (await thread.call({ op: 'digest', id: this.id })) as string;
+    if (this.failure) throw this.failure;
+    return digest;
+  }
+
+  /** Frees the state on the hashing thread (also done when the object is collected). */
+  dispose(): void {
+    finalizer.unregister(this);
+    thread.free(this.id);
   }
 
   /** The digest a saved state stands for, leaving the state usable. */

@@ -226,13 +226,13 @@ export class UploadVerifier {
       });
       let read = 0;
       for await (const chunk of stream as AsyncIterable<Buffer>) {
-        hasher.update(chunk);
+        await hasher.update(chunk);
         read += chunk.length;
       }
       if (read !== size - start)
         throw new Error(`read ${read} bytes of the staged object, expected ${size - start}`);
     }
-    return hasher.hex();
+    return await hasher.hex();
   }
 
   private async fail(claim: VerificationClaim, failure: VerificationFailure): Promise<boolean> {
