@@ -27,7 +27,9 @@ export async function assertSchemaCurrent(database: AppConfig['database']): Prom
   } catch (error) {
     // 3D000: the database does not exist, so nothing was ever migrated into it.
     if ((error as { code?: unknown }).code === '3D000') {
-      throw new Error(`${(error as Error).message}; run \`node dist/main.js migrate\` first`);
+      throw new Error(`${(error as Error).message}; run \`node dist/main.js migrate\` first`, {
+        cause: error,
+      });
     }
     throw error;
   }
