@@ -65,8 +65,11 @@ function formatDuration(ms: number): string {
   const s = Math.max(0, Math.floor(ms / 1000));
   if (s < 60) return `${s}s`;
   if (s < 3600) return `${Math.floor(s / 60)}m`;
-  if (s < 86_400) return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
-  return `${Math.floor(s / 86_400)}d${Math.floor((s % 86_400) / 3600)}h`;
+  const [big, small] =
+    s < 86_400
+      ? [`${Math.floor(s / 3600)}h`, Math.floor((s % 3600) / 60)]
+      : [`${Math.floor(s / 86_400)}d`, Math.floor((s % 86_400) / 3600)];
+  return small === 0 ? big : `${big}${small}${s < 86_400 ? 'm' : 'h'}`;
 }
 
 function formatBytes(n: number): string {
