@@ -14,7 +14,7 @@ export class AuditService {
   async record(manager: EntityManager, event: AuditEventInput): Promise<void> {
     await this.events.insert(manager, {
       principalId: event.actor.principal?.id ?? null,
-      principalName: event.actor.principal?.displayName ?? null,
+      principalName: event.actor.principal?.displayName ?? event.actor.system ?? null,
       action: event.action,
       targetType: event.targetType,
       targetId: event.targetId,

@@ -70,6 +70,11 @@ export class AuthService {
     return { principal, grants: await this.grants.listFor([id]) };
   }
 
+  /** Principals whose display name is exactly `displayName`. */
+  findPrincipalsByName(displayName: string): Promise<PrincipalEntity[]> {
+    return this.principals.findByDisplayName(displayName);
+  }
+
   async grantRole(
     actor: Actor,
     principalId: string,

@@ -16,6 +16,11 @@ declare module 'fastify' {
 export interface Actor {
   readonly principal: Principal | null;
   readonly requestId: string | null;
+  /**
+   * Who acts when no principal does and it is not the server itself: `system:cli` for the
+   * operator's maintenance commands (node dist/main.js token …). Recorded as the principal name.
+   */
+  readonly system?: string;
 }
 
 /** The caller (`null` when anonymous), as the auth guard established it. */

@@ -28,6 +28,13 @@ export class PrincipalRepository {
     return manager.getRepository(PrincipalEntity).findOneBy({ id });
   }
 
+  /** Principals called `displayName` (names are not unique), oldest first. */
+  findByDisplayName(displayName: string): Promise<PrincipalEntity[]> {
+    return this.dataSource
+      .getRepository(PrincipalEntity)
+      .find({ where: { displayName }, order: { createdAt: 'ASC', id: 'ASC' } });
+  }
+
   async list(limit: number, cursor?: string): Promise<PrincipalEntity[]> {
     const after = decodeCursor(cursor, 2);
     const qb = this.dataSource.getRepository(PrincipalEntity).createQueryBuilder('p');

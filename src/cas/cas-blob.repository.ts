@@ -12,6 +12,24 @@ export interface ObjectDeletion {
 
 const interval = (param: string) => `make_interval(secs => ${param}::double precision / 1000)`;
 
+/** Blob `b` is older than the grace ($1, ms) and no upload session cites it (open, or recent). */
+const UNCITED_BY_SESSIONS_PAST_GRACE = `b.created_at <= now() - ${interval('$1')}
+            AND NOT EXISTS (
+              SELECT 1 FROM upload_session s
+               WHERE s.expected_digest = b.digest
+                 AND (s.state IN ('created', 'uploading', 'completed', 'verifying')
+                      OR s.updated_at > now() - ${interval('$1')}))`;
+
+export interface UncitedBlob {
+  readonly digest: string;
+  readonly sizeBytes: number;
+  /** When it was trusted or an upload of it last changed, whichever is later. */
+  readonly lastReferencedAt: Date;
+  readonly markedAt: Date | null;
+  /** Marked for at least the mark delay: the next GC run deletes its row. */
+  readonly markDue: boolean;
+}
+
 /** Trusted blobs, the GC's marks, and object deletions waiting for their delay. */
 @Injectable()
 export class CasBlobRepository {
@@ -79,17 +97,70 @@ export class CasBlobRepository {
     return rowsOf<{ digest: string }>(
       await this.dataSource.query(
         `SELECT b.digest FROM cas_blob b
-          WHERE b.created_at <= now() - ${interval('$1')}
+          WHERE ${UNCITED_BY_SESSIONS_PAST_GRACE}
             AND NOT EXISTS (SELECT 1 FROM cas_blob_gc_mark m WHERE m.digest = b.digest)
-            AND NOT EXISTS (
-              SELECT 1 FROM upload_session s
-               WHERE s.expected_digest = b.digest
-                 AND (s.state IN ('created', 'uploading', 'completed', 'verifying')
-                      OR s.updated_at > now() - ${interval('$1')}))
           ORDER BY b.created_at LIMIT $2`,
         [graceMs, limit],
       ),
     ).map((r) => r.digest);
+  }
+
+  /**
+   * For a GC preview: every trusted blob older than `graceMs` that no upload session cites,
+   * marked or not (the same condition as findMarkCandidates), with when it was last referenced
+   * (trusted, or an upload of it touched) and its mark, `markDue` when it is older than
+   * `markDelayMs`. Reads only.
+   */
+  async findUncitedPastGrace(graceMs: number, markDelayMs: number): Promise<UncitedBlob[]> {
+    return rowsOf<{
+      digest: string;
+      size_bytes: string;
+      last_referenced_at: Date;
+      marked_at: Date | null;
+      mark_due: boolean | null;
+    }>(
+      await this.dataSource.query(
+        `SELECT b.digest, b.size_bytes, m.marked_at,
+                m.marked_at <= now() - ${interval('$2')} AS mark_due,
+                GREATEST(b.created_at, (SELECT max(s.updated_at) FROM upload_session s
+                                         WHERE s.expected_digest = b.digest)) AS last_referenced_at
+           FROM cas_blob b LEFT JOIN cas_blob_gc_mark m ON m.digest = b.digest
+          WHERE ${UNCITED_BY_SESSIONS_PAST_GRACE}
+          ORDER BY b.created_at, b.digest`,
+        [graceMs, markDelayMs],
+      ),
+    ).map((r) => ({
+      digest: r.digest,
+      sizeBytes: Number(r.size_bytes),
+      lastReferencedAt: r.last_referenced_at,
+      markedAt: r.marked_at,
+      markDue: r.mark_due === true,
+    }));
+  }
+
+  /** Every pending deletion of bytes whose row is gone, with whether it is due now. */
+  async findObjectDeletions(): Promise<(ObjectDeletion & { deleteAfter: Date; due: boolean })[]> {
+    return rowsOf<{
+      object_key: string;
+      digest: string;
+      delete_after: Date;
+      claimed_by: string | null;
+      claimed_until: Date | null;
+      due: boolean;
+    }>(
+      await this.dataSource.query(
+        `SELECT object_key, digest, delete_after, claimed_by, claimed_until,
+                (delete_after <= now() AND (claimed_until IS NULL OR claimed_until <= now())) AS due
+           FROM cas_object_deletion ORDER BY delete_after, object_key`,
+      ),
+    ).map((r) => ({
+      objectKey: r.object_key,
+      digest: r.digest,
+      deleteAfter: r.delete_after,
+      claimedBy: r.claimed_by,
+      claimedUntil: r.claimed_until,
+      due: r.due,
+    }));
   }
 
   async insertMarks(manager: EntityManager, digests: readonly string[]): Promise<number> {

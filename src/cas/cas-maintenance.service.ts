@@ -8,15 +8,17 @@ import { LOGGER } from '../common/logging/logging.module';
 import type { Logger } from '../common/logging/logger';
 import { BLOB_STORE, type BlobStore } from './blob-store/blob-store';
 import { BlobReferenceRegistry } from './blob-references';
-import { CasBlobRepository } from './cas-blob.repository';
+import { CasBlobRepository, type UncitedBlob } from './cas-blob.repository';
 import { CasJobs } from './cas.queue';
 import { CasMetrics } from './cas.metrics';
 import { UploadSessionRepository } from './upload-session.repository';
 import { isTerminal } from './upload-state';
 
-const BATCH = 200;
+/** Rows each sweeper step handles per run. */
+export const SWEEP_BATCH = 200;
+const BATCH = SWEEP_BATCH;
 /** How long a GC mark must stand before its blob is deleted: citing transactions' window. */
-const GC_MARK_DELAY_MS = 5 * 60_000;
+export const GC_MARK_DELAY_MS = 5 * 60_000;
 /** A byte deleter's claim on an object; longer than any single store call can take. */
 const DELETE_CLAIM_MS = 10 * 60_000;
 
@@ -37,7 +39,30 @@ export interface SweepReport {
   readonly verificationsRequeued: number;
   readonly marked: number;
   readonly deleted: number;
+  /** Sizes of the blobs whose rows were deleted (their bytes go after the delete delay). */
+  readonly deletedBytes: number;
   readonly objectsDeleted: number;
+}
+
+/** What a GC run would do, found with the same rules and without changing anything. */
+export interface GarbagePreview {
+  readonly graceMs: number;
+  readonly markDelayMs: number;
+  /**
+   * Unreferenced blobs past the grace period. `markDue`: the next run deletes the row (bytes
+   * follow after the delete delay); marked but not due: a later run does; unmarked: the next run
+   * marks it.
+   */
+  readonly blobs: readonly UncitedBlob[];
+  /** Bytes whose rows are gone, waiting for the delete delay; `due`: the next run deletes them. */
+  readonly objects: readonly {
+    readonly objectKey: string;
+    readonly digest: string;
+    readonly deleteAfter: Date;
+    readonly due: boolean;
+    /** null when the object is already gone from the store. */
+    readonly sizeBytes: number | null;
+  }[];
 }
 
 /**
@@ -64,7 +89,7 @@ export class CasMaintenanceService {
     const expired = await this.expireSessions();
     const stagingCleared = await this.cleanStaging();
     const verificationsRequeued = await this.requeueVerifications();
-    const { marked, deleted } = await this.collectGarbage(gc);
+    const { marked, deleted, deletedBytes } = await this.collectGarbage(gc);
     const objectsDeleted = await this.deleteDueObjects();
     const report = {
       expired,
@@ -72,6 +97,7 @@ export class CasMaintenanceService {
       verificationsRequeued,
       marked,
       deleted,
+      deletedBytes,
       objectsDeleted,
     };
     if (Object.values(report).some((n) => n > 0)) this.logger.info(report, 'cas sweep');
@@ -132,7 +158,9 @@ export class CasMaintenanceService {
    * trigger's GC path); its bytes are scheduled for deletion after the delete delay. Whoever
    * cites the digest meanwhile removes the mark (CasService.protectBlob, begin), and wins.
    */
-  async collectGarbage(options: GcOptions = {}): Promise<{ marked: number; deleted: number }> {
+  async collectGarbage(
+    options: GcOptions = {},
+  ): Promise<{ marked: number; deleted: number; deletedBytes: number }> {
     const graceMs = options.graceMs ?? this.config.cas.gcGraceMs;
     const markDelayMs = options.markDelayMs ?? GC_MARK_DELAY_MS;
     const deleteDelayMs = options.deleteDelayMs ?? this.config.cas.gcDeleteDelayMs;
@@ -145,6 +173,7 @@ export class CasMaintenanceService {
     );
 
     let deleted = 0;
+    let deletedBytes = 0;
     for (const digest of await this.blobs.findMarksOlderThan(markDelayMs, BATCH)) {
       const gone = await this.dataSource.transaction(async (manager) => {
         await this.blobs.lockDigest(manager, digest);
@@ -170,11 +199,44 @@ export class CasMaintenanceService {
       });
       if (gone) {
         deleted++;
+        deletedBytes += gone.sizeBytes;
         this.metrics.gcDeletedBlobs.inc();
         this.metrics.gcDeletedBytes.inc(gone.sizeBytes);
       }
     }
-    return { marked, deleted };
+    return { marked, deleted, deletedBytes };
+  }
+
+  /**
+   * What collectGarbage and deleteDueObjects would do now, without marking or deleting: the
+   * blobs the mark step would pick (every one, not a batch) or already marked, minus those a
+   * registered reference source cites, and the pending byte deletions.
+   */
+  async previewGarbage(options: Pick<GcOptions, 'graceMs'> = {}): Promise<GarbagePreview> {
+    const graceMs = options.graceMs ?? this.config.cas.gcGraceMs;
+    const uncited = await this.blobs.findUncitedPastGrace(graceMs, GC_MARK_DELAY_MS);
+    const blobs: UncitedBlob[] = [];
+    for (let i = 0; i < uncited.length; i += BATCH) {
+      const chunk = uncited.slice(i, i + BATCH);
+      const cited = await this.references.citedDigests(
+        this.dataSource.manager,
+        chunk.map((b) => b.digest),
+        graceMs,
+      );
+      blobs.push(...chunk.filter((b) => !cited.has(b.digest)));
+    }
+    const objects = [];
+    for (const o of await this.blobs.findObjectDeletions()) {
+      const stat = await this.store.stat(o.objectKey);
+      objects.push({
+        objectKey: o.objectKey,
+        digest: o.digest,
+        deleteAfter: o.deleteAfter,
+        due: o.due,
+        sizeBytes: stat?.sizeBytes ?? null,
+      });
+    }
+    return { graceMs, markDelayMs: GC_MARK_DELAY_MS, blobs, objects };
   }
 
   /**

@@ -67,3 +67,24 @@ export async function prepareDatabase(
     await dataSource.destroy();
   }
 }
+
+/**
+ * Names of the migrations this build has that the database has not applied (all of them when it
+ * was never migrated). Reads only: unlike TypeORM's showMigrations it creates no table.
+ */
+export async function pendingMigrations(dataSource: DataSource): Promise<string[]> {
+  const table = dataSource.options.migrationsTableName ?? 'migrations';
+  const [{ present }] = (await dataSource.query('SELECT to_regclass($1) IS NOT NULL AS present', [
+    table,
+  ])) as { present: boolean }[];
+  const applied = new Set(
+    present
+      ? (
+          (await dataSource.query(`SELECT name FROM ${quoteIdent(table)}`)) as { name: string }[]
+        ).map((r) => r.name)
+      : [],
+  );
+  return dataSource.migrations
+    .map((m) => m.name ?? m.constructor.name)
+    .filter((name) => !applied.has(name));
+}
