@@ -20,6 +20,12 @@ const UNCITED_BY_SESSIONS_PAST_GRACE = `b.created_at <= now() - ${interval('$1')
                  AND (s.state IN ('created', 'uploading', 'completed', 'verifying')
                       OR s.updated_at > now() - ${interval('$1')}))`;
 
+/** Where a scan for mark candidates stopped. */
+export interface MarkCursor {
+  readonly createdAt: string;
+  readonly digest: string;
+}
+
 export interface UncitedBlob {
   readonly digest: string;
   readonly sizeBytes: number;
@@ -93,16 +99,26 @@ export class CasBlobRepository {
    * Trusted blobs older than `graceMs`, not marked yet, that no upload session cites (in progress
    * or changed within the grace period). Other modules' references are checked by the caller.
    */
-  async findMarkCandidates(graceMs: number, limit: number): Promise<string[]> {
-    return rowsOf<{ digest: string }>(
+  /**
+   * Blobs past the grace that no upload session cites and that carry no mark, in (created_at,
+   * digest) order after `after` (a cursor from an earlier page: created_at as PostgreSQL's text,
+   * so no precision is lost).
+   */
+  async findMarkCandidates(
+    graceMs: number,
+    limit: number,
+    after: MarkCursor | null = null,
+  ): Promise<{ digest: string; cursor: MarkCursor }[]> {
+    return rowsOf<{ digest: string; created_at: string }>(
       await this.dataSource.query(
-        `SELECT b.digest FROM cas_blob b
+        `SELECT b.digest, b.created_at::text AS created_at FROM cas_blob b
           WHERE ${UNCITED_BY_SESSIONS_PAST_GRACE}
             AND NOT EXISTS (SELECT 1 FROM cas_blob_gc_mark m WHERE m.digest = b.digest)
-          ORDER BY b.created_at LIMIT $2`,
-        [graceMs, limit],
+            AND ($3::timestamptz IS NULL OR (b.created_at, b.digest) > ($3::timestamptz, $4::text))
+          ORDER BY b.created_at, b.digest LIMIT $2`,
+        [graceMs, limit, after?.createdAt ?? null, after?.digest ?? null],
       ),
-    ).map((r) => r.digest);
+    ).map((r) => ({ digest: r.digest, cursor: { createdAt: r.created_at, digest: r.digest } }));
   }
 
   /**

@@ -8,7 +8,7 @@ import { LOGGER } from '../common/logging/logging.module';
 import type { Logger } from '../common/logging/logger';
 import { BLOB_STORE, type BlobStore } from './blob-store/blob-store';
 import { BlobReferenceRegistry } from './blob-references';
-import { CasBlobRepository, type UncitedBlob } from './cas-blob.repository';
+import { CasBlobRepository, type MarkCursor, type UncitedBlob } from './cas-blob.repository';
 import { CasJobs } from './cas.queue';
 import { CasMetrics } from './cas.metrics';
 import { UploadSessionRepository } from './upload-session.repository';
@@ -17,6 +17,8 @@ import { isTerminal } from './upload-state';
 /** Rows each sweeper step handles per run. */
 export const SWEEP_BATCH = 200;
 const BATCH = SWEEP_BATCH;
+/** Mark candidates looked at per collection at most (cited ones included). */
+const MARK_SCAN_LIMIT = 10 * BATCH;
 /** How long a GC mark must stand before its blob is deleted: citing transactions' window. */
 export const GC_MARK_DELAY_MS = 5 * 60_000;
 /** A byte deleter's claim on an object; longer than any single store call can take. */
@@ -72,6 +74,9 @@ export interface GarbagePreview {
  */
 @Injectable()
 export class CasMaintenanceService {
+  /** Where the last scan for mark candidates stopped (null: from the oldest). */
+  private markCursor: MarkCursor | null = null;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly sessions: UploadSessionRepository,
@@ -165,12 +170,21 @@ export class CasMaintenanceService {
     const markDelayMs = options.markDelayMs ?? GC_MARK_DELAY_MS;
     const deleteDelayMs = options.deleteDelayMs ?? this.config.cas.gcDeleteDelayMs;
 
-    const candidates = await this.blobs.findMarkCandidates(graceMs, BATCH);
-    const cited = await this.references.citedDigests(this.dataSource.manager, candidates, graceMs);
-    const marked = await this.blobs.insertMarks(
-      this.dataSource.manager,
-      candidates.filter((d) => !cited.has(d)),
-    );
+    // Candidates that a manifest cites are never marked and stay old, so the scan pages on from
+    // where the last one stopped (wrapping at the end) instead of re-reading the oldest page.
+    let marked = 0;
+    for (let scanned = 0; scanned < MARK_SCAN_LIMIT && marked < BATCH;) {
+      const page = await this.blobs.findMarkCandidates(graceMs, BATCH, this.markCursor);
+      scanned += page.length;
+      this.markCursor = page.length === BATCH ? page[page.length - 1].cursor : null;
+      const digests = page.map((c) => c.digest);
+      const cited = await this.references.citedDigests(this.dataSource.manager, digests, graceMs);
+      marked += await this.blobs.insertMarks(
+        this.dataSource.manager,
+        digests.filter((d) => !cited.has(d)),
+      );
+      if (!this.markCursor) break;
+    }
 
     let deleted = 0;
     let deletedBytes = 0;

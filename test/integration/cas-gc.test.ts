@@ -140,6 +140,32 @@ describe('trusted blobs and their garbage collection', () => {
     expect(await rowCount(digest)).toBe(1);
   });
 
+  it('marks an uncited blob behind more than a batch of older blobs that manifests cite', async () => {
+    // 250 old rows (no bytes needed: cited blobs are never deleted), all cited by a source.
+    const cited = await t.sql<{ digest: string }>(
+      `INSERT INTO cas_blob (digest, size_bytes, object_key, created_at)
+       SELECT d, 1, 'cas/sha256/' || substr(d, 8, 2) || '/' || substr(d, 10, 2) || '/' || substr(d, 8),
+              now() - interval '30 days' + g * interval '1 second'
+         FROM generate_series(1, 250) g,
+              LATERAL (SELECT 'sha256:' || encode(sha256(('gc-scan-' || g)::bytea), 'hex') AS d) x
+       RETURNING digest`,
+    );
+    const citedSet = new Set(cited.map((r) => r.digest));
+    t.get(BlobReferenceRegistry).register({
+      name: 'test.many-citations',
+      citedDigests: async (_m, digests) => new Set(digests.filter((d) => citedSet.has(d))),
+    });
+    const garbage = await trusted();
+    await t.maintenance.collectGarbage({ graceMs: 0, markDelayMs: 60_000 });
+    expect(await marked(garbage)).toBe(true);
+    const citedMarks = await t.sql(
+      'SELECT 1 FROM cas_blob_gc_mark WHERE digest = ANY($1::text[])',
+      [[...citedSet]],
+    );
+    expect(citedMarks).toHaveLength(0);
+    await t.sql('DELETE FROM cas_blob_gc_mark WHERE digest = $1', [garbage]);
+  });
+
   it('lets an upload beginning for a marked digest win over the GC', async () => {
     const digest = await trusted();
     await t.maintenance.collectGarbage({ graceMs: 0, markDelayMs: 60_000 });
