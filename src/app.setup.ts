@@ -5,10 +5,6 @@ import { buildOpenApiDocument } from './common/http/openapi';
 import { StrictValidationPipe } from './common/http/validation.pipe';
 import type { Logger } from './common/logging/logger';
 import { MetricsService } from './common/metrics/metrics.service';
-import { APP_CONFIG } from './config/config.module';
-import type { AppConfig } from './config/app-config';
-import { installStreamsFastPath } from './streams/streams.http';
-import { StreamsService } from './streams/streams.service';
 
 const QUIET_ROUTES = new Set(['/healthz', '/readyz']);
 
@@ -32,9 +28,6 @@ export function configureApp(app: NestFastifyApplication, logger: Logger): void 
     void reply.header('x-request-id', request.id);
     done();
   });
-  if (app.get<AppConfig>(APP_CONFIG).auth.publicRead) {
-    installStreamsFastPath(fastify, app.get(StreamsService, { strict: false }));
-  }
   fastify.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions?.url ?? 'unmatched';
     const seconds = reply.elapsedTime / 1000;

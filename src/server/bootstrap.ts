@@ -16,6 +16,8 @@ import { MetricsService } from '../common/metrics/metrics.service';
 import { closeGracefully, listen, urlOf } from './listeners';
 import { createMetricsServer } from './metrics-server';
 import { loadTlsMaterial } from './tls';
+import { streamsFastPath, type FastPath } from '../streams/streams.http';
+import { StreamsService } from '../streams/streams.service';
 
 /** JSON bodies are small; upload parts stream through their own parser with their own limit. */
 export const JSON_BODY_LIMIT = 1024 * 1024;
@@ -47,10 +49,16 @@ export async function createApplication(
 ): Promise<Application> {
   let handler: Handler | undefined;
   let httpServer: Server | undefined;
+  // Set once the application is ready: requests it answers never reach Fastify.
+  let fastPath: FastPath | undefined;
+  let fastify: Handler | undefined;
   const adapter = new FastifyAdapter({
     serverFactory: (h: Handler) => {
-      handler = h;
-      httpServer = createHttpServer(SERVER_OPTIONS, h);
+      fastify = h;
+      handler = (req, res) => {
+        if (!fastPath?.(req, res)) h(req, res);
+      };
+      httpServer = createHttpServer(SERVER_OPTIONS, handler);
       return httpServer;
     },
     genReqId: requestIdOf,
@@ -75,6 +83,14 @@ export async function createApplication(
     await app.init();
     // Nest readies Fastify inside listen(); we serve through our own servers, so ready it here.
     await app.getHttpAdapter().getInstance().ready();
+    if (config.auth.publicRead && fastify) {
+      fastPath = streamsFastPath(
+        app.get(StreamsService, { strict: false }),
+        app.get(MetricsService),
+        logger,
+        fastify,
+      );
+    }
   }
   if (!handler || !httpServer) throw new Error('Fastify did not build its server');
   return { app, handler, httpServer };

@@ -1,4 +1,8 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { requestIdOf } from '../common/http/request-id';
+import type { Logger } from '../common/logging/logger';
+import type { MetricsService } from '../common/metrics/metrics.service';
 import type { RenderedDocument, RenderedStreams, StreamsService } from './streams.service';
 
 /** Aliases move, so clients and proxies revalidate often; 304s make that cheap. */
@@ -9,56 +13,105 @@ const DOCUMENTS: Readonly<Record<string, keyof Omit<RenderedStreams, 'revision'>
   '/streams/v1/images.json': 'images',
 };
 
-/** One streams document with its validators: 304 on a matching If-None-Match, gzip when asked. */
+interface StreamsAnswer {
+  readonly status: 200 | 304;
+  readonly headers: Record<string, string>;
+  readonly body?: Buffer;
+}
+
+/** What to answer for one streams document: 304 on a matching If-None-Match, gzip when asked. */
+function answer(
+  headers: IncomingHttpHeaders,
+  doc: RenderedDocument,
+  publicRead: boolean,
+): StreamsAnswer {
+  const common = {
+    etag: doc.etag,
+    'cache-control': `${publicRead ? 'public' : 'private'}, max-age=${MAX_AGE}`,
+    vary: 'Accept-Encoding, Authorization',
+  };
+  const inm = headers['if-none-match'];
+  if (
+    typeof inm === 'string' &&
+    inm.split(',').some((t) => t.trim().replace(/^W\//, '') === doc.etag || t.trim() === '*')
+  ) {
+    return { status: 304, headers: common };
+  }
+  const gzip = /\bgzip\b/.test(String(headers['accept-encoding'] ?? ''));
+  return {
+    status: 200,
+    headers: {
+      ...common,
+      'content-type': 'application/json',
+      ...(gzip ? { 'content-encoding': 'gzip' } : {}),
+    },
+    body: gzip ? doc.gzipped : doc.body,
+  };
+}
+
+/** The controller's way: one streams document through Fastify's reply. */
 export function sendStreamsDocument(
   request: FastifyRequest,
   reply: FastifyReply,
   doc: RenderedDocument,
   publicRead: boolean,
 ): FastifyReply {
-  const inm = request.headers['if-none-match'];
-  void reply.headers({
-    etag: doc.etag,
-    'cache-control': `${publicRead ? 'public' : 'private'}, max-age=${MAX_AGE}`,
-    vary: 'Accept-Encoding, Authorization',
-  });
-  if (
-    typeof inm === 'string' &&
-    inm.split(',').some((t) => t.trim().replace(/^W\//, '') === doc.etag || t.trim() === '*')
-  ) {
-    return reply.code(304).send();
-  }
-  const gzipOk = /\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''));
-  void reply.header('content-type', 'application/json');
-  if (gzipOk) return reply.header('content-encoding', 'gzip').send(doc.gzipped);
-  return reply.send(doc.body);
+  const a = answer(request.headers, doc, publicRead);
+  void reply.code(a.status).headers(a.headers);
+  return a.body ? reply.send(a.body) : reply.send();
 }
 
+/** Answers a request itself (true) or leaves it to the application (false). */
+export type FastPath = (req: IncomingMessage, res: ServerResponse) => boolean;
+
 /**
- * Incus hosts poll the streams documents far more than anything else is requested. When public
- * reads are on, an anonymous GET or HEAD of either document is answered from the rendered bytes
- * in an onRequest hook, skipping the framework's guards, pipes and interceptors that have nothing
- * to do for it; the request-id, metrics and log hooks still run. Anything else (credentials
- * present, private mode, an error) goes through the controller as usual.
+ * Incus hosts poll the streams documents far more than anything else is asked for. When public
+ * reads are on, an anonymous GET or HEAD of either document is answered here, before the web
+ * framework, from the rendered bytes: same headers as the controller, a request id, the request
+ * metric and log line. Anything else (credentials, another path, an error reading the revision)
+ * goes to `fallback`, the application, which answers as usual.
  */
-export function installStreamsFastPath(fastify: FastifyInstance, streams: StreamsService): void {
-  fastify.addHook('onRequest', (request, reply, done) => {
-    if (
-      (request.method !== 'GET' && request.method !== 'HEAD') ||
-      request.headers.authorization !== undefined
-    ) {
-      done();
-      return;
-    }
-    const q = request.url.indexOf('?');
-    const which = DOCUMENTS[q < 0 ? request.url : request.url.slice(0, q)];
-    if (!which) {
-      done();
-      return;
-    }
+export function streamsFastPath(
+  streams: StreamsService,
+  metrics: MetricsService,
+  logger: Logger,
+  fallback: (req: IncomingMessage, res: ServerResponse) => void,
+): FastPath {
+  return (req, res) => {
+    if ((req.method !== 'GET' && req.method !== 'HEAD') || req.headers.authorization !== undefined)
+      return false;
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    const route = q < 0 ? url : url.slice(0, q);
+    const which = DOCUMENTS[route];
+    if (!which) return false;
+    const started = performance.now();
     streams.current().then(
-      (docs) => void sendStreamsDocument(request, reply, docs[which], true),
-      () => done(),
+      (docs) => {
+        const a = answer(req.headers, docs[which], true);
+        const reqId = requestIdOf(req);
+        res.writeHead(a.status, {
+          'x-request-id': reqId,
+          ...a.headers,
+          ...(a.body ? { 'content-length': String(a.body.length) } : {}),
+        });
+        res.end(a.body);
+        const seconds = (performance.now() - started) / 1000;
+        metrics.observeRequest(req.method as string, route, a.status, seconds);
+        logger.info(
+          {
+            reqId,
+            method: req.method,
+            route,
+            url,
+            status: a.status,
+            ms: Math.round(seconds * 1e4) / 10,
+          },
+          'request',
+        );
+      },
+      () => fallback(req, res),
     );
-  });
+    return true;
+  };
 }

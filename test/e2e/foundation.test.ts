@@ -1,5 +1,6 @@
 import { startTestApp, type TestApp } from '../support/test-app';
 import { TcpProxy } from '../support/tcp-proxy';
+import { REVISION_RECHECK_MS } from '../../src/streams/streams.service';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 
 const PROBLEM = 'application/problem+json';
@@ -155,6 +156,18 @@ describe('readiness when a dependency goes away', () => {
     expect(down.body.detail).toMatch(/redis/);
     await redisProxy.start();
     await eventually(async () => (await readiness()).status === 200);
+  });
+
+  it('answers the streams documents with 503 while PostgreSQL is away, and recovers', async () => {
+    expect((await app.fetch('/streams/v1/images.json')).status).toBe(200);
+    await pgProxy.stop();
+    // Past the interval in which a process trusts the revision it last read.
+    await new Promise((r) => setTimeout(r, REVISION_RECHECK_MS + 50));
+    const down = await app.fetch('/streams/v1/images.json');
+    expect(down.status).toBe(503);
+    expect(down.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    await pgProxy.start();
+    await eventually(async () => (await app.fetch('/streams/v1/images.json')).status === 200);
   });
 
   it('names PostgreSQL when it is down and recovers without a restart', async () => {

@@ -96,7 +96,54 @@ export function toProblem(error: unknown, requestId: string): Problem {
       (error.code?.startsWith('FST_') ? error.message : 'The request is malformed.');
     return { body: problemOf(code, detail, requestId), headers: {}, unexpected: false };
   }
+  if (isDatabaseUnavailable(error)) {
+    return {
+      body: problemOf(
+        'DEPENDENCY_UNAVAILABLE',
+        'The database does not answer; try again shortly.',
+        requestId,
+      ),
+      headers: { 'retry-after': '5' },
+      unexpected: false,
+    };
+  }
   return internal(requestId);
+}
+
+/** Socket errors that mean "cannot reach it", not "it refused this request". */
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/**
+ * PostgreSQL cannot be reached or is going away: node-postgres's socket errors and "Connection
+ * terminated…", SQLSTATE class 08 (connection exception), 57P01-57P03 (shutdown, cannot connect
+ * now) and 53300 (too many connections), also when TypeORM wraps them (driverError).
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (let e = error, depth = 0; e && typeof e === 'object' && depth < 4; depth++) {
+    const { code, message } = e as { code?: unknown; message?: unknown };
+    if (typeof code === 'string') {
+      if (UNREACHABLE.has(code) || code.startsWith('08') || code === '53300') return true;
+      if (code === '57P01' || code === '57P02' || code === '57P03') return true;
+    }
+    if (
+      typeof message === 'string' &&
+      /^Connection terminated|^timeout exceeded when trying to connect/.test(message)
+    )
+      return true;
+    e =
+      (e as { driverError?: unknown; cause?: unknown }).driverError ??
+      (e as { cause?: unknown }).cause;
+  }
+  return false;
 }
 
 function clientDetail(error: HttpException): string {
