@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import createClient, { type Client, type Middleware } from 'openapi-fetch';
-import { Agent, Request as UndiciRequest, fetch as undiciFetch } from 'undici';
+import { Agent, Request as UndiciRequest, fetch as undiciFetch, type Dispatcher } from 'undici';
 import type { components, paths } from './generated/openapi';
 
 export type ApiClient = Client<paths>;
@@ -15,25 +15,26 @@ export interface ApiClientOptions {
   /** A PEM file of certificate authorities to trust (a self-signed server's certificate). */
   readonly caFile?: string;
   readonly userAgent?: string;
+  /** Shares one connection pool with raw requests (upload parts); made from caFile when absent. */
+  readonly dispatcher?: Dispatcher;
 }
 
-/** undici's fetch, trusting `caFile` when given; also used for raw part bodies and downloads. */
-export function makeFetch(caFile?: string): typeof globalThis.fetch {
-  const dispatcher = new Agent({
+/** A connection pool; with `caFile`, it trusts exactly the CAs in that file. */
+export function makeDispatcher(caFile?: string): Dispatcher {
+  return new Agent({
     connect: caFile ? { ca: readFileSync(caFile) } : {},
-    // Parts are large streamed bodies; a slow link must not trip the default body timeout.
+    // Parts are large streamed bodies; a slow link must not trip the default timeouts.
     bodyTimeout: 0,
     headersTimeout: 0,
   });
-  return ((input: string | URL | Request, init?: RequestInit) =>
-    undiciFetch(input as never, { ...(init as object), dispatcher } as never)) as never;
 }
 
 /** A typed client over the generated OpenAPI types; nothing here is written by hand per route. */
 export function createApiClient(options: ApiClientOptions): ApiClient {
+  const dispatcher = options.dispatcher ?? makeDispatcher(options.caFile);
   const client = createClient<paths>({
     baseUrl: options.baseUrl.replace(/\/+$/, ''),
-    fetch: makeFetch(options.caFile),
+    fetch: (request: Request) => undiciFetch(request as never, { dispatcher }) as never,
     // undici's fetch takes its own Request objects (the global one belongs to Node's copy).
     Request: UndiciRequest as unknown as typeof Request,
   });
