@@ -205,7 +205,7 @@ export async function push(ctx: CliContext, input: PushInput): Promise<void> {
   } else {
     say(
       ctx,
-      `pushed ${input.image} ${input.version} (${format}, ${architecture}, ${variant})${job ? ', published' : ''}${aliases.length ? `, aliases: ${input.aliases.join(', ')}` : ''}`,
+      `pushed ${input.image} ${input.version} (${format}, ${normalizeArchitecture(architecture)}, ${variant})${job ? ', published' : ''}${aliases.length ? `, aliases: ${input.aliases.join(', ')}` : ''}`,
     );
   }
 }
