@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
@@ -293,5 +293,74 @@ describe('the imgsrv CLI against a real server', () => {
     expect(redraws.length).toBeGreaterThanOrEqual(2);
     expect(redraws.at(-1)).toMatch(/^disk\.qcow2 \[#+\] 100%/);
     expect(typescript).toMatch(/pushed debian-progress tty/);
+  }, 120_000);
+
+  it('logs in to a config file, and manages drafts, jobs, aliases and tokens', async () => {
+    const own = await mkdtemp(join(tmpdir(), 'imgsrv-cli-login-'));
+    try {
+      const bare = { PATH: process.env.PATH, HOME: own, XDG_CONFIG_HOME: join(own, 'xdg') };
+      const login = await runCli(['login', '--url', app.url, '--token', token], bare);
+      expect(login.code).toBe(0);
+      const file = join(own, 'xdg', 'imgsrv', 'config.json');
+      expect(JSON.parse(await readFile(file, 'utf8'))).toEqual({ url: app.url, token });
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+      const me = await runCli(['whoami', '--json'], bare);
+      expect(me.code).toBe(0);
+      expect(JSON.stringify(JSON.parse(me.stdout))).toContain('content-writer');
+      expect((await runCli(['login', '--url', app.url, '--token', 'imgsrv_x_y'], bare)).code).toBe(
+        3,
+      );
+
+      // A draft pushed without --publish, published later without waiting, then watched.
+      const ctMeta = await meta('container', 'jobs');
+      const squashfs = await makeSquashfs(fixtures, { seed: 'cli-jobs' });
+      const pushed = await runCli(
+        ['push', 'debian-jobs', 'v1', '--metadata', ctMeta.path, '--rootfs', squashfs.path],
+        bare,
+      );
+      expect(pushed.code).toBe(0);
+      const draft = JSON.parse((await runCli(['show', 'debian-jobs/v1', '--json'], bare)).stdout);
+      expect(draft.version.state).toBe('draft');
+      const queued = await runCli(['publish', 'debian-jobs/v1', '--no-wait', '--json'], bare);
+      expect(queued.code).toBe(0);
+      const jobId = JSON.parse(queued.stdout).id;
+      const watched = await runCli(['job', 'watch', jobId], bare);
+      expect(watched.code).toBe(0);
+      expect(watched.stdout).toMatch(/succeeded/);
+      expect(watched.stderr).toMatch(/succeeded +finalize_publish/);
+      expect((await runCli(['job', 'cancel', jobId], bare)).code).toBe(4);
+
+      expect((await runCli(['alias', 'set', 'debian-jobs/v1', 'stable'], bare)).code).toBe(0);
+      const aliases = JSON.parse(
+        (await runCli(['alias', 'ls', 'debian-jobs', '--json'], bare)).stdout,
+      );
+      expect(aliases.map((a: any) => `${a.alias} ${a.version}`)).toEqual(['stable v1']);
+      const byAlias = JSON.parse(
+        (await runCli(['show', 'debian-jobs/stable', '--json'], bare)).stdout,
+      );
+      expect(byAlias.version.version).toBe('v1');
+      expect((await runCli(['alias', 'rm', 'debian-jobs/stable'], bare)).code).toBe(0);
+      expect(
+        JSON.parse((await runCli(['alias', 'ls', 'debian-jobs', '--json'], bare)).stdout),
+      ).toEqual([]);
+
+      // Tokens need auth.manage: the writer is refused, the bootstrap auth-manager may.
+      const principal = (await issueIdentity(app, 'reader')).principalId;
+      expect((await runCli(['token', 'create', principal], bare)).code).toBe(3);
+      const admin = { ...bare, IMGSRV_TOKEN: app.bootstrapToken };
+      const created = await runCli(
+        ['token', 'create', principal, '--name', 'ci', '--expires', '7d'],
+        admin,
+      );
+      expect(created.code).toBe(0);
+      const plaintext = created.stdout.trim();
+      expect(plaintext).toMatch(/^imgsrv_/);
+      expect((await runCli(['whoami'], { ...bare, IMGSRV_TOKEN: plaintext })).code).toBe(0);
+      const tokenId = /token (\S+),/.exec(created.stderr)?.[1] as string;
+      expect((await runCli(['token', 'revoke', tokenId], admin)).code).toBe(0);
+      expect((await runCli(['whoami'], { ...bare, IMGSRV_TOKEN: plaintext })).code).toBe(3);
+    } finally {
+      await rm(own, { recursive: true, force: true });
+    }
   }, 120_000);
 });
