@@ -150,6 +150,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
       ...(connection.caFile ? { ca_file: connection.caFile } : {}),
     });
     io.stderr.write(`saved ${connection.url} in ${file}\n`);
+    if (flags.json)
+      io.stdout.write(`${JSON.stringify({ url: connection.url, config_file: file })}\n`);
     return EXIT.ok;
   }
   const ctx = makeContext(resolveConnection(flags, io.env, readConfigFile(file)), flags, io);

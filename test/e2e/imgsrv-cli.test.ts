@@ -160,6 +160,12 @@ describe('the imgsrv CLI against a real server', () => {
     expect((await runCli([], env)).code).toBe(2);
     expect((await runCli(['push', 'x'], env)).code).toBe(2);
     expect((await runCli(['ls', '--no-such-flag'], env)).code).toBe(2);
+    const noFile = await runCli(
+      ['push', 'x', '1', '--metadata', '/nonexistent/incus.tar.xz', '--disk', '/nonexistent/d'],
+      env,
+    );
+    expect(noFile.code).toBe(2);
+    expect(noFile.stderr).toMatch(/no such file: \/nonexistent\/incus.tar.xz/);
     const denied = await runCli(['whoami'], { ...env, IMGSRV_TOKEN: 'imgsrv_nope_nope' });
     expect(denied.code).toBe(3);
     expect(denied.stderr).toMatch(/401 /);

@@ -275,23 +275,27 @@ async function importVersion(
     manifest = undefined;
   }
   for (const w of wanted) {
-    if (present(w, manifest)) continue;
-    const artifact = await call(
-      `adding ${w.format} ${w.arch} to ${image} ${version}`,
-      ctx.client.POST('/v1/images/{name}/versions/{version}/artifacts', {
-        ...versionPath,
-        body: {
-          variant: w.variant,
-          operating_system: w.os,
-          architecture: w.arch,
-          format: w.format,
-          primary_blob_digest: `sha256:${w.root.sha256}`,
-          primary_blob_size_bytes: w.root.size,
-          primary_media_type:
-            w.format === 'qcow2' ? 'application/x-qemu-disk' : 'application/vnd.squashfs',
-        },
-      }),
-    );
+    const have = present(w, manifest);
+    // An artifact a crashed run left without its metadata tarball gets it now.
+    if (have?.attachments.some((a) => a.name === 'incus.tar.xz')) continue;
+    const artifact =
+      have?.artifact ??
+      (await call(
+        `adding ${w.format} ${w.arch} to ${image} ${version}`,
+        ctx.client.POST('/v1/images/{name}/versions/{version}/artifacts', {
+          ...versionPath,
+          body: {
+            variant: w.variant,
+            operating_system: w.os,
+            architecture: w.arch,
+            format: w.format,
+            primary_blob_digest: `sha256:${w.root.sha256}`,
+            primary_blob_size_bytes: w.root.size,
+            primary_media_type:
+              w.format === 'qcow2' ? 'application/x-qemu-disk' : 'application/vnd.squashfs',
+          },
+        }),
+      ));
     await call(
       'attaching incus.tar.xz',
       ctx.client.POST('/v1/images/{name}/versions/{version}/artifacts/{artifact_id}/attachments', {

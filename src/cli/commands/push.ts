@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { normalizeArchitecture } from '../../catalog/architecture';
 import type { Schemas } from '../../client/api-client';
@@ -55,6 +56,14 @@ export async function push(ctx: CliContext, input: PushInput): Promise<void> {
     throw new UsageError('push needs exactly one of --disk FILE (VM) or --rootfs FILE (container)');
   }
   const attachments = input.attach.map(parseAttach);
+  for (const file of [
+    input.metadata,
+    input.disk,
+    input.rootfs,
+    ...attachments.map((a) => a.file),
+  ]) {
+    if (file && !existsSync(file)) throw new UsageError(`no such file: ${file}`);
+  }
   const meta = await readIncusMetadata(input.metadata);
   const architecture = input.arch ?? meta.properties.architecture ?? meta.architecture;
   const os = input.os ?? meta.properties.os;
