@@ -5,7 +5,13 @@ import { UsageError } from '../errors';
 export async function whoami(ctx: CliContext): Promise<void> {
   const me = await call('whoami', ctx.client.GET('/v1/auth/whoami'));
   if (ctx.json) return emitJson(ctx, me);
-  say(ctx, JSON.stringify(me, null, 2));
+  const p = me.principal;
+  say(ctx, `${p.display_name} (${p.kind} ${p.id})`);
+  say(
+    ctx,
+    `credential: ${me.credential.type} ${me.credential.id}${me.credential.expires_at ? `, expires ${me.credential.expires_at}` : ''}`,
+  );
+  for (const g of p.grants) say(ctx, `grant: ${g.role_id} on ${g.images.join(', ')}`);
 }
 
 /** token create PRINCIPAL_ID [--name N] [--expires 30d] | token revoke TOKEN_ID */
