@@ -289,6 +289,7 @@ describe('the imgsrv CLI against a real server', () => {
       '5M',
       '--parallel',
       '1',
+      '--publish',
     ]
       .map(q)
       .join(' ');
@@ -300,7 +301,9 @@ describe('the imgsrv CLI against a real server', () => {
     const redraws = typescript.split('\r\x1b[K').filter((s) => s.startsWith('disk.qcow2 ['));
     expect(redraws.length).toBeGreaterThanOrEqual(2);
     expect(redraws.at(-1)).toMatch(/^disk\.qcow2 \[#+\] 100%/);
-    expect(typescript).toMatch(/pushed debian-progress tty/);
+    // The publish steps are drawn in place too, ending with every step done.
+    expect(typescript).toContain('\r\x1b[K  succeeded finalize_publish');
+    expect(typescript).toMatch(/pushed debian-progress tty .*published/);
   }, 120_000);
 
   it('logs in to a config file, and manages drafts, jobs, aliases and tokens', async () => {
