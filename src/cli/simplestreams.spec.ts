@@ -1,5 +1,7 @@
 import {
   aliasNameOf,
+  declaredFingerprint,
+  fingerprintsUnder,
   imageNameOf,
   importVersions,
   parseFilter,
@@ -97,5 +99,56 @@ describe('names', () => {
     expect(imageNameOf('Debian', '12')).toBe('debian-12');
     expect(imageNameOf('Ubuntu', 'noble (24.04)')).toBe('ubuntu-noble-24.04-');
     expect(aliasNameOf('Debian/12/default')).toBe('Debian-12-default');
+  });
+});
+
+describe('fingerprints', () => {
+  const served: ProductsDocument = {
+    products: {
+      'debian-12:v1:amd64:default': {
+        arch: 'amd64',
+        os: 'Debian',
+        release: '12',
+        versions: {
+          '20260101_00:00': {
+            items: {
+              'incus.tar.xz': {
+                ...item('incus.tar.xz', 'm'),
+                combined_squashfs_sha256: 'fp-ct',
+                'combined_disk-kvm-img_sha256': 'fp-vm',
+              },
+            },
+          },
+        },
+      },
+      'debian-12:v2:amd64:default': {
+        arch: 'amd64',
+        os: 'Debian',
+        release: '12',
+        versions: {
+          '20260102_00:00': {
+            items: {
+              'incus.tar.xz': { ...item('incus.tar.xz', 'n'), combined_squashfs_sha256: 'fp-v2' },
+            },
+          },
+        },
+      },
+    },
+  };
+
+  it('collects the combined fingerprints of one version only', () => {
+    expect([...fingerprintsUnder(served, 'debian-12:v1:')].sort()).toEqual(['fp-ct', 'fp-vm']);
+    expect([...fingerprintsUnder(served, 'debian-12:v3:')]).toEqual([]);
+  });
+
+  it('reads the fingerprint a tree declares for a container and for a VM', () => {
+    const metadata = {
+      ...item('incus.tar.xz', 'm'),
+      combined_squashfs_sha256: 'ct',
+      'combined_disk-kvm-img_sha256': 'vm',
+    };
+    const root = item('squashfs', 's');
+    expect(declaredFingerprint({ format: 'squashfs', root, metadata })).toBe('ct');
+    expect(declaredFingerprint({ format: 'qcow2', root, metadata })).toBe('vm');
   });
 });

@@ -12,6 +12,9 @@ export interface StreamsItem {
   readonly path: string;
   readonly sha256: string;
   readonly size: number;
+  /** On the metadata item: the Incus fingerprint of each root it pairs with. */
+  readonly combined_squashfs_sha256?: string;
+  readonly 'combined_disk-kvm-img_sha256'?: string;
 }
 
 export interface StreamsProduct {
@@ -163,4 +166,27 @@ export function selectVersions(
     }
   }
   return matching.filter((v) => keep.has(v));
+}
+
+/** The fingerprint the tree declares for an artifact (its metadata item's combined hash). */
+export function declaredFingerprint(artifact: ImportArtifact): string | undefined {
+  return artifact.format === 'qcow2'
+    ? artifact.metadata['combined_disk-kvm-img_sha256']
+    : artifact.metadata.combined_squashfs_sha256;
+}
+
+/** Every combined fingerprint a products document lists under products whose key starts so. */
+export function fingerprintsUnder(doc: ProductsDocument, keyPrefix: string): Set<string> {
+  const found = new Set<string>();
+  for (const [key, product] of Object.entries(doc.products ?? {})) {
+    if (!key.startsWith(keyPrefix)) continue;
+    for (const { items } of Object.values(product.versions ?? {})) {
+      for (const item of Object.values(items)) {
+        for (const value of [item.combined_squashfs_sha256, item['combined_disk-kvm-img_sha256']]) {
+          if (value) found.add(value);
+        }
+      }
+    }
+  }
+  return found;
 }

@@ -13,10 +13,13 @@ import { emitJson, note, say, type CliContext } from '../context';
 import { CliError, EXIT, UsageError } from '../errors';
 import {
   aliasNameOf,
+  declaredFingerprint,
+  fingerprintsUnder,
   importVersions,
   parseFilter,
   productPaths,
   selectVersions,
+  type ImportArtifact,
   type ImportVersion,
   type IndexDocument,
   type ProductsDocument,
@@ -113,6 +116,8 @@ interface Report {
   outcome: 'imported' | 'unchanged';
   downloaded_bytes: number;
   uploaded_bytes: number;
+  /** Fingerprints the tree declared that imgsrv does not serve (see compareFingerprints). */
+  fingerprint_mismatches: string[];
 }
 
 /** import simplestreams SOURCE: brings the selected versions in, idempotently. */
@@ -194,6 +199,7 @@ async function importVersion(
     outcome: 'unchanged',
     downloaded_bytes: 0,
     uploaded_bytes: 0,
+    fingerprint_mismatches: [],
   };
   const wanted = group.flatMap((v) =>
     v.artifacts.map((a) => ({
@@ -310,7 +316,36 @@ async function importVersion(
     );
   }
   await publishAndWait(ctx, image, version);
+  await compareFingerprints(ctx, image, version, wanted, report);
   return report;
+}
+
+/**
+ * Incus hosts know images by fingerprint: warn when imgsrv serves an artifact under another
+ * fingerprint than the tree declared (a tree whose VM and container metadata tarballs differ keeps
+ * only one of them, and declares a fingerprint of bytes it does not serve).
+ */
+async function compareFingerprints(
+  ctx: CliContext,
+  image: string,
+  version: string,
+  wanted: ImportArtifact[],
+  report: Report,
+): Promise<void> {
+  const served = await call(
+    'reading the streams document',
+    ctx.client.GET('/streams/v1/images.json'),
+  );
+  const have = fingerprintsUnder(served as unknown as ProductsDocument, `${image}:${version}:`);
+  for (const w of wanted) {
+    const declared = declaredFingerprint(w);
+    if (!declared || have.has(declared)) continue;
+    report.fingerprint_mismatches.push(declared);
+    note(
+      ctx,
+      `warning: ${image} ${version} ${w.format}: the tree declares fingerprint ${declared}, but its files give another (the tree's metadata and root do not match that fingerprint)`,
+    );
+  }
 }
 
 /** HEAD /v1/blobs/{digest}: 200 when the server trusts it. */
