@@ -109,7 +109,7 @@ export class ArtifactController {
     summary: "The artifact's primary blob (GET and HEAD; single range, conditional requests)",
   })
   @ApiProduces('application/octet-stream')
-  @ApiOkResponse({ description: 'The bytes' })
+  @ApiOkResponse({ description: 'The bytes', schema: { type: 'string', format: 'binary' } })
   @ApiProblems(400, 401, 403, 404, 416)
   async downloadArtifact(
     @CurrentPrincipal() principal: Principal | null,
@@ -128,7 +128,7 @@ export class ArtifactController {
       'The same bytes under their file name (what Simple Streams item paths use; other names are 404)',
   })
   @ApiProduces('application/octet-stream')
-  @ApiOkResponse({ description: 'The bytes' })
+  @ApiOkResponse({ description: 'The bytes', schema: { type: 'string', format: 'binary' } })
   @ApiProblems(400, 401, 403, 404, 416)
   async downloadArtifactFile(
     @CurrentPrincipal() principal: Principal | null,
@@ -146,7 +146,7 @@ export class ArtifactController {
     summary: "The attachment's blob (GET and HEAD; single range, conditional requests)",
   })
   @ApiProduces('application/octet-stream')
-  @ApiOkResponse({ description: 'The bytes' })
+  @ApiOkResponse({ description: 'The bytes', schema: { type: 'string', format: 'binary' } })
   @ApiProblems(400, 401, 403, 404, 416)
   async downloadAttachment(
     @CurrentPrincipal() principal: Principal | null,
@@ -162,7 +162,7 @@ export class ArtifactController {
   @AcceptsBasicAuth()
   @ApiOperation({ summary: 'The same bytes under the attachment name (other names are 404)' })
   @ApiProduces('application/octet-stream')
-  @ApiOkResponse({ description: 'The bytes' })
+  @ApiOkResponse({ description: 'The bytes', schema: { type: 'string', format: 'binary' } })
   @ApiProblems(400, 401, 403, 404, 416)
   async downloadAttachmentFile(
     @CurrentPrincipal() principal: Principal | null,

@@ -44,7 +44,7 @@ export class BlobController {
   @AcceptsBasicAuth()
   @ApiOperation({ summary: 'A trusted blob (GET and HEAD; single range, conditional requests)' })
   @ApiProduces('application/octet-stream')
-  @ApiOkResponse({ description: 'The bytes' })
+  @ApiOkResponse({ description: 'The bytes', schema: { type: 'string', format: 'binary' } })
   @ApiProblems(400, 401, 403, 404, 416)
   async getBlob(
     @CurrentPrincipal() principal: Principal | null,

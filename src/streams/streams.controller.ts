@@ -25,7 +25,10 @@ export class StreamsController {
   @AcceptsBasicAuth()
   @ApiOperation({ summary: 'Simple Streams index (Incus remotes, --protocol=simplestreams)' })
   @ApiProduces('application/json')
-  @ApiOkResponse({ description: 'The index document' })
+  @ApiOkResponse({
+    description: 'The index document',
+    schema: { type: 'object', additionalProperties: true },
+  })
   @ApiProblems(401, 403)
   async getStreamsIndex(
     @Req() request: FastifyRequest,
@@ -41,7 +44,10 @@ export class StreamsController {
     summary: 'Simple Streams products: every published, eligible image with its aliases',
   })
   @ApiProduces('application/json')
-  @ApiOkResponse({ description: 'The products document' })
+  @ApiOkResponse({
+    description: 'The products document',
+    schema: { type: 'object', additionalProperties: true },
+  })
   @ApiProblems(401, 403)
   async getStreamsImages(
     @Req() request: FastifyRequest,

@@ -1,5 +1,5 @@
 import { applyDecorators } from '@nestjs/common';
-import { ApiResponse } from '@nestjs/swagger';
+import { ApiExtraModels, ApiResponse, getSchemaPath } from '@nestjs/swagger';
 import { ProblemDto } from './problem.dto';
 
 const DESCRIPTIONS: Record<number, string> = {
@@ -20,6 +20,7 @@ const DESCRIPTIONS: Record<number, string> = {
 /** Documents the problem+json answers a route may give. */
 export const ApiProblems = (...statuses: number[]) =>
   applyDecorators(
+    ApiExtraModels(ProblemDto),
     ...statuses.map((status) =>
       ApiResponse({
         status,
@@ -29,5 +30,10 @@ export const ApiProblems = (...statuses: number[]) =>
         },
       }),
     ),
-    ApiResponse({ status: 500, description: 'Unexpected error', type: ProblemDto }),
+    // The filter answers every error, a 500 included, as problem+json.
+    ApiResponse({
+      status: 500,
+      description: 'Unexpected error',
+      content: { 'application/problem+json': { schema: { $ref: getSchemaPath(ProblemDto) } } },
+    }),
   );

@@ -1,0 +1,75 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { UsageError } from './errors';
+
+/** What a command needs to reach the server. */
+export interface Connection {
+  readonly url: string;
+  readonly token?: string;
+  readonly caFile?: string;
+}
+
+export interface ConfigFile {
+  url?: string;
+  token?: string;
+  ca_file?: string;
+}
+
+/** `$IMGSRV_CONFIG`, else `$XDG_CONFIG_HOME/imgsrv/config.json`, else `~/.config/imgsrv/config.json`. */
+export function configPath(env: NodeJS.ProcessEnv): string {
+  if (env.IMGSRV_CONFIG) return resolve(env.IMGSRV_CONFIG);
+  const base = env.XDG_CONFIG_HOME || join(env.HOME || homedir(), '.config');
+  return join(base, 'imgsrv', 'config.json');
+}
+
+/** Where interrupted uploads are remembered (beside the config file). */
+export function statePath(env: NodeJS.ProcessEnv): string {
+  return join(dirname(configPath(env)), 'uploads.json');
+}
+
+export function readConfigFile(path: string): ConfigFile {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return {};
+  }
+  try {
+    return JSON.parse(text) as ConfigFile;
+  } catch {
+    throw new UsageError(`${path} is not valid JSON`);
+  }
+}
+
+/** Written with mode 0600: it holds a token. */
+export function writeConfigFile(path: string, config: ConfigFile): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  writeFileSync(path, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+}
+
+/** Flags win over the environment, which wins over the config file. */
+export function resolveConnection(
+  flags: { url?: string; token?: string; 'ca-file'?: string },
+  env: NodeJS.ProcessEnv,
+  file: ConfigFile,
+): Connection {
+  const url = flags.url || env.IMGSRV_URL || file.url;
+  if (!url) {
+    throw new UsageError(
+      'no server: pass --url, set IMGSRV_URL, or run `imgsrv login --url URL --token TOKEN`',
+    );
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UsageError(`the server URL ${JSON.stringify(url)} is not a URL`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new UsageError(`the server URL must be http(s), not ${parsed.protocol}`);
+  }
+  const token = flags.token || env.IMGSRV_TOKEN || file.token || undefined;
+  const caFile = flags['ca-file'] || env.IMGSRV_CA_FILE || file.ca_file || undefined;
+  return { url: url.replace(/\/+$/, ''), token, caFile };
+}

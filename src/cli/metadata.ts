@@ -1,0 +1,15 @@
+import { createReadStream } from 'node:fs';
+import { parseIncusMetadata, type IncusMetadata } from '../publish/incus-metadata';
+import { CliError, EXIT } from './errors';
+
+/** metadata.yaml of an incus.tar.xz (the pure parser the server uses; no server code loads). */
+export async function readIncusMetadata(path: string): Promise<IncusMetadata> {
+  try {
+    return await parseIncusMetadata(createReadStream(path));
+  } catch (error) {
+    throw new CliError(
+      `cannot read metadata.yaml from ${path}: ${(error as Error).message}`,
+      EXIT.usage,
+    );
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * Reading an Incus Simple Streams tree (as `incus-simplestreams` writes one): the index names the
+ * products document; each product (os, release, variant, arch) has versions whose items are an
+ * `incus.tar.xz` metadata tarball and root images (`squashfs` for containers, `disk-kvm.img` for
+ * VMs). Pure: selection and naming only.
+ */
+
+import { normalizeArchitecture } from '../catalog/architecture';
+
+export interface StreamsItem {
+  readonly ftype: string;
+  readonly path: string;
+  readonly sha256: string;
+  readonly size: number;
+  /** On the metadata item: the Incus fingerprint of each root it pairs with. */
+  readonly combined_squashfs_sha256?: string;
+  readonly 'combined_disk-kvm-img_sha256'?: string;
+}
+
+export interface StreamsProduct {
+  readonly aliases?: string;
+  readonly arch: string;
+  readonly os: string;
+  readonly release: string;
+  readonly variant?: string;
+  readonly versions: Record<string, { items: Record<string, StreamsItem> }>;
+}
+
+export interface ProductsDocument {
+  readonly products: Record<string, StreamsProduct>;
+}
+
+export interface IndexDocument {
+  readonly index: Record<string, { datatype?: string; path: string; products?: string[] }>;
+}
+
+/** The products documents an index names (image-downloads only). */
+export function productPaths(index: IndexDocument): string[] {
+  return Object.values(index.index)
+    .filter((e) => !e.datatype || e.datatype === 'image-downloads')
+    .map((e) => e.path);
+}
+
+/** One root image of a source version, with the metadata tarball it pairs with. */
+export interface ImportArtifact {
+  readonly format: 'squashfs' | 'qcow2';
+  readonly root: StreamsItem;
+  readonly metadata: StreamsItem;
+}
+
+export interface ImportVersion {
+  readonly product: string;
+  readonly image: string;
+  readonly version: string;
+  readonly os: string;
+  readonly release: string;
+  readonly arch: string;
+  readonly variant: string;
+  readonly aliases: string[];
+  readonly artifacts: ImportArtifact[];
+  /** Items left behind (delta files, unified tarballs), for the report. */
+  readonly skipped: string[];
+}
+
+/** `debian-12`: lower case, anything outside the image name alphabet becomes `-`. */
+export function imageNameOf(os: string, release: string): string {
+  return `${os}-${release}`
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, '-')
+    .replace(/^[^a-z0-9]+/, '')
+    .slice(0, 128);
+}
+
+/** `Debian/12/default` → `Debian-12-default` (imgsrv alias names have no `/`). */
+export function aliasNameOf(sourceAlias: string): string {
+  return sourceAlias
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 64);
+}
+
+const ROOT_FORMATS: Record<string, ImportArtifact['format']> = {
+  squashfs: 'squashfs',
+  'disk-kvm.img': 'qcow2',
+};
+
+/** Every (product, version) of the document as the imgsrv version it becomes. */
+export function importVersions(doc: ProductsDocument): ImportVersion[] {
+  const out: ImportVersion[] = [];
+  for (const [key, p] of Object.entries(doc.products)) {
+    for (const [version, { items }] of Object.entries(p.versions ?? {})) {
+      const all = Object.entries(items);
+      const metadata = all.find(([, i]) => i.ftype === 'incus.tar.xz')?.[1];
+      const artifacts: ImportArtifact[] = [];
+      const skipped: string[] = [];
+      for (const [name, item] of all) {
+        const format = ROOT_FORMATS[item.ftype];
+        if (format && metadata) artifacts.push({ format, root: item, metadata });
+        else if (item.ftype !== 'incus.tar.xz') skipped.push(name);
+      }
+      out.push({
+        product: key,
+        image: imageNameOf(p.os, p.release),
+        version,
+        os: p.os,
+        release: p.release,
+        arch: p.arch,
+        variant: p.variant ?? 'default',
+        aliases: (p.aliases ?? '')
+          .split(',')
+          .map((a) => a.trim())
+          .filter(Boolean),
+        artifacts,
+        skipped,
+      });
+    }
+  }
+  return out.sort((a, b) =>
+    a.image === b.image
+      ? a.version.localeCompare(b.version) || a.product.localeCompare(b.product)
+      : a.image.localeCompare(b.image),
+  );
+}
+
+/** `os=debian,arch=amd64`: keys os, release, arch, variant, image; values match case-insensitively. */
+export function parseFilter(text: string | undefined): Record<string, string> {
+  const filter: Record<string, string> = {};
+  if (!text) return filter;
+  for (const part of text.split(',')) {
+    const [key, value] = part.split('=');
+    if (
+      !key ||
+      value === undefined ||
+      !['os', 'release', 'arch', 'variant', 'image'].includes(key)
+    ) {
+      throw new Error(
+        `--filter takes key=value pairs of os, release, arch, variant, image: ${part}`,
+      );
+    }
+    filter[key] = value.toLowerCase();
+  }
+  return filter;
+}
+
+const sameArch = (a: string, b: string) => normalizeArchitecture(a) === normalizeArchitecture(b);
+
+/** Filters, then keeps the newest `latest` versions of each product (0: all). */
+export function selectVersions(
+  versions: readonly ImportVersion[],
+  filter: Record<string, string>,
+  latest = 0,
+): ImportVersion[] {
+  const matching = versions.filter((v) =>
+    Object.entries(filter).every(([key, want]) => {
+      const have = String(v[key as keyof ImportVersion]).toLowerCase();
+      return key === 'arch' ? sameArch(have, want) : have === want;
+    }),
+  );
+  if (!latest) return matching;
+  const byProduct = new Map<string, ImportVersion[]>();
+  for (const v of matching) byProduct.set(v.product, [...(byProduct.get(v.product) ?? []), v]);
+  const keep = new Set<ImportVersion>();
+  for (const list of byProduct.values()) {
+    for (const v of [...list].sort((a, b) => b.version.localeCompare(a.version)).slice(0, latest)) {
+      keep.add(v);
+    }
+  }
+  return matching.filter((v) => keep.has(v));
+}
+
+/** The fingerprint the tree declares for an artifact (its metadata item's combined hash). */
+export function declaredFingerprint(artifact: ImportArtifact): string | undefined {
+  return artifact.format === 'qcow2'
+    ? artifact.metadata['combined_disk-kvm-img_sha256']
+    : artifact.metadata.combined_squashfs_sha256;
+}
+
+/** Every combined fingerprint a products document lists under products whose key starts so. */
+export function fingerprintsUnder(doc: ProductsDocument, keyPrefix: string): Set<string> {
+  const found = new Set<string>();
+  for (const [key, product] of Object.entries(doc.products ?? {})) {
+    if (!key.startsWith(keyPrefix)) continue;
+    for (const { items } of Object.values(product.versions ?? {})) {
+      for (const item of Object.values(items)) {
+        for (const value of [item.combined_squashfs_sha256, item['combined_disk-kvm-img_sha256']]) {
+          if (value) found.add(value);
+        }
+      }
+    }
+  }
+  return found;
+}
