@@ -22,7 +22,7 @@ async function getTimed(url, headers = {}) {
 export async function streamsSuite(ctx) {
   const { streamsVersions, streamsAliases, loadSeconds, loadRuns, renderRuns } = ctx.settings;
   const group = await ctx.group('streams');
-  const server = await group.start('api', { env: { IMGSRV_WORKER_CONCURRENCY: '4' } });
+  const server = await group.start('api', { env: { IMGSRV_WORKER_CONCURRENCY: '8' } });
   const rss = sampleRss(server.pid, 100);
   const api = apiClient(server.url, await writerToken(server.url, group.bootstrapToken));
   const perImage = Math.ceil(streamsVersions / IMAGES);
@@ -33,7 +33,7 @@ export async function streamsSuite(ctx) {
     metas.push(await uploadMetadata(api, ctx.workDir, image, 'bench'));
   }
   const setup0 = nowMs();
-  const jobs = await pool(streamsVersions, 12, async (n) => {
+  const jobs = await pool(streamsVersions, 32, async (n) => {
     const i = n % IMAGES;
     const version = `${Math.floor(n / IMAGES)}.0`;
     await makeDraft(api, { image: `distro${i}`, version, meta: metas[i], rootSize: 4 * KIB });
