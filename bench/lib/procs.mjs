@@ -85,7 +85,14 @@ function stopChild(child, signal = 'SIGTERM', graceMs = 15_000) {
  * One imgsrv process. `shared` holds what a group of processes shares (database, Redis prefix,
  * data directory, blob store, bootstrap token); `roles` picks API, worker or both.
  */
-export async function startImgsrv({ name, shared, roles = 'api,worker', env = {}, logDir, nodeArgs = [] }) {
+export async function startImgsrv({
+  name,
+  shared,
+  roles = 'api,worker',
+  env = {},
+  logDir,
+  nodeArgs = [],
+}) {
   const port = await freePort();
   const metricsPort = await freePort();
   await mkdir(logDir, { recursive: true });
