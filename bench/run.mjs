@@ -26,38 +26,53 @@ const SUITES = {
 const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
+    // A tiny pass that only proves the harness end to end (sizes far below every target's).
+    smoke: { type: 'boolean', default: false },
     only: { type: 'string' },
     out: { type: 'string', default: join(ROOT, 'bench') },
     keep: { type: 'boolean', default: false },
   },
 });
 
-const quick = values.quick;
-const settings = quick
+const quick = values.quick || values.smoke;
+const settings = values.smoke
   ? {
-      bigSize: 256 * MIB,
-      runs: 3,
-      loadSeconds: 4,
-      loadRuns: 2,
-      sequentialPublishes: 20,
-      concurrentPublishes: 100,
-      streamsVersions: 1000,
-      streamsAliases: 300,
-      renderRuns: 3,
-      scaleOutSeconds: 20,
+      bigSize: 16 * MIB,
+      runs: 1,
+      loadSeconds: 1,
+      loadRuns: 1,
+      sequentialPublishes: 3,
+      concurrentPublishes: 5,
+      streamsVersions: 20,
+      streamsAliases: 6,
+      renderRuns: 1,
+      scaleOutSeconds: 3,
     }
-  : {
-      bigSize: 1 * GIB,
-      runs: 5,
-      loadSeconds: 8,
-      loadRuns: 3,
-      sequentialPublishes: 50,
-      concurrentPublishes: 100,
-      streamsVersions: 1000,
-      streamsAliases: 300,
-      renderRuns: 5,
-      scaleOutSeconds: 60,
-    };
+  : quick
+    ? {
+        bigSize: 256 * MIB,
+        runs: 3,
+        loadSeconds: 4,
+        loadRuns: 2,
+        sequentialPublishes: 20,
+        concurrentPublishes: 100,
+        streamsVersions: 400,
+        streamsAliases: 120,
+        renderRuns: 3,
+        scaleOutSeconds: 20,
+      }
+    : {
+        bigSize: 1 * GIB,
+        runs: 5,
+        loadSeconds: 8,
+        loadRuns: 3,
+        sequentialPublishes: 50,
+        concurrentPublishes: 100,
+        streamsVersions: 1000,
+        streamsAliases: 300,
+        renderRuns: 5,
+        scaleOutSeconds: 60,
+      };
 
 const selected = values.only ? values.only.split(',') : Object.keys(SUITES);
 for (const name of selected) if (!SUITES[name]) throw new Error(`unknown suite ${name}`);
@@ -90,7 +105,7 @@ await writeReport({
   ctx,
   machine,
   run: {
-    mode: quick ? 'quick' : 'full',
+    mode: values.smoke ? 'smoke' : quick ? 'quick' : 'full',
     suites: selected,
     started: started.toISOString(),
     finished: finished.toISOString(),

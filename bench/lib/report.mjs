@@ -31,8 +31,8 @@ function throughputRows(ctx) {
       f.extra?.reference_throughput_mib_s ??
       (f.unit === 'MiB/s' ? f.reference?.samples : undefined);
     if (!mine || !ref) return;
-    rows.push({ benchmark: label, who: 'imgsrv', mib_s: median(mine) });
-    rows.push({ benchmark: label, who: refLabel, mib_s: median(ref) });
+    rows.push({ benchmark: label, who: 'imgsrv', side: 'imgsrv', mib_s: median(mine) });
+    rows.push({ benchmark: label, who: refLabel, side: 'reference', mib_s: median(ref) });
   };
   add('cas.upload.fs', 'upload, fs store', 'sha256sum');
   add('publish.incus_index.throughput', 'incus_index hashing', 'sha256sum');
@@ -53,20 +53,31 @@ async function plots(ctx, dir) {
     await save('throughput.svg', 'Upload, hashing and download throughput against the references', {
       title: 'Throughput (MiB/s, median; higher is better)',
       data: { values: tp },
-      width: 140,
-      height: 220,
-      mark: { type: 'bar', tooltip: true },
-      encoding: {
+      facet: {
         column: {
           field: 'benchmark',
           type: 'nominal',
           header: { labelAngle: 0, labelAlign: 'center' },
           title: null,
         },
-        x: { field: 'who', type: 'nominal', axis: { labelAngle: -30 }, title: null },
-        y: { field: 'mib_s', type: 'quantitative', title: 'MiB/s' },
-        color: { field: 'who', type: 'nominal', legend: null },
       },
+      spec: {
+        width: 110,
+        height: 220,
+        mark: { type: 'bar', tooltip: true },
+        encoding: {
+          x: {
+            field: 'who',
+            type: 'nominal',
+            axis: { labelAngle: -25 },
+            title: null,
+            sort: ['imgsrv'],
+          },
+          y: { field: 'mib_s', type: 'quantitative', title: 'MiB/s' },
+          color: { field: 'side', type: 'nominal', title: null },
+        },
+      },
+      resolve: { scale: { x: 'independent', y: 'independent' } },
     });
   }
   const load = ctx.figures.filter((f) => f.extra?.load);
