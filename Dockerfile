@@ -21,7 +21,10 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY migrations ./migrations
-RUN mkdir -p /var/lib/imgsrv && chown node:node /var/lib/imgsrv
+COPY bin ./bin
+# The operator CLI too: `docker run --entrypoint imgsrv … push …`.
+RUN ln -s /app/bin/imgsrv.js /usr/local/bin/imgsrv \
+ && mkdir -p /var/lib/imgsrv && chown node:node /var/lib/imgsrv
 USER node
 VOLUME ["/var/lib/imgsrv"]
 EXPOSE 8080 8443 9464
