@@ -56,7 +56,8 @@ export class BenchContext {
     const ratio = ref ? value / ref.value : undefined;
     let met = null;
     if (target) {
-      const measured = target.of === 'value' ? value : ratio;
+      const measured =
+        target.of === 'value' ? value : target.of === 'max' ? Math.max(...samples) : ratio;
       met = target.op === '<=' ? measured <= target.bound : measured >= target.bound;
     }
     const fig = {
