@@ -1,5 +1,8 @@
-import { Processor, WorkerHost } from '@nestjs/bullmq';
+import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
+import { Inject } from '@nestjs/common';
 import type { Job } from 'bullmq';
+import { LOGGER } from '../common/logging/logging.module';
+import type { Logger } from '../common/logging/logger';
 import { CasMaintenanceService } from './cas-maintenance.service';
 import { CAS_QUEUE, SWEEP_JOB, VERIFY_UPLOAD_JOB, parseVerifyUploadPayload } from './cas.queue';
 import { UploadVerifier } from './upload-verifier';
@@ -10,8 +13,18 @@ export class CasProcessor extends WorkerHost {
   constructor(
     private readonly verifier: UploadVerifier,
     private readonly maintenance: CasMaintenanceService,
+    @Inject(LOGGER) private readonly logger: Logger,
   ) {
     super();
+  }
+
+  /**
+   * Connection trouble (Redis down or restarting). Without a listener BullMQ prints each error
+   * to the console; nothing is lost meanwhile: the sweeper re-enqueues from PostgreSQL.
+   */
+  @OnWorkerEvent('error')
+  onWorkerError(error: Error): void {
+    this.logger.warn({ err: { message: error?.message } }, 'cas queue worker error');
   }
 
   async process(job: Job): Promise<unknown> {

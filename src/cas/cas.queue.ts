@@ -27,7 +27,13 @@ export class CasJobs {
   constructor(
     @InjectQueue(CAS_QUEUE) private readonly queue: Queue,
     @Inject(LOGGER) private readonly logger: Logger,
-  ) {}
+  ) {
+    // Connection trouble (Redis down or restarting): logged here instead of BullMQ printing each
+    // error to the console; callers see their own failures, PostgreSQL keeps the work.
+    queue.on('error', (error: Error) =>
+      this.logger.warn({ err: { message: error?.message } }, 'cas queue connection error'),
+    );
+  }
 
   /**
    * Wakes a worker to verify an upload. Failing to reach Redis loses nothing: the sweeper finds

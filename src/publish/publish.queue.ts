@@ -27,7 +27,13 @@ export class PublishQueue {
   constructor(
     @InjectQueue(PUBLISH_QUEUE) private readonly queue: Queue<PublishWakeup>,
     @Inject(LOGGER) private readonly logger: Logger,
-  ) {}
+  ) {
+    // Connection trouble (Redis down or restarting): logged here instead of BullMQ printing each
+    // error to the console; callers see their own failures, PostgreSQL keeps the work.
+    queue.on('error', (error: Error) =>
+      this.logger.warn({ err: { message: error?.message } }, 'publish queue connection error'),
+    );
+  }
 
   /** `key` deduplicates wake-ups for the same step attempt; `delayMs` schedules a retry. */
   async wake(jobId: string, key = 'now', delayMs = 0): Promise<void> {

@@ -154,6 +154,8 @@ describe('readiness when a dependency goes away', () => {
       checks: { redis: 'fail', database: 'ok', blob_store: 'ok' },
     });
     expect(down.body.detail).toMatch(/redis/);
+    // The queues report the lost connection through the log, not as raw console errors.
+    await eventually(async () => /queue connection error/.test(app.logs.text()));
     await redisProxy.start();
     await eventually(async () => (await readiness()).status === 200);
   });
