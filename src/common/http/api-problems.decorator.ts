@@ -17,11 +17,14 @@ const DESCRIPTIONS: Record<number, string> = {
   503: 'A dependency is unavailable',
 };
 
-/** Documents the problem+json answers a route may give. */
+/**
+ * Documents the problem+json answers a route may give. Every route may also answer 503 (the
+ * database, Redis or the blob store unavailable) and 500, so those are always documented.
+ */
 export const ApiProblems = (...statuses: number[]) =>
   applyDecorators(
     ApiExtraModels(ProblemDto),
-    ...statuses.map((status) =>
+    ...[...new Set([...statuses, 503])].map((status) =>
       ApiResponse({
         status,
         description: DESCRIPTIONS[status] ?? 'Problem',
