@@ -71,7 +71,7 @@ const settings = values.smoke
         streamsVersions: 1000,
         streamsAliases: 300,
         renderRuns: 5,
-        scaleOutSeconds: 60,
+        scaleOutSeconds: 45,
       };
 
 const selected = values.only ? values.only.split(',') : Object.keys(SUITES);

@@ -166,7 +166,12 @@ async function plots(ctx, dir) {
         encoding: {
           y: { field: 'op', type: 'nominal', title: null },
           yOffset: { field: 'layout' },
-          x: { field: 'rate', type: 'quantitative', title: 'ops/s' },
+          x: {
+            field: 'rate',
+            aggregate: 'median',
+            type: 'quantitative',
+            title: 'ops/s (median of runs)',
+          },
           color: { field: 'layout', type: 'nominal' },
         },
       },
