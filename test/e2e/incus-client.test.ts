@@ -1,9 +1,7 @@
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { startTestApp, type TestApp } from '../support/test-app';
 import { issueIdentity } from '../support/auth';
 import { api } from '../support/catalog';
@@ -15,8 +13,7 @@ import {
   makeSquashfs,
   removeFixtureDir,
 } from '../support/fixtures';
-
-const run = promisify(execFile);
+import { incus as runIncus } from '../support/cli';
 
 interface Fixture {
   path: string;
@@ -25,19 +22,8 @@ interface Fixture {
 }
 
 /** The real `incus` client with a throwaway config and cache, trusting the app's certificate. */
-async function incus(app: TestApp, conf: string, args: string[]): Promise<string> {
-  const { stdout } = await run('incus', args, {
-    env: {
-      PATH: process.env.PATH,
-      HOME: conf,
-      INCUS_CONF: join(conf, 'config'),
-      INCUS_CACHE: join(conf, 'cache'),
-      SSL_CERT_FILE: app.server.tlsCertFile,
-    },
-    timeout: 60_000,
-  });
-  return stdout;
-}
+const incus = (app: TestApp, conf: string, args: string[]): Promise<string> =>
+  runIncus(conf, app.server.tlsCertFile ?? '', args);
 
 const combined = async (meta: Fixture, root: Fixture) =>
   createHash('sha256')
