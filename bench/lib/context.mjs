@@ -6,7 +6,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { newBootstrapToken, startImgsrv } from './procs.mjs';
-import { log, MIB, run } from './util.mjs';
+import { fmt, log, median, MIB, run } from './util.mjs';
 
 export function adminPgUrl() {
   return (
@@ -131,21 +131,6 @@ export class BenchContext {
       await rm(group.dataDir, { recursive: true, force: true });
     }
   }
-}
-
-export function median(values) {
-  if (!values?.length) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-export function fmt(n) {
-  if (n === undefined || n === null || Number.isNaN(n)) return '–';
-  if (Math.abs(n) >= 1000) return n.toFixed(0);
-  if (Math.abs(n) >= 100) return n.toFixed(1);
-  if (Math.abs(n) >= 10) return n.toFixed(2);
-  return n.toFixed(3);
 }
 
 /** `size` pseudo-random bytes written to `path` (AES-CTR keystream: fast and incompressible). */

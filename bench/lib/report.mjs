@@ -4,7 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
-import { fmt, median } from './context.mjs';
+import { fmt, median } from './util.mjs';
 
 async function renderSvg(spec) {
   const compiled = vl.compile({

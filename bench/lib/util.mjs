@@ -15,7 +15,7 @@ export function median(values) {
 
 /** Linear-interpolated quantile of a numeric sample (q in [0, 1]). */
 export function quantile(values, q) {
-  if (!values.length) return NaN;
+  if (!values?.length) return NaN;
   const sorted = [...values].sort((a, b) => a - b);
   const pos = (sorted.length - 1) * q;
   const lo = Math.floor(pos);
@@ -75,4 +75,13 @@ export function fmtBytes(n) {
 
 export function log(...parts) {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${parts.join(' ')}\n`);
+}
+
+/** A figure for the report: three significant digits or so. */
+export function fmt(n) {
+  if (n === undefined || n === null || Number.isNaN(n)) return '–';
+  if (Math.abs(n) >= 1000) return n.toFixed(0);
+  if (Math.abs(n) >= 100) return n.toFixed(1);
+  if (Math.abs(n) >= 10) return n.toFixed(2);
+  return n.toFixed(3);
 }
