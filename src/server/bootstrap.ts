@@ -6,6 +6,7 @@ import {
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { NestFactory } from '@nestjs/core';
+import { Counter } from 'prom-client';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { AppModule } from '../app.module';
 import { configureApp } from '../app.setup';
@@ -16,7 +17,14 @@ import { MetricsService } from '../common/metrics/metrics.service';
 import { closeGracefully, listen, urlOf } from './listeners';
 import { createMetricsServer } from './metrics-server';
 import { loadTlsMaterial } from './tls';
-import { streamsFastPath, type FastPath } from '../streams/streams.http';
+import type { FrontHandler } from '../common/http/request-head';
+import {
+  STREAMS_DOCUMENT_PATHS,
+  streamsFastPath,
+  streamsFrontHandler,
+  type FastPath,
+} from '../streams/streams.http';
+import { installHttpFront } from './http-front';
 import { StreamsService } from '../streams/streams.service';
 
 /** JSON bodies are small; upload parts stream through their own parser with their own limit. */
@@ -36,6 +44,8 @@ export interface Application {
   readonly handler: Handler;
   /** The plain HTTP server Fastify was built around (listening only if configured). */
   readonly httpServer: Server;
+  /** With public reads on: answers anonymous reads of the streams documents ahead of Node's HTTP. */
+  readonly streamsFront?: FrontHandler;
 }
 
 /**
@@ -52,6 +62,7 @@ export async function createApplication(
   // Set once the application is ready: requests it answers never reach Fastify.
   let fastPath: FastPath | undefined;
   let fastify: Handler | undefined;
+  let streamsFront: FrontHandler | undefined;
   const adapter = new FastifyAdapter({
     serverFactory: (h: Handler) => {
       fastify = h;
@@ -84,16 +95,14 @@ export async function createApplication(
     // Nest readies Fastify inside listen(); we serve through our own servers, so ready it here.
     await app.getHttpAdapter().getInstance().ready();
     if (config.auth.publicRead && fastify) {
-      fastPath = streamsFastPath(
-        app.get(StreamsService, { strict: false }),
-        app.get(MetricsService),
-        logger,
-        fastify,
-      );
+      const streams = app.get(StreamsService, { strict: false });
+      const metrics = app.get(MetricsService);
+      fastPath = streamsFastPath(streams, metrics, logger, fastify);
+      streamsFront = streamsFrontHandler(streams, metrics, logger);
     }
   }
   if (!handler || !httpServer) throw new Error('Fastify did not build its server');
-  return { app, handler, httpServer };
+  return { app, handler, httpServer, streamsFront };
 }
 
 export interface RunningServer {
@@ -107,12 +116,30 @@ export interface RunningServer {
 /** Starts the listeners this process's configuration asks for. */
 export async function startServer(config: AppConfig, logger: Logger): Promise<RunningServer> {
   const application = await createApplication(config, logger);
+  const frontCounter = new Counter({
+    name: 'imgsrv_http_front_total',
+    help:
+      'The connection front: streams documents it answered itself (answered) and connections ' +
+      'it handed to the HTTP server at their first other request (handed_off)',
+    labelNames: ['outcome'],
+    registers: [application.app.get(MetricsService).registry],
+  });
+  const front = (server: Server) => {
+    if (application.streamsFront)
+      installHttpFront(server, {
+        paths: STREAMS_DOCUMENT_PATHS,
+        handler: application.streamsFront,
+        keepAliveTimeoutMs: SERVER_OPTIONS.keepAliveTimeout,
+        count: (outcome) => frontCounter.inc({ outcome }),
+      });
+  };
   const servers: Server[] = [];
   const urls: { http?: string; https?: string; metrics?: string } = {};
   let tlsCertFile: string | undefined;
 
   try {
     if (config.roles.api && config.http.listen) {
+      front(application.httpServer);
       urls.http = urlOf('http', await listen(application.httpServer, config.http.listen));
       servers.push(application.httpServer);
     }
@@ -125,6 +152,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
         { ...SERVER_OPTIONS, cert: tls.cert, key: tls.key },
         application.handler,
       ) as unknown as Server;
+      front(httpsServer);
       urls.https = urlOf('https', await listen(httpsServer, config.http.tlsListen));
       servers.push(httpsServer);
     }

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { requestIdOf } from '../common/http/request-id';
+import { requestIdFrom } from '../common/http/request-id';
+import type { FrontHandler } from '../common/http/request-head';
 import type { Logger } from '../common/logging/logger';
 import type { MetricsService } from '../common/metrics/metrics.service';
 import type { RenderedDocument, RenderedStreams, StreamsService } from './streams.service';
@@ -64,6 +65,50 @@ export function sendStreamsDocument(
 /** Answers a request itself (true) or leaves it to the application (false). */
 export type FastPath = (req: IncomingMessage, res: ServerResponse) => boolean;
 
+/** The paths of the two documents, for a front that answers them before Node's HTTP server. */
+export const STREAMS_DOCUMENT_PATHS: ReadonlySet<string> = new Set(Object.keys(DOCUMENTS));
+
+interface AnonymousRead {
+  readonly method: string;
+  readonly route: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly startedMs: number;
+}
+
+/**
+ * The full answer to an anonymous read of one document (request id and Content-Length included,
+ * the same headers the controller sends), counted and logged like any request.
+ */
+function anonymousAnswer(
+  docs: RenderedStreams,
+  read: AnonymousRead,
+  metrics: MetricsService,
+  logger: Logger,
+): StreamsAnswer {
+  const a = answer(read.headers, docs[DOCUMENTS[read.route]], true);
+  const reqId = requestIdFrom(read.headers['x-request-id']);
+  const headers = {
+    'x-request-id': reqId,
+    ...a.headers,
+    ...(a.body ? { 'content-length': String(a.body.length) } : {}),
+  };
+  const seconds = (performance.now() - read.startedMs) / 1000;
+  metrics.observeRequest(read.method, read.route, a.status, seconds);
+  logger.info(
+    {
+      reqId,
+      method: read.method,
+      route: read.route,
+      url: read.url,
+      status: a.status,
+      ms: Math.round(seconds * 1e4) / 10,
+    },
+    'request',
+  );
+  return { ...a, headers };
+}
+
 /**
  * Incus hosts poll the streams documents far more than anything else is asked for. When public
  * reads are on, an anonymous GET or HEAD of either document is answered here, before the web
@@ -83,35 +128,47 @@ export function streamsFastPath(
     const url = req.url ?? '';
     const q = url.indexOf('?');
     const route = q < 0 ? url : url.slice(0, q);
-    const which = DOCUMENTS[route];
-    if (!which) return false;
-    const started = performance.now();
+    if (!STREAMS_DOCUMENT_PATHS.has(route)) return false;
+    const read = {
+      method: req.method,
+      route,
+      url,
+      headers: req.headers,
+      startedMs: performance.now(),
+    };
     streams.current().then(
       (docs) => {
-        const a = answer(req.headers, docs[which], true);
-        const reqId = requestIdOf(req);
-        res.writeHead(a.status, {
-          'x-request-id': reqId,
-          ...a.headers,
-          ...(a.body ? { 'content-length': String(a.body.length) } : {}),
-        });
+        const a = anonymousAnswer(docs, read, metrics, logger);
+        res.writeHead(a.status, a.headers);
         res.end(a.body);
-        const seconds = (performance.now() - started) / 1000;
-        metrics.observeRequest(req.method as string, route, a.status, seconds);
-        logger.info(
-          {
-            reqId,
-            method: req.method,
-            route,
-            url,
-            status: a.status,
-            ms: Math.round(seconds * 1e4) / 10,
-          },
-          'request',
-        );
       },
       () => fallback(req, res),
     );
     return true;
+  };
+}
+
+/**
+ * The same answers for the connection front (src/server/http-front.ts), which hands it only
+ * simple anonymous GET/HEAD requests of STREAMS_DOCUMENT_PATHS. Answers synchronously while the
+ * cached revision is trusted; a failure to read the revision leaves the request to the
+ * application.
+ */
+export function streamsFrontHandler(
+  streams: StreamsService,
+  metrics: MetricsService,
+  logger: Logger,
+): FrontHandler {
+  return (request) => {
+    const read = {
+      method: request.method,
+      route: request.path,
+      url: request.path,
+      headers: request.headers,
+      startedMs: performance.now(),
+    };
+    const docs = streams.currentIfTrusted();
+    if (docs) return anonymousAnswer(docs, read, metrics, logger);
+    return streams.current().then((d) => anonymousAnswer(d, read, metrics, logger));
   };
 }

@@ -93,8 +93,16 @@ export class StreamsService {
    * busy process answers from memory.
    */
   async current(): Promise<RenderedStreams> {
+    return this.currentIfTrusted() ?? this.currentChecked();
+  }
+
+  /** The cached documents while their revision is trusted (no database read), else undefined. */
+  currentIfTrusted(): RenderedStreams | undefined {
+    return this.cached && Date.now() < this.trustedUntil ? this.cached : undefined;
+  }
+
+  private async currentChecked(): Promise<RenderedStreams> {
     const now = Date.now();
-    if (this.cached && now < this.trustedUntil) return this.cached;
     const { revision } = await this.repository.revision();
     if (now >= this.recheckUntil) this.trustedUntil = now + REVISION_RECHECK_MS;
     if (this.cached && this.cached.revision >= revision) return this.cached;

@@ -5,6 +5,10 @@ const ACCEPTABLE = /^[A-Za-z0-9._:-]{8,128}$/;
 
 /** Keeps a caller's well-formed `x-request-id` (for tracing across proxies), else mints one. */
 export function requestIdOf(req: IncomingMessage): string {
-  const given = req.headers['x-request-id'];
+  return requestIdFrom(req.headers['x-request-id']);
+}
+
+/** The same, from the header's value. */
+export function requestIdFrom(given: string | string[] | undefined): string {
   return typeof given === 'string' && ACCEPTABLE.test(given) ? given : randomUUID();
 }

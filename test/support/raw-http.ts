@@ -1,0 +1,103 @@
+import { connect as connectTcp, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
+
+export interface RawResponse {
+  readonly status: number;
+  /** Lower-case names. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Buffer;
+  /** The head as the server wrote it. */
+  readonly head: string;
+}
+
+/**
+ * One HTTP/1.1 connection driven byte by byte: requests are written exactly as given (pipelined,
+ * split, malformed), answers read back in order. Bodies are read by Content-Length; chunked
+ * answers are not expected here.
+ */
+export class RawConnection {
+  private buffer = Buffer.alloc(0);
+  private waiter?: () => void;
+  private ended = false;
+  readonly closed: Promise<void>;
+
+  private constructor(private readonly socket: Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.buffer = Buffer.concat([this.buffer, chunk]);
+      this.waiter?.();
+    });
+    this.closed = new Promise((resolve) =>
+      socket.once('close', () => {
+        this.ended = true;
+        this.waiter?.();
+        resolve();
+      }),
+    );
+    socket.on('error', () => undefined);
+  }
+
+  static open(url: string): Promise<RawConnection> {
+    const { protocol, hostname, port } = new URL(url);
+    return new Promise((resolve, reject) => {
+      const options = { host: hostname, port: Number(port) };
+      const socket =
+        protocol === 'https:'
+          ? connectTls({ ...options, rejectUnauthorized: false }, () =>
+              resolve(new RawConnection(socket)),
+            )
+          : connectTcp(options, () => resolve(new RawConnection(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  write(data: string | Buffer): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.socket.write(data, (error) => (error ? reject(error) : resolve())),
+    );
+  }
+
+  /** Reads the answers to `methods`, one per request, in order (HEAD answers have no body). */
+  async read(methods: readonly string[]): Promise<RawResponse[]> {
+    const answers: RawResponse[] = [];
+    for (const method of methods) answers.push(await this.readOne(method));
+    return answers;
+  }
+
+  /** Bytes received and not yet read as an answer. */
+  get pending(): number {
+    return this.buffer.length;
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private async readOne(method: string): Promise<RawResponse> {
+    for (;;) {
+      const end = this.buffer.indexOf('\r\n\r\n');
+      if (end >= 0) {
+        const head = this.buffer.toString('latin1', 0, end);
+        const [statusLine, ...lines] = head.split('\r\n');
+        const status = Number(/^HTTP\/1\.1 (\d{3}) /.exec(statusLine)?.[1]);
+        const headers: Record<string, string> = {};
+        for (const line of lines) {
+          const colon = line.indexOf(':');
+          headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+        }
+        if (headers['transfer-encoding']) throw new Error(`unexpected chunked answer: ${head}`);
+        const length =
+          method === 'HEAD' || status === 304 || status === 204
+            ? 0
+            : Number(headers['content-length'] ?? 0);
+        if (this.buffer.length >= end + 4 + length) {
+          const body = this.buffer.subarray(end + 4, end + 4 + length);
+          this.buffer = this.buffer.subarray(end + 4 + length);
+          return { status, headers, body, head };
+        }
+      }
+      if (this.ended) throw new Error(`connection closed with ${this.buffer.length} bytes unread`);
+      await new Promise<void>((resolve) => (this.waiter = resolve));
+      this.waiter = undefined;
+    }
+  }
+}
