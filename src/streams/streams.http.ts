@@ -8,6 +8,8 @@ import type { RenderedDocument, RenderedStreams, StreamsService } from './stream
 
 /** Aliases move, so clients and proxies revalidate often; 304s make that cheap. */
 const MAX_AGE = 60;
+const PUBLIC_CACHE_CONTROL = `public, max-age=${MAX_AGE}`;
+const PRIVATE_CACHE_CONTROL = `private, max-age=${MAX_AGE}`;
 
 const DOCUMENTS: Readonly<Record<string, keyof Omit<RenderedStreams, 'revision'>>> = {
   '/streams/v1/index.json': 'index',
@@ -28,16 +30,10 @@ function answer(
 ): StreamsAnswer {
   const common = {
     etag: doc.etag,
-    'cache-control': `${publicRead ? 'public' : 'private'}, max-age=${MAX_AGE}`,
+    'cache-control': publicRead ? PUBLIC_CACHE_CONTROL : PRIVATE_CACHE_CONTROL,
     vary: 'Accept-Encoding, Authorization',
   };
-  const inm = headers['if-none-match'];
-  if (
-    typeof inm === 'string' &&
-    inm.split(',').some((t) => t.trim().replace(/^W\//, '') === doc.etag || t.trim() === '*')
-  ) {
-    return { status: 304, headers: common };
-  }
+  if (matches(headers['if-none-match'], doc.etag)) return { status: 304, headers: common };
   const gzip = /\bgzip\b/.test(String(headers['accept-encoding'] ?? ''));
   return {
     status: 200,
@@ -48,6 +44,13 @@ function answer(
     },
     body: gzip ? doc.gzipped : doc.body,
   };
+}
+
+/** If-None-Match (weak comparison, lists, "*") against the document's strong ETag. */
+function matches(inm: string | string[] | undefined, etag: string): boolean {
+  if (typeof inm !== 'string') return false;
+  if (inm === etag) return true; // what a client that revalidates sends: checked first
+  return inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag || t.trim() === '*');
 }
 
 /** The controller's way: one streams document through Fastify's reply. */

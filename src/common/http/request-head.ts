@@ -18,12 +18,21 @@ const REFUSED = new Set([
   'upgrade',
 ]);
 
-const REQUEST_LINE = /^(GET|HEAD) (\/\S*) HTTP\/1\.1$/;
-/** RFC 9110 token. */
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-/** Anything but HTAB, visible ASCII, SP and the CR LF that end lines. */
-const UNSAFE = /[^\t\r\n\x20-\x7e]/;
+/** The names that matter, by length, to recognise one without making text of every name. */
+const NAMES_BY_LENGTH = new Map<number, string[]>();
+for (const name of [...KEPT, ...REFUSED, 'host', 'connection'])
+  NAMES_BY_LENGTH.set(name.length, [...(NAMES_BY_LENGTH.get(name.length) ?? []), name]);
+/** RFC 9110 tchar, by byte. */
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
+for (let b = 0x30; b <= 0x39; b++) TCHAR[b] = 1;
+for (let b = 0x41; b <= 0x5a; b++) TCHAR[b] = TCHAR[b + 0x20] = 1;
 const END_OF_HEAD = Buffer.from('\r\n\r\n', 'latin1');
+const HTTP11 = Buffer.from(' HTTP/1.1\r\n', 'latin1');
+const CR = 0x0d;
+const LF = 0x0a;
+const SP = 0x20;
+const HTAB = 0x09;
 
 export interface SimpleRequest {
   readonly method: 'GET' | 'HEAD';
@@ -47,45 +56,94 @@ export function readSimpleRequestHead(
 ): SimpleRequestHead | undefined {
   const end = buffer.indexOf(END_OF_HEAD);
   if (end < 0 || end + END_OF_HEAD.length > maxHeadBytes) return undefined;
-  const head = buffer.toString('latin1', 0, end);
-  if (UNSAFE.test(head)) return undefined;
-  const lines = head.split('\r\n');
-  const line = REQUEST_LINE.exec(lines[0]);
-  if (!line || !paths.has(line[2])) return undefined;
+
+  // Request line: "GET " or "HEAD ", the path, " HTTP/1.1" CRLF; one byte at a time, no copies.
+  let method: 'GET' | 'HEAD';
+  let i: number;
+  if (buffer[0] === 0x47 && buffer[1] === 0x45 && buffer[2] === 0x54 && buffer[3] === SP) {
+    method = 'GET';
+    i = 4;
+  } else if (
+    buffer[0] === 0x48 &&
+    buffer[1] === 0x45 &&
+    buffer[2] === 0x41 &&
+    buffer[3] === 0x44 &&
+    buffer[4] === SP
+  ) {
+    method = 'HEAD';
+    i = 5;
+  } else return undefined;
+  const pathStart = i;
+  while (i < end && buffer[i] > SP && buffer[i] < 0x7f) i++;
+  const path = buffer.toString('latin1', pathStart, i);
+  if (!paths.has(path) || !bytesAre(buffer, i, HTTP11)) return undefined;
+  i += HTTP11.length;
 
   const headers: Record<string, string> = {};
-  let host: string | undefined;
+  let host = false;
   let close = false;
-  for (let i = 1; i < lines.length; i++) {
-    const text = lines[i];
-    if (text.includes('\r') || text.includes('\n')) return undefined;
-    const colon = text.indexOf(':');
-    if (colon <= 0) return undefined;
-    const name = text.slice(0, colon);
-    if (!TOKEN.test(name)) return undefined;
-    const value = text.slice(colon + 1).trim();
-    const lower = name.toLowerCase();
-    if (REFUSED.has(lower)) return undefined;
-    if (lower === 'host') {
-      if (host !== undefined || value === '') return undefined;
-      host = value;
-    } else if (lower === 'connection') {
-      const options = value.toLowerCase().split(',');
-      for (const o of options) {
+  const stop = end + 2; // the CRLF that ends the last header line
+  while (i < stop) {
+    const nameStart = i;
+    while (TCHAR[buffer[i]]) i++;
+    if (i === nameStart || buffer[i] !== 0x3a) return undefined; // empty name, or not ":"
+    const nameEnd = i++;
+    // The value: HTAB, SP and visible ASCII only, up to CRLF; a bare CR or LF is refused.
+    while (buffer[i] === SP || buffer[i] === HTAB) i++;
+    const valueStart = i;
+    let valueEnd = i;
+    for (;;) {
+      const b = buffer[i];
+      if (b === CR) break;
+      if ((b < SP && b !== HTAB) || b > 0x7e) return undefined;
+      i++;
+      if (b !== SP && b !== HTAB) valueEnd = i;
+    }
+    if (buffer[i + 1] !== LF) return undefined;
+    i += 2;
+
+    const name = nameAt(buffer, nameStart, nameEnd);
+    if (name === undefined) continue;
+    if (REFUSED.has(name)) return undefined;
+    if (name === 'host') {
+      if (host || valueEnd === valueStart) return undefined;
+      host = true;
+    } else if (name === 'connection') {
+      for (const o of buffer.toString('latin1', valueStart, valueEnd).toLowerCase().split(',')) {
         const option = o.trim();
         if (option === 'upgrade') return undefined;
         if (option === 'close') close = true;
       }
-    } else if (KEPT.has(lower)) {
-      headers[lower] = lower in headers ? `${headers[lower]}, ${value}` : value;
+    } else if (KEPT.has(name)) {
+      const value = buffer.toString('latin1', valueStart, valueEnd);
+      headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
     }
   }
   // HTTP/1.1 requires exactly one Host; Node answers a request without one with 400.
-  if (host === undefined) return undefined;
+  if (!host) return undefined;
   return {
-    request: { method: line[1] as 'GET' | 'HEAD', path: line[2], headers, close },
+    request: { method, path, headers, close },
     length: end + END_OF_HEAD.length,
   };
+}
+
+function bytesAre(buffer: Buffer, at: number, expected: Buffer): boolean {
+  for (let k = 0; k < expected.length; k++) if (buffer[at + k] !== expected[k]) return false;
+  return true;
+}
+
+/** The lower-case name of the header at start..end if it is one that matters, else undefined. */
+function nameAt(buffer: Buffer, start: number, end: number): string | undefined {
+  const candidates = NAMES_BY_LENGTH.get(end - start);
+  if (!candidates) return undefined;
+  next: for (const name of candidates) {
+    for (let k = 0; k < name.length; k++) {
+      // ASCII letters compare case-insensitively; tchar has no byte that | 0x20 confuses.
+      if ((buffer[start + k] | 0x20) !== (name.charCodeAt(k) | 0x20)) continue next;
+    }
+    return name;
+  }
+  return undefined;
 }
 
 export interface FrontAnswer {
