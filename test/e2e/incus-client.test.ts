@@ -14,6 +14,7 @@ import {
   removeFixtureDir,
 } from '../support/fixtures';
 import { incus as runIncus } from '../support/cli';
+import { metric } from '../support/publish';
 
 interface Fixture {
   path: string;
@@ -96,6 +97,9 @@ describe('the real Incus client', () => {
     return dir;
   };
 
+  const frontAnswered = async () =>
+    (await metric(app, 'imgsrv_http_front_total{outcome="answered"}')) ?? 0;
+
   beforeAll(async () => {
     fixtures = await makeFixtureDir();
     const meta = (type: 'container' | 'virtual-machine', serial: string) =>
@@ -140,6 +144,7 @@ describe('the real Incus client', () => {
   });
 
   it('lists every published image with its type, architecture and aliases', async () => {
+    const answeredBefore = await frontAnswered();
     const conf = await freshConf();
     await incus(app, conf, [
       'remote',
@@ -167,6 +172,8 @@ describe('the real Incus client', () => {
     expect(
       byFingerprint.get(await combined(v2.ctMeta, v2.squashfs))?.aliases.map((a) => a.name),
     ).toEqual(expect.arrayContaining(['debian-12/20261124']));
+    // The client's reads of the documents are simple enough for the connection front.
+    expect(await frontAnswered()).toBeGreaterThan(answeredBefore);
   });
 
   it('shows the expected fingerprint by alias and exports the uploaded bytes', async () => {

@@ -1,4 +1,5 @@
 import { gunzipSync } from 'node:zlib';
+import { metric } from '../support/publish';
 import { RawConnection } from '../support/raw-http';
 import { startTestApp, type TestApp } from '../support/test-app';
 
@@ -19,13 +20,8 @@ describe('the streams connection front', () => {
   let app: TestApp;
   let reference: { images: string; index: string; etag: string };
 
-  const frontCount = async (outcome: 'answered' | 'handed_off') => {
-    const text = await (await fetch(app.server.urls.metrics as string)).text();
-    const line = text
-      .split('\n')
-      .find((l) => l.startsWith(`imgsrv_http_front_total{outcome="${outcome}"}`));
-    return line ? Number(line.split(' ')[1]) : 0;
-  };
+  const frontCount = async (outcome: 'answered' | 'handed_off') =>
+    (await metric(app, `imgsrv_http_front_total{outcome="${outcome}"}`)) ?? 0;
   const counts = async () => ({
     answered: await frontCount('answered'),
     handedOff: await frontCount('handed_off'),
