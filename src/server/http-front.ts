@@ -1,6 +1,7 @@
 import { STATUS_CODES, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import {
+  mayBecomeSimpleRequest,
   readSimpleRequestHead,
   type FrontAnswer,
   type FrontHandler,
@@ -26,6 +27,8 @@ interface Connection {
   busy: boolean;
   /** End the connection once the current answer is written. */
   closing: boolean;
+  /** Set while the buffer holds the beginning of a head: hands the connection over if it stalls. */
+  partial?: NodeJS.Timeout;
   detach(): void;
 }
 
@@ -41,6 +44,9 @@ interface Connection {
  * The server's idle/all connection closers also close the front's connections, so `close()` and
  * graceful shutdown behave as before.
  */
+/** How long the front waits for the rest of a request head that arrived in pieces. */
+const PARTIAL_HEAD_WAIT_MS = 5_000;
+
 export function installHttpFront(server: Server, options: HttpFrontOptions): void {
   // An HTTPS server receives decrypted sockets on 'secureConnection'; plain HTTP on 'connection'.
   const event = server.listeners('secureConnection').length ? 'secureConnection' : 'connection';
@@ -90,11 +96,39 @@ export function installHttpFront(server: Server, options: HttpFrontOptions): voi
     return !close;
   };
 
+  /**
+   * The client reads its answers slower than it asks: stop reading (and answering) until what
+   * was written has gone to the kernel, then go on with what is buffered. Nothing is queued in
+   * memory beyond the socket's high-water mark and one answer.
+   */
+  const awaitDrain = (c: Connection) => {
+    c.busy = true;
+    c.socket.pause();
+    c.socket.once('drain', () => {
+      c.busy = false;
+      c.socket.resume();
+      drain(c);
+    });
+  };
+
   /** Answers whole simple requests from the buffer, in order, until it is empty or one is not. */
   const drain = (c: Connection): void => {
     while (c.buffer) {
+      if (c.socket.writableNeedDrain) return awaitDrain(c);
       const head = readSimpleRequestHead(c.buffer, options.paths, maxHeadBytes);
-      if (!head) return handOff(c);
+      if (!head) {
+        // The rest of a request split across reads: wait for it, briefly; a client that
+        // trickles a head goes to Node, whose header timeout deals with it.
+        if (mayBecomeSimpleRequest(c.buffer, maxHeadBytes)) {
+          c.partial ??= setTimeout(() => handOff(c), PARTIAL_HEAD_WAIT_MS);
+          break;
+        }
+        return handOff(c);
+      }
+      if (c.partial) {
+        clearTimeout(c.partial);
+        c.partial = undefined;
+      }
       let answer: ReturnType<FrontHandler>;
       try {
         answer = options.handler(head.request);
@@ -126,11 +160,7 @@ export function installHttpFront(server: Server, options: HttpFrontOptions): voi
     if (c.closing) {
       c.detach();
       c.socket.end();
-    } else if (c.socket.writableNeedDrain) {
-      // The client reads its answers slower than it asks: stop reading until it catches up.
-      c.socket.pause();
-      c.socket.once('drain', () => c.socket.resume());
-    }
+    } else if (c.socket.writableNeedDrain) awaitDrain(c);
   };
 
   server.on(event, (socket: Socket) => {
@@ -140,6 +170,7 @@ export function installHttpFront(server: Server, options: HttpFrontOptions): voi
       closing: false,
       detach() {
         connections.delete(c);
+        clearTimeout(c.partial);
         socket.setTimeout(0);
         socket.removeListener('data', onData);
         socket.removeListener('timeout', onTimeout);

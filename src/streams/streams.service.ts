@@ -49,6 +49,7 @@ async function document(value: unknown): Promise<RenderedDocument> {
 export class StreamsService {
   private cached: RenderedStreams | undefined;
   private rendering: Promise<RenderedStreams> | undefined;
+  private checking: Promise<{ revision: number }> | undefined;
   /** Until then, the cached revision is known to be current (no database read needed). */
   private trustedUntil = 0;
   /** Until then, every request reads the revision: this process changed it very recently. */
@@ -103,7 +104,14 @@ export class StreamsService {
 
   private async currentChecked(): Promise<RenderedStreams> {
     const now = Date.now();
-    const { revision } = await this.repository.revision();
+    // Requests that arrive while the revision is being read share that read, except just after
+    // this process changed it: a read begun before that change committed could miss it.
+    const { revision } =
+      now < this.recheckUntil
+        ? await this.repository.revision()
+        : await (this.checking ??= this.repository
+            .revision()
+            .finally(() => (this.checking = undefined)));
     if (now >= this.recheckUntil) this.trustedUntil = now + REVISION_RECHECK_MS;
     if (this.cached && this.cached.revision >= revision) return this.cached;
     this.rendering ??= this.render().finally(() => (this.rendering = undefined));

@@ -96,6 +96,30 @@ describe('the streams connection front', () => {
     );
   });
 
+  it('stops answering while the client does not read, and goes on when it does', async () => {
+    const before = await counts();
+    const c = await RawConnection.open(app.url);
+    c.pause();
+    const total = 50_000; // about 20 MB of answers: more than the kernel buffers on both sides
+    void c.write(get(IMAGES).repeat(total));
+    // Wait until the server stopped answering: the count stands still while nobody reads.
+    let answered = -1;
+    for (let now = (await counts()).answered; now !== answered;) {
+      answered = now;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      now = (await counts()).answered;
+    }
+    expect(answered - before.answered).toBeGreaterThan(0);
+    expect(answered - before.answered).toBeLessThan(total);
+    c.resume();
+    const answers = await c.read(Array.from({ length: total }, () => 'GET'));
+    c.destroy();
+    expect(answers.every((a) => a.status === 200 && a.body.toString() === reference.images)).toBe(
+      true,
+    );
+    expect((await counts()).answered).toBe(before.answered + total);
+  });
+
   it('hands the connection to the application at its first other request, every byte after it intact', async () => {
     const before = await counts();
     const c = await RawConnection.open(app.url);
@@ -123,17 +147,33 @@ describe('the streams connection front', () => {
     });
   });
 
-  it('leaves a request whose head arrives in pieces to the application, which answers it', async () => {
+  it('waits for the rest of a simple request that arrives in pieces, and answers it', async () => {
     const before = await counts();
     const c = await RawConnection.open(app.url);
-    const request = get(IMAGES);
-    await c.write(request.slice(0, 20));
+    const request = get(IMAGES, { 'X-Request-Id': 'trace-split-0001' });
+    await c.write(get(INDEX) + request.slice(0, 20));
     await new Promise((resolve) => setTimeout(resolve, 50));
-    await c.write(request.slice(20));
-    const [answer] = await c.read(['GET']);
+    await c.write(request.slice(20, 40));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await c.write(request.slice(40));
+    const [index, images] = await c.read(['GET', 'GET']);
     c.destroy();
-    expect(answer.status).toBe(200);
-    expect(answer.body.toString()).toBe(reference.images);
+    expect(index.body.toString()).toBe(reference.index);
+    expect(images.body.toString()).toBe(reference.images);
+    expect(images.headers['x-request-id']).toBe('trace-split-0001');
+    expect(await counts()).toEqual({ answered: before.answered + 2, handedOff: before.handedOff });
+  });
+
+  it('hands over a connection whose first bytes cannot begin a simple request', async () => {
+    const before = await counts();
+    const c = await RawConnection.open(app.url);
+    const request = `POST /v1/images HTTP/1.1\r\nHost: imgsrv.test\r\nContent-Length: 0\r\n\r\n`;
+    await c.write(request.slice(0, 10));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await c.write(request.slice(10));
+    const [answer] = await c.read(['POST']);
+    c.destroy();
+    expect(answer.status).toBe(401);
     expect(await counts()).toEqual({ answered: before.answered, handedOff: before.handedOff + 1 });
   });
 

@@ -17,13 +17,15 @@ export interface RawResponse {
  */
 export class RawConnection {
   private buffer = Buffer.alloc(0);
+  /** Received after `buffer`, joined to it only when an answer needs more bytes. */
+  private chunks: Buffer[] = [];
   private waiter?: () => void;
   private ended = false;
   readonly closed: Promise<void>;
 
   private constructor(private readonly socket: Socket) {
     socket.on('data', (chunk: Buffer) => {
-      this.buffer = Buffer.concat([this.buffer, chunk]);
+      this.chunks.push(chunk);
       this.waiter?.();
     });
     this.closed = new Promise((resolve) =>
@@ -65,7 +67,16 @@ export class RawConnection {
 
   /** Bytes received and not yet read as an answer. */
   get pending(): number {
-    return this.buffer.length;
+    return this.buffer.length + this.chunks.reduce((n, c) => n + c.length, 0);
+  }
+
+  /** Stops reading from the socket (the server's answers back up), until resume(). */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
   }
 
   destroy(): void {
@@ -94,6 +105,11 @@ export class RawConnection {
           this.buffer = this.buffer.subarray(end + 4 + length);
           return { status, headers, body, head };
         }
+      }
+      if (this.chunks.length) {
+        this.buffer = Buffer.concat([this.buffer, ...this.chunks]);
+        this.chunks = [];
+        continue;
       }
       if (this.ended) throw new Error(`connection closed with ${this.buffer.length} bytes unread`);
       await new Promise<void>((resolve) => (this.waiter = resolve));

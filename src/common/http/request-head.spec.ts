@@ -1,4 +1,4 @@
-import { readSimpleRequestHead } from './request-head';
+import { mayBecomeSimpleRequest, readSimpleRequestHead } from './request-head';
 
 const PATHS = new Set(['/streams/v1/images.json', '/streams/v1/index.json']);
 const MAX = 16 * 1024;
@@ -97,5 +97,23 @@ describe('readSimpleRequestHead', () => {
     const text = `GET /streams/v1/index.json HTTP/1.1\r\nHost: h\r\nX: ${'a'.repeat(MAX)}\r\n\r\n`;
     expect(read(text)).toBeUndefined();
     expect(readSimpleRequestHead(Buffer.from(text), PATHS, 2 * MAX)).toBeDefined();
+  });
+});
+
+describe('mayBecomeSimpleRequest', () => {
+  const may = (text: string) => mayBecomeSimpleRequest(Buffer.from(text, 'latin1'), MAX);
+
+  it.each(['G', 'GE', 'GET', 'GET ', 'HEAD /', 'GET /streams/v1/images.json HTTP/1.1\r\nHo'])(
+    'waits for more after %j',
+    (text) => expect(may(text)).toBe(true),
+  );
+
+  it.each(['P', 'POST /', 'GET  /', 'HEADER', 'GET x', 'GET / HTTP/1.1\r\nHost: h\r\n\r\n'])(
+    'gives up on %j',
+    (text) => expect(may(text)).toBe(false),
+  );
+
+  it('gives up once the partial head reaches the limit', () => {
+    expect(may(`GET /${'a'.repeat(MAX)}`)).toBe(false);
   });
 });

@@ -49,6 +49,22 @@ export interface SimpleRequestHead {
   readonly length: number;
 }
 
+const SIMPLE_PREFIXES = ['GET /', 'HEAD /'].map((p) => Buffer.from(p, 'latin1'));
+
+/**
+ * True while `buffer` holds no whole head yet but may still become a simple request: it is the
+ * beginning of "GET /" or "HEAD /" (or longer and starts with one), and shorter than the limit.
+ * The caller waits for more bytes instead of giving up on the connection (pipelined requests
+ * split across reads).
+ */
+export function mayBecomeSimpleRequest(buffer: Buffer, maxHeadBytes: number): boolean {
+  if (buffer.length >= maxHeadBytes || buffer.includes(END_OF_HEAD)) return false;
+  return SIMPLE_PREFIXES.some((prefix) => {
+    const n = Math.min(prefix.length, buffer.length);
+    return buffer.subarray(0, n).equals(prefix.subarray(0, n));
+  });
+}
+
 export function readSimpleRequestHead(
   buffer: Buffer,
   paths: ReadonlySet<string>,

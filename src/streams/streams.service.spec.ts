@@ -1,0 +1,65 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import { MetricsService } from '../common/metrics/metrics.service';
+import type { StreamsRepository } from './streams.repository';
+import { REVISION_RECHECK_MS, StreamsService } from './streams.service';
+
+describe('StreamsService revision checks', () => {
+  let now: number;
+  let revision: number;
+  let repository: {
+    revision: jest.Mock;
+    revisionIn: jest.Mock;
+    publishedRows: jest.Mock;
+    aliasesByVersion: jest.Mock;
+    bumpRevision: jest.Mock;
+  };
+  let service: StreamsService;
+  const manager = {} as EntityManager;
+
+  beforeEach(async () => {
+    now = 1_000_000;
+    jest.spyOn(Date, 'now').mockImplementation(() => now);
+    revision = 1;
+    repository = {
+      revision: jest.fn(async () => ({ revision, updatedAt: new Date(0) })),
+      revisionIn: jest.fn(async () => revision),
+      publishedRows: jest.fn(async () => []),
+      aliasesByVersion: jest.fn(async () => new Map()),
+      bumpRevision: jest.fn(async () => ++revision),
+    };
+    const dataSource = {
+      transaction: (_isolation: string, work: (m: EntityManager) => Promise<unknown>) =>
+        work(manager),
+    } as unknown as DataSource;
+    service = new StreamsService(
+      dataSource,
+      repository as unknown as StreamsRepository,
+      new MetricsService(),
+    );
+    await service.current();
+    repository.revision.mockClear();
+  });
+  afterEach(() => jest.restoreAllMocks());
+
+  it('answers from memory while the revision is trusted', async () => {
+    now += REVISION_RECHECK_MS - 1;
+    expect(service.currentIfTrusted()?.revision).toBe(1);
+    await Promise.all(Array.from({ length: 10 }, () => service.current()));
+    expect(repository.revision).not.toHaveBeenCalled();
+  });
+
+  it('shares one revision read among the requests that arrive while it runs', async () => {
+    now += REVISION_RECHECK_MS;
+    expect(service.currentIfTrusted()).toBeUndefined();
+    const answers = await Promise.all(Array.from({ length: 100 }, () => service.current()));
+    expect(repository.revision).toHaveBeenCalledTimes(1);
+    expect(answers.every((a) => a.revision === 1)).toBe(true);
+  });
+
+  it('reads the revision for each request just after this process changed it', async () => {
+    await service.bumpRevision(manager);
+    const answers = await Promise.all(Array.from({ length: 3 }, () => service.current()));
+    expect(repository.revision).toHaveBeenCalledTimes(3);
+    expect(answers.every((a) => a.revision === 2)).toBe(true);
+  });
+});
