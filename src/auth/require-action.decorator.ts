@@ -1,4 +1,5 @@
-import { SetMetadata } from '@nestjs/common';
+import { applyDecorators, SetMetadata } from '@nestjs/common';
+import { ApiSecurity } from '@nestjs/swagger';
 import type { Action } from './actions';
 
 export const REQUIRE_ACTION = 'imgsrv:require-action';
@@ -30,7 +31,13 @@ export const RequireAction = (action: Action, options: ImageSource = {}) =>
  * A read route open to anonymous callers while IMGSRV_PUBLIC_READ is on (they still see only
  * published content: the service decides). With public reads off it needs content.read.
  */
-export const PublicRead = (options: ImageSource = {}) => SetMetadata(PUBLIC_READ, options);
+export const PublicRead = (options: ImageSource = {}) =>
+  applyDecorators(
+    SetMetadata(PUBLIC_READ, options),
+    // OpenAPI: no credentials is one of the accepted ways (an empty requirement).
+    ApiSecurity({}),
+  );
 
 /** Streams and downloads: the API token may come as the HTTP Basic password. */
-export const AcceptsBasicAuth = () => SetMetadata(ACCEPTS_BASIC_AUTH, true);
+export const AcceptsBasicAuth = () =>
+  applyDecorators(SetMetadata(ACCEPTS_BASIC_AUTH, true), ApiSecurity('basic'));

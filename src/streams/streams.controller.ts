@@ -1,5 +1,5 @@
 import { Controller, Get, Inject, Req, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AcceptsBasicAuth, PublicRead } from '../auth/require-action.decorator';
 import type { AppConfig } from '../config/app-config';
@@ -9,6 +9,7 @@ import { sendStreamsDocument } from './streams.http';
 import { StreamsService, type RenderedDocument } from './streams.service';
 
 @ApiTags('streams')
+@ApiBearerAuth('bearer')
 @Controller('streams/v1')
 export class StreamsController {
   constructor(

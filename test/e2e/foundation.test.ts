@@ -83,6 +83,22 @@ describe('the service skeleton', () => {
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/healthz', '/readyz']));
   });
 
+  it('documents which routes anonymous callers and Basic credentials may use', async () => {
+    type Operation = { security?: Record<string, string[]>[] };
+    const doc = (await (await app.fetch('/docs-json')).json()) as {
+      paths: Record<string, Record<string, Operation>>;
+    };
+    const security = (path: string, method: string) => doc.paths[path][method].security;
+    expect(security('/streams/v1/images.json', 'get')).toEqual(
+      expect.arrayContaining([{}, { basic: [] }, { bearer: [] }]),
+    );
+    expect(
+      security('/v1/images/{name}/versions/{version}/artifacts/{artifact_id}/download', 'get'),
+    ).toEqual(expect.arrayContaining([{}, { basic: [] }, { bearer: [] }]));
+    expect(security('/v1/images/{name}', 'get')).toEqual([{ bearer: [] }, {}]);
+    expect(security('/v1/images', 'post')).toEqual([{ bearer: [] }]);
+  });
+
   it('exposes request and process metrics on the metrics listener with route patterns as labels', async () => {
     await app.fetch('/healthz');
     await app.fetch('/v1/unknown/abc123');
