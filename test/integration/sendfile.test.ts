@@ -4,7 +4,12 @@ import { mkdtemp, open, readFile, rm, writeFile, type FileHandle } from 'node:fs
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { plainSocketFd, sendFile, sendfileUnavailable } from '../../src/common/http/sendfile';
+import {
+  flushed,
+  plainSocketFd,
+  sendFile,
+  sendfileUnavailable,
+} from '../../src/common/http/sendfile';
 import { MIB, randomData, sha256Hex } from '../support/cas-streams';
 
 const SIZE = 64 * MIB; // well past the loopback socket buffers on both ends
@@ -143,6 +148,28 @@ describe('sendFile (native sendfile addon)', () => {
       });
       c.close();
     }
+  });
+
+  it('puts the file after what was written through Node before it, corked or queued', async () => {
+    const c = await connection(listener);
+    c.client.pause();
+    // More than the socket buffers hold, so most of it waits in Node's and libuv's queues.
+    const head = randomData(16 * MIB);
+    c.server.cork();
+    c.server.write(head.subarray(0, 1000));
+    process.nextTick(() => c.server.uncork());
+    c.server.write(head.subarray(1000));
+    const ready = flushed(c.server);
+    await untilStalled(c);
+    expect(await Promise.race([settled(ready), tick(0).then(() => 'pending')])).toBe('pending');
+    const got = received(c.client);
+    c.client.resume();
+    await ready;
+    expect(c.server.writableLength).toBe(0);
+    await sendFile(c.server, file, 0, MIB);
+    c.server.end();
+    expect((await got).sha256).toBe(sha256Hex(Buffer.concat([head, data.subarray(0, MIB)])));
+    c.close();
   });
 
   it('sends several files at once, each whole', async () => {

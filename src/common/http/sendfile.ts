@@ -46,6 +46,22 @@ export function plainSocketFd(socket: Socket): number | null {
   return typeof fd === 'number' && fd >= 0 ? fd : null;
 }
 
+const NOTHING = Buffer.alloc(0);
+
+/**
+ * Resolves once every byte written to `socket` through Node (a corked write included) is in the
+ * kernel's socket buffer: an empty write completes only after the writes queued before it.
+ */
+export function flushed(socket: Socket): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (!socket.writable) {
+      reject(new Error('the socket is no longer writable'));
+      return;
+    }
+    socket.write(NOTHING, (error) => (error ? reject(error) : resolve()));
+  });
+}
+
 /** A failed transfer; `code` is the errno name (EPIPE, ECONNRESET, ...) or ERR_SHORT_FILE. */
 export class SendfileError extends Error {
   constructor(
