@@ -1,93 +1,20 @@
 import { once } from 'node:events';
 import { readdirSync, readlinkSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { casKeyOf } from '../../src/cas/digest';
 import { issueIdentity, type IssuedIdentity } from '../support/auth';
 import { MIB, randomData, sha256Hex } from '../support/cas-streams';
 import { api, markPublished } from '../support/catalog';
 import { metric } from '../support/publish';
+import { RawConnection } from '../support/raw-http';
 import { startTestApp, type TestApp } from '../support/test-app';
 import { uploadBlob } from '../support/uploads';
 
-interface RawResponse {
-  readonly status: number;
-  readonly headers: Record<string, string>;
-  readonly body: Buffer;
-}
-
-/** One HTTP/1.1 connection driven by hand, so a test knows which requests share it. */
-class RawHttp {
-  private chunks: Buffer[] = [];
-  private length = 0;
-  private closed = false;
-  private wake: () => void = () => undefined;
-
-  private constructor(readonly socket: Socket) {
-    socket.on('data', (chunk: Buffer) => {
-      this.chunks.push(chunk);
-      this.length += chunk.length;
-      this.wake();
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.wake();
-    });
-    socket.on('error', () => undefined);
-  }
-
-  static async connect(url: string): Promise<RawHttp> {
-    const { hostname, port } = new URL(url);
-    const socket = connect(Number(port), hostname);
-    await once(socket, 'connect');
-    return new RawHttp(socket);
-  }
-
-  request(method: string, path: string, headers: Record<string, string> = {}): void {
-    const lines = [`${method} ${path} HTTP/1.1`, 'host: imgsrv.test'];
-    for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
-    this.socket.write(`${lines.join('\r\n')}\r\n\r\n`);
-  }
-
-  /** The next response on the connection (a body as long as its Content-Length). */
-  async response(method = 'GET'): Promise<RawResponse> {
-    let end = -1;
-    await this.until(() => (end = Buffer.concat(this.chunks).indexOf('\r\n\r\n')) >= 0);
-    const [statusLine, ...fields] = this.take(end + 4)
-      .toString('latin1')
-      .trimEnd()
-      .split('\r\n');
-    const headers: Record<string, string> = {};
-    for (const field of fields) {
-      const colon = field.indexOf(':');
-      headers[field.slice(0, colon).toLowerCase()] = field.slice(colon + 1).trim();
-    }
-    const status = Number(statusLine.split(' ')[1]);
-    if (headers['transfer-encoding']) throw new Error('chunked answers are not expected here');
-    const size =
-      method === 'HEAD' || status === 304 ? 0 : Number(headers['content-length'] ?? Number.NaN);
-    await this.until(() => this.length >= size);
-    return { status, headers, body: this.take(size) };
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-
-  private async until(ready: () => boolean): Promise<void> {
-    while (!ready()) {
-      if (this.closed) throw new Error('the server closed the connection');
-      await new Promise<void>((resolve) => (this.wake = resolve));
-    }
-  }
-
-  private take(n: number): Buffer {
-    const all = Buffer.concat(this.chunks, this.length);
-    this.chunks = [all.subarray(n)];
-    this.length -= n;
-    return all.subarray(0, n);
-  }
-}
+const get = (path: string, headers: Record<string, string> = {}) =>
+  `GET ${path} HTTP/1.1\r\nHost: imgsrv.test\r\n${Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('')}\r\n`;
 
 /** How many fds of this process (the app runs in it) have `path` open. */
 function openCount(path: string): number {
@@ -238,37 +165,62 @@ describe('downloads', () => {
   });
 
   it('keeps the connection: downloads one after another, pipelined, then a JSON request', async () => {
-    const conn = await RawHttp.connect(app.url);
-    conn.request('GET', artifactPath);
-    const first = await conn.response();
-    conn.request('GET', artifactPath, { range: 'bytes=100-199' });
-    const second = await conn.response();
+    const conn = await RawConnection.open(app.url);
+    await conn.write(get(artifactPath));
+    const [first] = await conn.read(['GET']);
+    await conn.write(get(artifactPath, { range: 'bytes=100-199' }));
+    const [second] = await conn.read(['GET']);
     expect([first.status, second.status]).toEqual([200, 206]);
     expect(sha256Hex(first.body)).toBe(sha256Hex(data));
     expect(second.body.equals(data.subarray(100, 200))).toBe(true);
 
     // The second answer waits for the first in Node; its bytes must not overtake.
-    conn.request('GET', artifactPath, { range: 'bytes=0-4999999' });
-    conn.request('GET', artifactPath, { range: 'bytes=5000000-' });
-    const [a, b] = [await conn.response(), await conn.response()];
-    expect(Buffer.concat([a.body, b.body]).equals(data)).toBe(true);
+    await conn.write(
+      get(artifactPath, { range: 'bytes=0-4999999' }) +
+        get(artifactPath, { range: 'bytes=5000000-9999999' }),
+    );
+    const [a, b] = await conn.read(['GET', 'GET']);
+    expect(Buffer.concat([a.body, b.body]).equals(data.subarray(0, 10_000_000))).toBe(true);
 
-    conn.request('GET', '/v1/images/dl');
-    const json = await conn.response();
+    await conn.write(get('/v1/images/dl'));
+    const [json] = await conn.read(['GET']);
     expect(json.status).toBe(200);
     expect(JSON.parse(json.body.toString())).toMatchObject({ name: 'dl' });
-    conn.close();
+    conn.destroy();
+  });
+
+  it('sends after what the streams front answered on the same connection', async () => {
+    const front = (outcome: string) => counter(`imgsrv_http_front_total{outcome="${outcome}"}`);
+    const before = await sendfiles('artifact');
+    const frontBefore = { answered: await front('answered'), handedOff: await front('handed_off') };
+    const conn = await RawConnection.open(app.url);
+    const index = get('/streams/v1/index.json');
+    await conn.write(index + get(artifactPath, { range: 'bytes=0-9999999' }) + index);
+    const [first, download, again] = await conn.read(['GET', 'GET', 'GET']);
+    conn.destroy();
+    expect([first.status, download.status, again.status]).toEqual([200, 206, 200]);
+    expect(again.body.equals(first.body)).toBe(true);
+    expect(download.body.equals(data.subarray(0, 10_000_000))).toBe(true);
+    expect(await sendfiles('artifact')).toBe(before + 1);
+    // The front answered the first read itself and handed the connection to Node at the download.
+    expect({ answered: await front('answered'), handedOff: await front('handed_off') }).toEqual({
+      answered: frontBefore.answered + 1,
+      handedOff: frontBefore.handedOff + 1,
+    });
   });
 
   it('holds nothing up for a client that stops reading, and lets the file go when it leaves', async () => {
-    const conn = await RawHttp.connect(app.url);
-    conn.socket.pause();
-    conn.request('GET', artifactPath);
+    const { port } = new URL(app.url);
+    const client = connect(Number(port), '127.0.0.1');
+    client.on('error', () => undefined);
+    await once(client, 'connect');
+    client.pause();
+    client.write(get(artifactPath));
     await eventually(() => openCount(blobFile) === 2, 'the transfer holds the file (and its dup)');
     const health = await app.fetch('/healthz');
     expect(health.status).toBe(200);
     await health.arrayBuffer();
-    conn.close();
+    client.destroy();
     await eventually(() => openCount(blobFile) === 0, 'the blob file is closed');
     const after = await app.fetch(artifactPath, { headers: { range: 'bytes=0-0' } });
     expect(Buffer.from(await after.arrayBuffer()).equals(data.subarray(0, 1))).toBe(true);
