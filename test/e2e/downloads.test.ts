@@ -1,12 +1,12 @@
 import { once } from 'node:events';
-import { readdirSync, readlinkSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { casKeyOf } from '../../src/cas/digest';
 import { issueIdentity, type IssuedIdentity } from '../support/auth';
 import { MIB, randomData, sha256Hex } from '../support/cas-streams';
 import { api, markPublished } from '../support/catalog';
-import { metric } from '../support/publish';
+import { fdsReferringTo } from '../support/fds';
+import { eventually, metric } from '../support/publish';
 import { RawConnection } from '../support/raw-http';
 import { startTestApp, type TestApp } from '../support/test-app';
 import { uploadBlob } from '../support/uploads';
@@ -16,25 +16,9 @@ const get = (path: string, headers: Record<string, string> = {}) =>
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('')}\r\n`;
 
-/** How many fds of this process (the app runs in it) have `path` open. */
-function openCount(path: string): number {
-  return readdirSync('/proc/self/fd').filter((fd) => {
-    try {
-      return readlinkSync(`/proc/self/fd/${fd}`) === path;
-    } catch {
-      return false;
-    }
-  }).length;
-}
-
-/** Waits for what the server records once a response has finished, after the client has it all. */
-async function eventually(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`never happened: ${what}`);
-}
+/** Waits until `check` holds: for what the server records after the client has had every byte. */
+const until = (what: string, check: () => boolean | Promise<boolean>) =>
+  eventually(what, async () => ((await check()) ? true : undefined));
 
 const SIZE = 20 * MIB + 123; // past the socket buffers, so sendfile waits for room on the way
 
@@ -101,14 +85,14 @@ describe('downloads', () => {
     );
     const logged = () =>
       app.logs.lines.map((l) => JSON.parse(l)).find((l) => l.reqId === 'download-0001');
-    await eventually(() => logged() !== undefined, 'the request is logged');
+    await until('the request is logged', () => logged() !== undefined);
     const route = '/v1/images/:name/versions/:version/artifacts/:artifact_id/download';
     expect(logged()).toMatchObject({ msg: 'request', method: 'GET', route, status: 200 });
     expect(
       await counter(`imgsrv_http_requests_total{method="GET",route="${route}",status="200"}`),
     ).toBeGreaterThan(0);
     expect(await counter('imgsrv_download_bytes_total{kind="artifact"}')).toBe(before.bytes + SIZE);
-    await eventually(() => openCount(blobFile) === 0, 'the blob file is closed');
+    await until('the blob file is closed', () => fdsReferringTo(blobFile) === 0);
   });
 
   it('answers ranges, conditional requests and HEAD, bodies by sendfile, and serves blobs too', async () => {
@@ -161,7 +145,7 @@ describe('downloads', () => {
     );
     expect(sha256Hex(Buffer.from(await blob.arrayBuffer()))).toBe(sha256Hex(data));
     expect(await sendfiles('blob')).toBe(blobBefore + 1);
-    await eventually(() => openCount(blobFile) === 0, 'the blob file is closed');
+    await until('the blob file is closed', () => fdsReferringTo(blobFile) === 0);
   });
 
   it('keeps the connection: downloads one after another, pipelined, then a JSON request', async () => {
@@ -216,12 +200,12 @@ describe('downloads', () => {
     await once(client, 'connect');
     client.pause();
     client.write(get(artifactPath));
-    await eventually(() => openCount(blobFile) === 2, 'the transfer holds the file (and its dup)');
+    await until('the transfer holds the file (and its dup)', () => fdsReferringTo(blobFile) === 2);
     const health = await app.fetch('/healthz');
     expect(health.status).toBe(200);
     await health.arrayBuffer();
     client.destroy();
-    await eventually(() => openCount(blobFile) === 0, 'the blob file is closed');
+    await until('the blob file is closed', () => fdsReferringTo(blobFile) === 0);
     const after = await app.fetch(artifactPath, { headers: { range: 'bytes=0-0' } });
     expect(Buffer.from(await after.arrayBuffer()).equals(data.subarray(0, 1))).toBe(true);
   });
@@ -239,10 +223,10 @@ describe('downloads', () => {
     expect(names(tls.headers)).toEqual(names(plain.headers));
     expect(tls.headers.get('content-disposition')).toBe(plain.headers.get('content-disposition'));
     expect(await sendfiles('artifact')).toBe(before);
-    await eventually(
+    await until(
+      'the bytes are counted',
       async () =>
         (await counter('imgsrv_download_bytes_total{kind="artifact"}')) === bytesBefore + SIZE,
-      'the bytes are counted',
     );
   });
 });
@@ -265,10 +249,10 @@ describe('downloads with IMGSRV_SENDFILE=false', () => {
     expect(res.status).toBe(206);
     expect(Buffer.from(await res.arrayBuffer()).equals(data.subarray(1))).toBe(true);
     expect(await metric(app, 'imgsrv_download_sendfile_total{kind="blob"}')).toBeUndefined();
-    await eventually(
+    await until(
+      'the bytes are counted',
       async () =>
         (await metric(app, 'imgsrv_download_bytes_total{kind="blob"}')) === data.length - 1,
-      'the bytes are counted',
     );
   });
 });

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { readdirSync, readlinkSync } from 'node:fs';
 import { mkdtemp, open, readFile, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,6 +10,8 @@ import {
   sendfileUnavailable,
 } from '../../src/common/http/sendfile';
 import { MIB, randomData, sha256Hex } from '../support/cas-streams';
+import { fdTarget, fdsReferringTo } from '../support/fds';
+import { sleep } from '../support/publish';
 
 const SIZE = 64 * MIB; // well past the loopback socket buffers on both ends
 
@@ -56,17 +57,10 @@ function received(client: Socket): Promise<{ bytes: number; sha256: string }> {
   });
 }
 
-/** How many of this process's fds refer to what `fd` refers to (a socket inode, a file path). */
+/** Counts this process's fds that refer to what `fd` refers to now (a socket, a file). */
 function fdsLike(fd: number): () => number {
-  const target = readlinkSync(`/proc/self/fd/${fd}`);
-  return () =>
-    readdirSync('/proc/self/fd').filter((n) => {
-      try {
-        return readlinkSync(`/proc/self/fd/${n}`) === target;
-      } catch {
-        return false; // closed while we looked (readdir's own fd)
-      }
-    }).length;
+  const target = fdTarget(fd);
+  return () => fdsReferringTo(target);
 }
 
 /** Bytes queued in the kernel for the peer of the server socket on `port` (tx_queue). */
@@ -82,8 +76,6 @@ async function sendQueue(localPort: number, remotePort: number): Promise<number>
   throw new Error('connection not found in /proc/net/tcp');
 }
 
-const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /**
  * Waits until the kernel's send queue of the connection is full and stays so: the sender can only
  * be waiting for the client now. Every turn of this loop is also a timer firing on the event
@@ -95,7 +87,7 @@ async function untilStalled(c: Connection): Promise<number> {
     const queued = await sendQueue(c.server.localPort ?? 0, c.server.remotePort ?? 0);
     if (queued > 0 && queued === last) return i;
     last = queued;
-    await tick(50);
+    await sleep(50);
   }
   throw new Error('the transfer never filled the socket buffers');
 }
@@ -161,7 +153,7 @@ describe('sendFile (native sendfile addon)', () => {
     c.server.write(head.subarray(1000));
     const ready = flushed(c.server);
     await untilStalled(c);
-    expect(await Promise.race([settled(ready), tick(0).then(() => 'pending')])).toBe('pending');
+    expect(await Promise.race([settled(ready), sleep(0).then(() => 'pending')])).toBe('pending');
     const got = received(c.client);
     c.client.resume();
     await ready;
@@ -203,7 +195,7 @@ describe('sendFile (native sendfile addon)', () => {
     const during = process.memoryUsage();
     expect(turns).toBeGreaterThan(0);
     expect(immediates).toBe(1);
-    expect(await Promise.race([state, tick(0).then(() => 'pending')])).toBe('pending');
+    expect(await Promise.race([state, sleep(0).then(() => 'pending')])).toBe('pending');
     expect(during.rss - before.rss).toBeLessThan(SIZE / 4);
     expect(during.heapUsed + during.external - before.heapUsed - before.external).toBeLessThan(
       SIZE / 4,
