@@ -128,8 +128,12 @@ static void finish(transfer *t, const char *code) {
   close(t->file);
   t->code = code;
   t->state = DONE;
-  if (napi_call_threadsafe_function(t->done, t, napi_tsfn_blocking) != napi_ok) release(t);
-  napi_release_threadsafe_function(t->done, napi_tsfn_release);
+  if (napi_call_threadsafe_function(t->done, t, napi_tsfn_blocking) == napi_ok) {
+    napi_release_threadsafe_function(t->done, napi_tsfn_release);
+  } else {
+    /* napi_closing: Node is tearing the environment down and counts us out; no more calls. */
+    release(t);
+  }
   /* A transfer still linked in the ready queue is dropped (and released) when its turn comes. */
   if (!t->in_ready) release(t);
 }
