@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and benchmarks need: the Incus client (bookworm-backports),
-# incus-simplestreams (incus-extra), qemu-img, mksquashfs, nginx, and the compiler node-gyp needs for
-# the sendfile addon (native/sendfile; Node's own headers come with Node). Idempotent and quiet: it does
-# nothing when every command is already present.
+# incus-simplestreams (incus-extra), qemu-img, mksquashfs, nginx, and what node-gyp needs to build
+# the sendfile addon (native/sendfile; Node's own headers come with Node). Idempotent and quiet: it
+# does nothing when every command is already present.
 set -euo pipefail
 
 need=()
