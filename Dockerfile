@@ -2,9 +2,17 @@
 # imgsrv: multi-stage build on the current Node LTS, running as a non-root user.
 
 FROM node:26-slim AS build
+# A compiler for the sendfile addon (native/sendfile), in this stage only. node-gyp builds against
+# the headers the Node image ships in /usr/local/include/node instead of downloading them.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+ENV npm_config_nodedir=/usr/local
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY scripts/install-node-deps.sh ./scripts/
+# npm install's postinstall builds the addon.
+COPY native ./native
 RUN bash scripts/install-node-deps.sh
 COPY tsconfig.json tsconfig.build.json nest-cli.json ./
 COPY src ./src
@@ -20,6 +28,7 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/native/sendfile/build/Release/*.node ./native/sendfile/build/Release/
 COPY migrations ./migrations
 COPY bin ./bin
 # The operator CLI too: `docker run --entrypoint imgsrv … push …`.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and benchmarks need: the Incus client (bookworm-backports),
-# incus-simplestreams (incus-extra), qemu-img, mksquashfs and nginx. Idempotent and quiet: it does
-# nothing when every command is already present.
+# incus-simplestreams (incus-extra), qemu-img, mksquashfs, nginx, and what node-gyp needs to build
+# the sendfile addon (native/sendfile; Node's own headers come with Node). Idempotent and quiet: it
+# does nothing when every command is already present.
 set -euo pipefail
 
 need=()
@@ -11,6 +12,9 @@ command -v qemu-img >/dev/null 2>&1 || need+=(qemu-img)
 command -v mksquashfs >/dev/null 2>&1 || need+=(mksquashfs)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v xz >/dev/null 2>&1 || need+=(xz)
+command -v g++ >/dev/null 2>&1 || need+=(g++)
+command -v make >/dev/null 2>&1 || need+=(make)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -31,5 +35,5 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
 apt-get install -y -qq -t bookworm-backports incus-client incus-extra >/dev/null
-apt-get install -y -qq qemu-utils squashfs-tools nginx-light xz-utils >/dev/null
+apt-get install -y -qq qemu-utils squashfs-tools nginx-light xz-utils g++ make python3 >/dev/null
 echo "install-system-deps: installed ${need[*]}"

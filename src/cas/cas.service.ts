@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
 import { pipeline, type Readable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
@@ -495,6 +496,14 @@ export class CasService {
   /** The bytes of a blob already looked up with getBlob (downloads: one database read each). */
   openBlob(blob: BlobView, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
     return this.store.read(casKeyOf(blob.digest), { range, signal });
+  }
+
+  /**
+   * A blob already looked up with getBlob as an open file the caller sends from with sendfile(2)
+   * and closes; null when the store keeps no files (S3), and the caller uses openBlob.
+   */
+  async openBlobFile(blob: BlobView): Promise<FileHandle | null> {
+    return this.store.openFile ? this.store.openFile(casKeyOf(blob.digest)) : null;
   }
 
   /**

@@ -68,7 +68,10 @@ export class ArtifactController {
         lastModified: location.lastModified,
         immutable: location.published,
       },
-      (range, signal) => this.cas.openBlob(blob, range, signal),
+      {
+        stream: (range, signal) => this.cas.openBlob(blob, range, signal),
+        file: () => this.cas.openBlobFile(blob),
+      },
     );
   }
 

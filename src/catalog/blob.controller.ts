@@ -69,7 +69,10 @@ export class BlobController {
         lastModified: blob.createdAt,
         immutable: published,
       },
-      (range, signal) => this.cas.openBlob(blob, range, signal),
+      {
+        stream: (range, signal) => this.cas.openBlob(blob, range, signal),
+        file: () => this.cas.openBlobFile(blob),
+      },
     );
   }
 }

@@ -11,6 +11,7 @@ describe('loadConfig', () => {
     expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: 'imgsrv' });
     expect(config.roles).toEqual({ api: true, worker: true });
     expect(config.auth.publicRead).toBe(true);
+    expect(config.http.sendfile).toBe(true);
     expect(new URL(config.database.url).pathname).toBe('/imgsrv');
     expect(new URL(config.database.url).username).not.toBe('');
   });
@@ -74,6 +75,13 @@ describe('loadConfig', () => {
     });
     expect(() => loadConfig({ IMGSRV_BOOTSTRAP_TOKEN: 'letmein' })).toThrow(
       /IMGSRV_BOOTSTRAP_TOKEN: must be an API token/,
+    );
+  });
+
+  it('turns sendfile off, and refuses what is not a boolean', () => {
+    expect(loadConfig({ IMGSRV_SENDFILE: 'false' }).http.sendfile).toBe(false);
+    expect(() => loadConfig({ IMGSRV_SENDFILE: 'maybe' })).toThrow(
+      /IMGSRV_SENDFILE: must be true or false/,
     );
   });
 

@@ -31,6 +31,8 @@ export interface AppConfig {
     readonly tlsListen: ListenAddress | null;
     readonly tlsCertFile: string | null;
     readonly tlsKeyFile: string | null;
+    /** Send fs-store download bodies with sendfile(2) on plain HTTP (native/sendfile). */
+    readonly sendfile: boolean;
   };
   readonly dataDir: string;
   readonly database: { readonly url: string; readonly poolSize: number };
@@ -193,7 +195,13 @@ export function loadConfig(env: Env, cwd = process.cwd()): AppConfig {
   if (problems.length > 0) throw new ConfigError(problems);
 
   const config: AppConfig = {
-    http: { listen: httpListen, tlsListen, tlsCertFile, tlsKeyFile },
+    http: {
+      listen: httpListen,
+      tlsListen,
+      tlsCertFile,
+      tlsKeyFile,
+      sendfile: parseBoolean(nonEmpty('IMGSRV_SENDFILE', 'true')),
+    },
     dataDir,
     database: {
       url: withDefaultUser(nonEmpty('IMGSRV_DATABASE_URL', 'postgres://localhost:5432/imgsrv')),

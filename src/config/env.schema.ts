@@ -22,6 +22,10 @@ export class EnvSchema {
   @ValidateIf((_, v) => v !== '')
   IMGSRV_TLS_LISTEN?: string;
 
+  @IsOptional()
+  @IsIn(BOOLEAN_VALUES, { message: 'must be true or false' })
+  IMGSRV_SENDFILE?: string;
+
   @IsOptional() @IsString() IMGSRV_TLS_CERT_FILE?: string;
   @IsOptional() @IsString() IMGSRV_TLS_KEY_FILE?: string;
   @IsOptional() @IsString() IMGSRV_DATA_DIR?: string;

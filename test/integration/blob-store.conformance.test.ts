@@ -268,6 +268,25 @@ describe.each(DRIVERS)('the %s blob store', (_name, make) => {
     const key = casKeyOf(digestOf(randomData(8)));
     expect(await store.stat(key)).toBeNull();
     await expect(store.read(key)).rejects.toMatchObject({ code: 'BLOB_NOT_FOUND' });
+    if (store.openFile) {
+      await expect(store.openFile(key)).rejects.toMatchObject({ code: 'BLOB_NOT_FOUND' });
+    }
+  });
+
+  it('opens an object as a file to send from when its objects are files (fs only)', async () => {
+    expect(store.openFile !== undefined).toBe(store.driver === 'fs');
+    if (!store.openFile) return;
+    const bytes = randomData(3 * MIB + 7);
+    const key = casKeyOf(digestOf(bytes));
+    const staging = await stageAll([bytes]);
+    expect(await store.promote(staging, key)).toBe('created');
+    await store.deleteStaging(staging);
+    const file = await store.openFile(key);
+    try {
+      expect((await file.readFile()).equals(bytes)).toBe(true);
+    } finally {
+      await file.close();
+    }
   });
 
   it('refuses keys that could leave its root', async () => {

@@ -1,3 +1,4 @@
+import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { ByteRange } from '../byte-range';
 
@@ -83,6 +84,11 @@ export interface BlobStore {
   listStaging(): Promise<StagingRef[]>;
 
   read(key: string, options?: ReadOptions): Promise<Readable>;
+  /**
+   * The object at `key` as an open file, for a driver whose objects are files (filesystem): the
+   * caller sends from it with sendfile(2), then closes it. Drivers without files (S3) leave it out.
+   */
+  openFile?(key: string): Promise<FileHandle>;
   stat(key: string): Promise<ObjectStat | null>;
   /** Deletes the object at `key`; deleting a missing object succeeds. */
   delete(key: string): Promise<void>;

@@ -9,6 +9,7 @@ import {
   rename,
   rm,
   stat,
+  type FileHandle,
   truncate,
   unlink,
 } from 'node:fs/promises';
@@ -395,6 +396,10 @@ export class FsBlobStore implements BlobStore {
     return this.readPath(this.objectPath(key), options);
   }
 
+  async openFile(key: string): Promise<FileHandle> {
+    return this.openPath(this.objectPath(key));
+  }
+
   async stat(key: string): Promise<ObjectStat | null> {
     return this.statPath(this.objectPath(key));
   }
@@ -412,14 +417,17 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  private async readPath(path: string, { range, signal }: ReadOptions): Promise<Readable> {
-    let handle;
+  private async openPath(path: string): Promise<FileHandle> {
     try {
-      handle = await open(path, 'r');
+      return await open(path, 'r');
     } catch (e) {
       if (errno(e) === 'ENOENT') throw new DomainError('BLOB_NOT_FOUND', 'No such object.');
       throw translate(e);
     }
+  }
+
+  private async readPath(path: string, { range, signal }: ReadOptions): Promise<Readable> {
+    const handle = await this.openPath(path);
     const stream = handle.createReadStream({
       start: range?.start,
       end: range?.end,

@@ -1,13 +1,32 @@
+import type { FileHandle } from 'node:fs/promises';
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Counter } from 'prom-client';
 import type { ByteRange } from '../../cas/byte-range';
+import type { AppConfig } from '../../config/app-config';
+import { APP_CONFIG } from '../../config/config.module';
 import { DomainError } from '../errors/domain-error';
+import type { Logger } from '../logging/logger';
+import { LOGGER } from '../logging/logging.module';
 import { MetricsService } from '../metrics/metrics.service';
 import { planDownload, type DownloadMeta } from './download-plan';
+import { flushed, plainSocketFd, sendFile, sendfileUnavailable } from './sendfile';
 
 export type DownloadKind = 'blob' | 'artifact' | 'attachment';
+
+/** Where a download's bytes come from. */
+export interface DownloadSource {
+  /** The bytes, whole or one range; `signal` aborts when the client goes away. */
+  stream(range: ByteRange | undefined, signal: AbortSignal): Promise<Readable>;
+  /** The object as an open file to send with sendfile(2); null when the store has no files. */
+  file(): Promise<FileHandle | null>;
+}
+
+/** Failures that only say the client went away. */
+const CLIENT_GONE = new Set(['EPIPE', 'ECONNRESET', 'ENOTCONN', 'ETIMEDOUT', 'ECONNABORTED']);
 
 const header = (request: FastifyRequest, name: string): string | undefined => {
   const v = request.headers[name];
@@ -15,16 +34,24 @@ const header = (request: FastifyRequest, name: string): string | undefined => {
 };
 
 /**
- * Answers a download: conditional and range requests decided by planDownload, bytes streamed
- * from the store with backpressure (the stream is piped to the socket; nothing is buffered
- * whole), the source destroyed when the client goes away.
+ * Answers a download: conditional and range requests decided by planDownload. On plain HTTP from
+ * the fs store the kernel sends the body straight from the file (sendfile(2), native/sendfile);
+ * otherwise (TLS, S3, no addon) the bytes are streamed from the store with backpressure (piped
+ * to the socket; nothing is buffered whole). Either way the source is let go when the client
+ * goes away.
  */
 @Injectable()
 export class DownloadResponder {
   private readonly downloads: Counter<'kind' | 'status'>;
   private readonly bytes: Counter<'kind'>;
+  private readonly sendfiles: Counter<'kind'>;
+  private readonly sendfile: boolean;
 
-  constructor(metrics: MetricsService) {
+  constructor(
+    metrics: MetricsService,
+    @Inject(APP_CONFIG) config: AppConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {
     this.downloads = new Counter({
       name: 'imgsrv_downloads_total',
       help: 'Download answers by kind (blob, artifact, attachment) and status (200, 206, 304, 416)',
@@ -37,6 +64,17 @@ export class DownloadResponder {
       labelNames: ['kind'],
       registers: [metrics.registry],
     });
+    this.sendfiles = new Counter({
+      name: 'imgsrv_download_sendfile_total',
+      help: 'Download bodies the kernel sent from the file (sendfile), not copied through Node, by kind',
+      labelNames: ['kind'],
+      registers: [metrics.registry],
+    });
+    const unavailable = config.http.sendfile ? sendfileUnavailable() : null;
+    this.sendfile = config.http.sendfile && unavailable === null;
+    if (unavailable !== null) {
+      logger.warn({ reason: unavailable }, 'downloads copy their bytes through user space');
+    }
   }
 
   async send(
@@ -44,7 +82,7 @@ export class DownloadResponder {
     reply: FastifyReply,
     kind: DownloadKind,
     meta: DownloadMeta,
-    open: (range: ByteRange | undefined, signal: AbortSignal) => Promise<Readable>,
+    source: DownloadSource,
   ): Promise<FastifyReply> {
     const plan = planDownload(
       {
@@ -68,13 +106,82 @@ export class DownloadResponder {
     void reply.code(plan.status).headers(plan.headers);
     if (!plan.body) return reply.send();
 
+    const length = Number(plan.headers['content-length']);
+    reply.raw.on('finish', () => this.bytes.inc({ kind }, length));
+    const file = await this.fileToSend(request, source);
+    if (file) {
+      // Node gives a pipelined request's response the socket only once the one before is done.
+      const socket = reply.raw.socket;
+      if (socket) {
+        return this.sendFileBody(
+          request,
+          reply,
+          kind,
+          socket,
+          file,
+          plan.body.range?.start ?? 0,
+          length,
+        );
+      }
+      await file.close();
+    }
+
     const aborted = new AbortController();
     reply.raw.on('close', () => {
       if (!reply.raw.writableFinished) aborted.abort();
     });
-    const stream = await open(plan.body.range, aborted.signal);
-    const length = Number(plan.headers['content-length']);
-    reply.raw.on('finish', () => this.bytes.inc({ kind }, length));
+    const stream = await source.stream(plan.body.range, aborted.signal);
     return reply.send(stream);
+  }
+
+  /** The file to send with sendfile(2), when this process, the connection and the store allow. */
+  private async fileToSend(
+    request: FastifyRequest,
+    source: DownloadSource,
+  ): Promise<FileHandle | null> {
+    if (!this.sendfile || request.raw.httpVersionMajor !== 1) return null;
+    if (plainSocketFd(request.raw.socket) === null) return null;
+    return source.file();
+  }
+
+  /**
+   * Fastify's headers (those of hooks included) go out through Node; once they have left Node, the
+   * kernel sends the body from the file. Fastify hands the response over (hijack), but its
+   * onResponse hooks (request log, metrics) still run when the response finishes. From the hijack
+   * on nothing may throw: a failure ends the connection, as a failed stream does.
+   */
+  private async sendFileBody(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    kind: DownloadKind,
+    socket: Socket,
+    file: FileHandle,
+    offset: number,
+    length: number,
+  ): Promise<FastifyReply> {
+    const res = reply.raw;
+    const gone = new AbortController();
+    const onClose = () => gone.abort();
+    res.once('close', onClose);
+    const headers = reply.getHeaders() as OutgoingHttpHeaders;
+    reply.hijack();
+    this.sendfiles.inc({ kind });
+    try {
+      res.writeHead(reply.statusCode, headers);
+      res.flushHeaders();
+      await flushed(socket);
+      await sendFile(socket, file, offset, length, gone.signal);
+      res.end();
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? '';
+      if (!gone.signal.aborted && !CLIENT_GONE.has(code)) {
+        this.logger.error({ err: error, reqId: request.id, kind }, 'download body failed');
+      }
+      res.destroy();
+    } finally {
+      res.off('close', onClose);
+      await file.close().catch(() => undefined);
+    }
+    return reply;
   }
 }
