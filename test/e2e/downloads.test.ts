@@ -130,7 +130,15 @@ describe('downloads', () => {
     const head = await app.fetch(artifactPath, { method: 'HEAD' });
     expect(head.status).toBe(200);
     expect(head.headers.get('etag')).toBe(etag);
+    expect(head.headers.get('content-length')).toBe(String(SIZE));
     expect((await head.arrayBuffer()).byteLength).toBe(0);
+    const headRange = await app.fetch(artifactPath, {
+      method: 'HEAD',
+      headers: { range: 'bytes=10-19' },
+    });
+    expect(headRange.status).toBe(206);
+    expect(headRange.headers.get('content-length')).toBe('10');
+    expect(headRange.headers.get('content-range')).toBe(`bytes 10-19/${SIZE}`);
     const unsatisfiable = await app.fetch(artifactPath, { headers: { range: `bytes=${SIZE}-` } });
     expect(unsatisfiable.status).toBe(416);
     expect(unsatisfiable.headers.get('content-range')).toBe(`bytes */${SIZE}`);

@@ -104,7 +104,17 @@ export class DownloadResponder {
       );
     }
     void reply.code(plan.status).headers(plan.headers);
-    if (!plan.body) return reply.send();
+    if (!plan.body) {
+      // Fastify's HEAD route writes Content-Length: 0 for an empty reply; a HEAD of a download
+      // must say how many bytes the GET would send, so its head is written here.
+      if (request.method === 'HEAD' && plan.headers['content-length'] !== undefined) {
+        reply.hijack();
+        reply.raw.writeHead(plan.status, reply.getHeaders() as OutgoingHttpHeaders);
+        reply.raw.end();
+        return reply;
+      }
+      return reply.send();
+    }
 
     const length = Number(plan.headers['content-length']);
     reply.raw.on('finish', () => this.bytes.inc({ kind }, length));
