@@ -212,8 +212,15 @@ describe('downloads', () => {
     const health = await app.fetch('/healthz');
     expect(health.status).toBe(200);
     await health.arrayBuffer();
+    const abortedBefore = await counter('imgsrv_downloads_aborted_total{kind="artifact"}');
     client.destroy();
     await until('the blob file is closed', () => fdsReferringTo(blobFile) === 0);
+    await until(
+      'the abort is counted and logged',
+      async () =>
+        (await counter('imgsrv_downloads_aborted_total{kind="artifact"}')) === abortedBefore + 1,
+    );
+    expect(app.logs.text()).toContain('download aborted by the client');
     const after = await app.fetch(artifactPath, { headers: { range: 'bytes=0-0' } });
     expect(Buffer.from(await after.arrayBuffer()).equals(data.subarray(0, 1))).toBe(true);
   });

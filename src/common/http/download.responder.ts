@@ -45,6 +45,7 @@ export class DownloadResponder {
   private readonly downloads: Counter<'kind' | 'status'>;
   private readonly bytes: Counter<'kind'>;
   private readonly sendfiles: Counter<'kind'>;
+  private readonly aborted: Counter<'kind'>;
   private readonly sendfile: boolean;
 
   constructor(
@@ -67,6 +68,12 @@ export class DownloadResponder {
     this.sendfiles = new Counter({
       name: 'imgsrv_download_sendfile_total',
       help: 'Download bodies the kernel sent from the file (sendfile), not copied through Node, by kind',
+      labelNames: ['kind'],
+      registers: [metrics.registry],
+    });
+    this.aborted = new Counter({
+      name: 'imgsrv_downloads_aborted_total',
+      help: 'Download bodies the client went away from before the last byte, by kind',
       labelNames: ['kind'],
       registers: [metrics.registry],
     });
@@ -118,6 +125,15 @@ export class DownloadResponder {
 
     const length = Number(plan.headers['content-length']);
     reply.raw.on('finish', () => this.bytes.inc({ kind }, length));
+    // Fastify logs a request when its response finishes; one cut short is logged here.
+    reply.raw.on('close', () => {
+      if (reply.raw.writableFinished) return;
+      this.aborted.inc({ kind });
+      this.logger.info(
+        { reqId: request.id, method: request.method, url: request.url, kind, bytes: length },
+        'download aborted by the client',
+      );
+    });
     const file = await this.fileToSend(request, source);
     if (file) {
       // Node gives a pipelined request's response the socket only once the one before is done.
