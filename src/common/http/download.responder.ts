@@ -125,9 +125,12 @@ export class DownloadResponder {
 
     const length = Number(plan.headers['content-length']);
     reply.raw.on('finish', () => this.bytes.inc({ kind }, length));
-    // Fastify logs a request when its response finishes; one cut short is logged here.
+    // The client going away before the last byte lets the body's source go (either path). Fastify
+    // logs a request when its response finishes; one cut short is logged here.
+    const gone = new AbortController();
     reply.raw.on('close', () => {
       if (reply.raw.writableFinished) return;
+      gone.abort();
       this.aborted.inc({ kind });
       this.logger.info(
         { reqId: request.id, method: request.method, url: request.url, kind, bytes: length },
@@ -147,16 +150,13 @@ export class DownloadResponder {
           file,
           plan.body.range?.start ?? 0,
           length,
+          gone.signal,
         );
       }
       await file.close();
     }
 
-    const aborted = new AbortController();
-    reply.raw.on('close', () => {
-      if (!reply.raw.writableFinished) aborted.abort();
-    });
-    const stream = await source.stream(plan.body.range, aborted.signal);
+    const stream = await source.stream(plan.body.range, gone.signal);
     return reply.send(stream);
   }
 
@@ -184,11 +184,9 @@ export class DownloadResponder {
     file: FileHandle,
     offset: number,
     length: number,
+    gone: AbortSignal,
   ): Promise<FastifyReply> {
     const res = reply.raw;
-    const gone = new AbortController();
-    const onClose = () => gone.abort();
-    res.once('close', onClose);
     const headers = reply.getHeaders() as OutgoingHttpHeaders;
     reply.hijack();
     this.sendfiles.inc({ kind });
@@ -196,16 +194,15 @@ export class DownloadResponder {
       res.writeHead(reply.statusCode, headers);
       res.flushHeaders();
       await flushed(socket);
-      await sendFile(socket, file, offset, length, gone.signal);
+      await sendFile(socket, file, offset, length, gone);
       res.end();
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? '';
-      if (!gone.signal.aborted && !CLIENT_GONE.has(code)) {
+      if (!gone.aborted && !CLIENT_GONE.has(code)) {
         this.logger.error({ err: error, reqId: request.id, kind }, 'download body failed');
       }
       res.destroy();
     } finally {
-      res.off('close', onClose);
       await file.close().catch(() => undefined);
     }
     return reply;
