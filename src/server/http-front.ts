@@ -8,6 +8,9 @@ import {
   type SimpleRequestHead,
 } from '../common/http/request-head';
 
+/** How long the front waits for the rest of a request head that arrived in pieces. */
+const PARTIAL_HEAD_WAIT_MS = 5_000;
+
 export interface HttpFrontOptions {
   /** The exact paths the front may answer (no query string). */
   readonly paths: ReadonlySet<string>;
@@ -44,9 +47,6 @@ interface Connection {
  * The server's idle/all connection closers also close the front's connections, so `close()` and
  * graceful shutdown behave as before.
  */
-/** How long the front waits for the rest of a request head that arrived in pieces. */
-const PARTIAL_HEAD_WAIT_MS = 5_000;
-
 export function installHttpFront(server: Server, options: HttpFrontOptions): void {
   // An HTTPS server receives decrypted sockets on 'secureConnection'; plain HTTP on 'connection'.
   const event = server.listeners('secureConnection').length ? 'secureConnection' : 'connection';

@@ -7,14 +7,9 @@ import { MIB, randomData, sha256Hex } from '../support/cas-streams';
 import { api, markPublished } from '../support/catalog';
 import { fdsReferringTo } from '../support/fds';
 import { eventually, metric } from '../support/publish';
-import { RawConnection } from '../support/raw-http';
+import { RawConnection, rawRequest as get } from '../support/raw-http';
 import { startTestApp, type TestApp } from '../support/test-app';
 import { uploadBlob } from '../support/uploads';
-
-const get = (path: string, headers: Record<string, string> = {}) =>
-  `GET ${path} HTTP/1.1\r\nHost: imgsrv.test\r\n${Object.entries(headers)
-    .map(([k, v]) => `${k}: ${v}\r\n`)
-    .join('')}\r\n`;
 
 /** Waits until `check` holds: for what the server records after the client has had every byte. */
 const until = (what: string, check: () => boolean | Promise<boolean>) =>

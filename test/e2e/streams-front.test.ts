@@ -1,15 +1,10 @@
 import { gunzipSync } from 'node:zlib';
 import { metric } from '../support/publish';
-import { RawConnection } from '../support/raw-http';
+import { RawConnection, rawRequest as get } from '../support/raw-http';
 import { startTestApp, type TestApp } from '../support/test-app';
 
 const IMAGES = '/streams/v1/images.json';
 const INDEX = '/streams/v1/index.json';
-
-const get = (path: string, headers: Record<string, string> = {}, method = 'GET') =>
-  `${method} ${path} HTTP/1.1\r\nHost: imgsrv.test\r\n${Object.entries(headers)
-    .map(([k, v]) => `${k}: ${v}\r\n`)
-    .join('')}\r\n`;
 
 /**
  * The connection front answers anonymous reads of the streams documents ahead of Node's HTTP

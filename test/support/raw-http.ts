@@ -1,6 +1,16 @@
 import { connect as connectTcp, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 
+/** One HTTP/1.1 request head, exactly as written (Host: imgsrv.test, then `headers`). */
+export function rawRequest(
+  path: string,
+  headers: Record<string, string> = {},
+  method = 'GET',
+): string {
+  const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`);
+  return `${method} ${path} HTTP/1.1\r\nHost: imgsrv.test\r\n${lines.join('')}\r\n`;
+}
+
 export interface RawResponse {
   readonly status: number;
   /** Lower-case names. */
