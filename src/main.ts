@@ -2,7 +2,13 @@ import 'reflect-metadata';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import pino from 'pino';
-import { ConfigError, loadConfig, readProcessEnv, type AppConfig } from './config/app-config';
+import {
+  ConfigError,
+  loadConfig,
+  readProcessEnv,
+  type AppConfig,
+  type Env,
+} from './config/app-config';
 import { GC_MARK_DELAY_MS } from './cas/cas-maintenance.service';
 import { buildOpenApiDocument } from './common/http/openapi';
 import { createLogger, type Logger } from './common/logging/logger';
@@ -27,11 +33,13 @@ import {
   revokeToken,
 } from './maintenance/token.command';
 import { createApplication, startServer } from './server/bootstrap';
+import { httpProcessSlot, startHttpProcess, superviseHttpProcesses } from './server/http-processes';
 
 const USAGE = `usage: node dist/main.js <command>
 
 commands:
-  serve               migrate the database (creating it if needed), then serve (IMGSRV_ROLES)
+  serve               migrate the database (creating it if needed), then serve (IMGSRV_ROLES;
+                      IMGSRV_HTTP_PROCESSES API processes sharing the listeners)
   migrate             apply pending migrations and exit
   openapi [--out F]   write the OpenAPI document (default openapi/openapi.json)
 
@@ -66,18 +74,39 @@ function loadConfigOrExit(env = readProcessEnv()): AppConfig {
   }
 }
 
-async function serve(config: AppConfig, logger: Logger): Promise<void> {
+async function serve(config: AppConfig, logger: Logger, env: Env): Promise<void> {
+  const slot = config.http.processes > 1 ? httpProcessSlot(env) : null;
+  if (slot !== null) {
+    // One of a supervisor's API processes: the supervisor has migrated the database.
+    const processLogger = logger.child({ httpProcess: slot });
+    const server = await startHttpProcess(config, processLogger, slot);
+    stopOnSignals(config, processLogger, () => server.close());
+    return;
+  }
+
   const { created, applied } = await prepareDatabase(config.database);
   if (created) logger.info('created the database');
   logger.info({ applied }, applied.length ? 'applied migrations' : 'database schema is up to date');
 
-  const server = await startServer(config, logger);
+  const server =
+    config.http.processes > 1
+      ? await superviseHttpProcesses(config, logger)
+      : await startServer(config, logger);
   logger.info(
-    { ...server.urls, roles: config.roles, tlsCertFile: server.tlsCertFile },
+    {
+      ...server.urls,
+      roles: config.roles,
+      httpProcesses: config.http.processes,
+      tlsCertFile: server.tlsCertFile,
+    },
     'imgsrv is running',
   );
   if (server.tlsCertFile) process.stdout.write(`imgsrv: TLS certificate: ${server.tlsCertFile}\n`);
+  stopOnSignals(config, logger, () => server.close());
+}
 
+/** SIGTERM and SIGINT stop the server gracefully, within the shutdown timeout plus a margin. */
+function stopOnSignals(config: AppConfig, logger: Logger, close: () => Promise<void>): void {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -88,7 +117,7 @@ async function serve(config: AppConfig, logger: Logger): Promise<void> {
       process.exit(1);
     }, config.shutdownTimeoutMs + 10_000);
     hardStop.unref();
-    server.close().then(
+    close().then(
       () => {
         logger.info('stopped');
         logger.flush();
@@ -195,7 +224,7 @@ async function main(argv: string[]): Promise<void> {
   const logger = createLogger(config.log);
   switch (command) {
     case 'serve':
-      return serve(config, logger);
+      return serve(config, logger, env);
     case 'migrate': {
       const { created, applied } = await prepareDatabase(config.database);
       process.stdout.write(

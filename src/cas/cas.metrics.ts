@@ -5,7 +5,10 @@ import { CasBlobRepository } from './cas-blob.repository';
 import { UploadSessionRepository } from './upload-session.repository';
 import { UPLOAD_STATES } from './upload-state';
 
-/** The cas module's Prometheus metrics, on the application's registry. */
+/**
+ * The cas module's Prometheus metrics, on the application's registry. The gauges are read from
+ * PostgreSQL, so a supervisor's aggregate over its API processes takes one value, not their sum.
+ */
 @Injectable()
 export class CasMetrics {
   readonly bytesReceived: Counter;
@@ -22,6 +25,7 @@ export class CasMetrics {
     const registers = [metrics.registry];
     new Gauge({
       name: 'imgsrv_upload_sessions',
+      aggregator: 'first',
       help: 'Upload sessions by state',
       labelNames: ['state'],
       registers,
@@ -33,6 +37,7 @@ export class CasMetrics {
     });
     new Gauge({
       name: 'imgsrv_cas_blobs',
+      aggregator: 'first',
       help: 'Trusted blobs',
       registers,
       async collect() {
@@ -42,6 +47,7 @@ export class CasMetrics {
     });
     new Gauge({
       name: 'imgsrv_cas_blob_bytes',
+      aggregator: 'first',
       help: 'Bytes in trusted blobs',
       registers,
       async collect() {

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { ConfigError, loadConfig, parseDuration, parseListen } from './app-config';
 
 describe('loadConfig', () => {
@@ -75,6 +76,24 @@ describe('loadConfig', () => {
     });
     expect(() => loadConfig({ IMGSRV_BOOTSTRAP_TOKEN: 'letmein' })).toThrow(
       /IMGSRV_BOOTSTRAP_TOKEN: must be an API token/,
+    );
+  });
+
+  it('runs one API process unless asked for more, auto meaning one per CPU', () => {
+    expect(loadConfig({}).http.processes).toBe(1);
+    expect(loadConfig({ IMGSRV_HTTP_PROCESSES: '4' }).http.processes).toBe(4);
+    expect(loadConfig({ IMGSRV_HTTP_PROCESSES: 'auto' }).http.processes).toBe(
+      availableParallelism(),
+    );
+    for (const bad of ['0', '-1', '2.5', '100', 'many'])
+      expect(() => loadConfig({ IMGSRV_HTTP_PROCESSES: bad })).toThrow(
+        /IMGSRV_HTTP_PROCESSES: must be a whole number from 1 to 99, or auto/,
+      );
+    expect(() => loadConfig({ IMGSRV_HTTP_PROCESSES: '2', IMGSRV_ROLES: 'worker' })).toThrow(
+      /IMGSRV_HTTP_PROCESSES: more than one process needs the api role/,
+    );
+    expect(loadConfig({ IMGSRV_HTTP_PROCESSES: '1', IMGSRV_ROLES: 'worker' }).http.processes).toBe(
+      1,
     );
   });
 

@@ -1,5 +1,5 @@
 import { readFileSync, existsSync } from 'node:fs';
-import { userInfo } from 'node:os';
+import { availableParallelism, userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
@@ -33,6 +33,11 @@ export interface AppConfig {
     readonly tlsKeyFile: string | null;
     /** Send fs-store download bodies with sendfile(2) on plain HTTP (native/sendfile). */
     readonly sendfile: boolean;
+    /**
+     * API processes on this host sharing the listeners (node:cluster); more than one makes this
+     * process their supervisor.
+     */
+    readonly processes: number;
   };
   readonly dataDir: string;
   readonly database: { readonly url: string; readonly poolSize: number };
@@ -192,6 +197,11 @@ export function loadConfig(env: Env, cwd = process.cwd()): AppConfig {
     problems.push('IMGSRV_LISTEN and IMGSRV_TLS_LISTEN: the api role needs at least one listener');
   }
 
+  const processesValue = nonEmpty('IMGSRV_HTTP_PROCESSES', '1');
+  const processes = processesValue === 'auto' ? availableParallelism() : Number(processesValue);
+  if (processes > 1 && !roles.api && !problems.some((p) => p.startsWith('IMGSRV_HTTP_PROCESSES:')))
+    problems.push('IMGSRV_HTTP_PROCESSES: more than one process needs the api role');
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   const config: AppConfig = {
@@ -201,6 +211,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): AppConfig {
       tlsCertFile,
       tlsKeyFile,
       sendfile: parseBoolean(nonEmpty('IMGSRV_SENDFILE', 'true')),
+      processes,
     },
     dataDir,
     database: {

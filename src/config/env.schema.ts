@@ -26,6 +26,10 @@ export class EnvSchema {
   @IsIn(BOOLEAN_VALUES, { message: 'must be true or false' })
   IMGSRV_SENDFILE?: string;
 
+  @IsOptional()
+  @Matches(/^(?:auto|[1-9]\d?)$/, { message: 'must be a whole number from 1 to 99, or auto' })
+  IMGSRV_HTTP_PROCESSES?: string;
+
   @IsOptional() @IsString() IMGSRV_TLS_CERT_FILE?: string;
   @IsOptional() @IsString() IMGSRV_TLS_KEY_FILE?: string;
   @IsOptional() @IsString() IMGSRV_DATA_DIR?: string;

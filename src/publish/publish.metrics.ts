@@ -3,7 +3,10 @@ import { DataSource } from 'typeorm';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { MetricsService } from '../common/metrics/metrics.service';
 
-/** Publish metrics; the state gauges are read from PostgreSQL, the authority, at scrape time. */
+/**
+ * Publish metrics; the state gauges are read from PostgreSQL, the authority, at scrape time, so a
+ * supervisor's API processes all see the same value and its aggregate takes one, not their sum.
+ */
 @Injectable()
 export class PublishMetrics {
   readonly steps: Counter<'step' | 'outcome'>;
@@ -39,6 +42,7 @@ export class PublishMetrics {
     });
     new Gauge({
       name: 'imgsrv_publish_jobs',
+      aggregator: 'first',
       help: 'Publish jobs by state',
       labelNames: ['state'],
       registers,
@@ -52,6 +56,7 @@ export class PublishMetrics {
     });
     new Gauge({
       name: 'imgsrv_publish_steps',
+      aggregator: 'first',
       help: 'Publish steps by state',
       labelNames: ['state'],
       registers,
@@ -65,6 +70,7 @@ export class PublishMetrics {
     });
     new Gauge({
       name: 'imgsrv_publish_oldest_step_age_seconds',
+      aggregator: 'max',
       help: 'Age of the oldest queued and of the oldest running step (0 when none)',
       labelNames: ['state'],
       registers,

@@ -1,8 +1,11 @@
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 
+/** What the listener exposes: a registry, or the supervisor's aggregate of its API processes. */
+export type MetricsSource = Pick<Registry, 'metrics' | 'contentType'>;
+
 /** The Prometheus listener: GET /metrics in the text exposition format, nothing else. */
-export function createMetricsServer(registry: Registry): Server {
+export function createMetricsServer(registry: MetricsSource): Server {
   return createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {

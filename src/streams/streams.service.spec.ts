@@ -62,4 +62,20 @@ describe('StreamsService revision checks', () => {
     expect(repository.revision).toHaveBeenCalledTimes(3);
     expect(answers.every((a) => a.revision === 2)).toBe(true);
   });
+
+  it('tells its listeners when it bumps the revision', async () => {
+    const listener = jest.fn();
+    service.onBump(listener);
+    await service.bumpRevision(manager);
+    expect(listener).toHaveBeenCalledTimes(1);
+  });
+
+  it('reads the revision for each request just after another process said it changes it', async () => {
+    revision = 2; // committed by the other process
+    service.changedElsewhere();
+    expect(service.currentIfTrusted()).toBeUndefined();
+    const answers = await Promise.all(Array.from({ length: 3 }, () => service.current()));
+    expect(repository.revision).toHaveBeenCalledTimes(3);
+    expect(answers.every((a) => a.revision === 2)).toBe(true);
+  });
 });

@@ -55,6 +55,7 @@ export class StreamsService {
   /** Until then, every request reads the revision: this process changed it very recently. */
   private recheckUntil = 0;
   private readonly renders: Counter;
+  private readonly bumpListeners: (() => void)[] = [];
 
   constructor(
     private readonly dataSource: DataSource,
@@ -83,9 +84,24 @@ export class StreamsService {
    * request here reads the revision instead of trusting the one it has).
    */
   bumpRevision(manager: EntityManager): Promise<number> {
+    this.changedElsewhere();
+    for (const listener of this.bumpListeners) listener();
+    return this.repository.bumpRevision(manager);
+  }
+
+  /** Calls `listener` whenever this process bumps the revision (before the bump commits). */
+  onBump(listener: () => void): void {
+    this.bumpListeners.push(listener);
+  }
+
+  /**
+   * Another process on this host is bumping the revision (its supervisor passed the word on):
+   * read the revision on every request for a while, as after a bump of this process's own, so
+   * the change shows here at once rather than within REVISION_RECHECK_MS.
+   */
+  changedElsewhere(): void {
     this.trustedUntil = 0;
     this.recheckUntil = Date.now() + LOCAL_CHANGE_WINDOW_MS;
-    return this.repository.bumpRevision(manager);
   }
 
   /**

@@ -62,6 +62,11 @@ export class RawConnection {
     });
   }
 
+  /** This end's port: with the server's, it names the connection in /proc/net/tcp. */
+  get localPort(): number {
+    return this.socket.localPort ?? 0;
+  }
+
   write(data: string | Buffer): Promise<void> {
     return new Promise((resolve, reject) =>
       this.socket.write(data, (error) => (error ? reject(error) : resolve())),
