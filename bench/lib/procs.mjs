@@ -16,7 +16,7 @@ const { generateApiToken } = require(join(ROOT, 'dist', 'auth', 'api-token.js'))
 export const newBootstrapToken = () => generateApiToken().plaintext;
 
 /** Resident set size of a process in bytes (VmRSS), or NaN once it is gone. */
-export async function rssOf(pid) {
+async function ownRssOf(pid) {
   try {
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
     const m = /^VmRSS:\s+(\d+) kB/m.exec(status);
@@ -26,8 +26,32 @@ export async function rssOf(pid) {
   }
 }
 
+async function childrenOf(pid) {
+  try {
+    const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8');
+    return text.split(' ').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
 /**
- * Samples a process's resident memory every `intervalMs` until stopped; answers the baseline
+ * Resident set size in bytes of a process and all its descendants (a supervisor and its API
+ * processes with IMGSRV_HTTP_PROCESSES > 1), or NaN once the process is gone.
+ */
+export async function rssOf(pid) {
+  const own = await ownRssOf(pid);
+  if (Number.isNaN(own)) return NaN;
+  let sum = own;
+  for (const child of await childrenOf(pid)) {
+    const rss = await rssOf(child);
+    if (!Number.isNaN(rss)) sum += rss;
+  }
+  return sum;
+}
+
+/**
+ * Samples a process tree's resident memory every `intervalMs` until stopped; answers the baseline
  * (first sample) and the peak seen.
  */
 export function sampleRss(pid, intervalMs = 50) {

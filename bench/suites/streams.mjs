@@ -2,6 +2,8 @@
 // 32 connections against nginx serving the same bytes as a static file; 304s likewise; time to
 // first render after a publish; the server's peak memory throughout.
 import { mkdir, writeFile } from 'node:fs/promises';
+import { get as httpGet } from 'node:http';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { agent, apiClient, waitForJob, writerToken } from '../lib/client.mjs';
@@ -11,6 +13,22 @@ import { sampleRss, startNginx, sumMetric } from '../lib/procs.mjs';
 import { KIB, log, MIB, nowMs, sleep } from '../lib/util.mjs';
 
 const IMAGES = 10;
+const HTTP_PROCESSES = availableParallelism();
+
+/**
+ * GETs a document on `n` new connections, so that each API process (they take connections in
+ * turn) has rendered the current revision before a measurement starts.
+ */
+async function warmUp(url, n) {
+  for (let i = 0; i < n; i++) {
+    await new Promise((resolve, reject) => {
+      httpGet(url, { agent: false }, (res) => {
+        res.resume();
+        res.on('end', resolve);
+      }).on('error', reject);
+    });
+  }
+}
 
 async function getTimed(url, headers = {}) {
   const t0 = nowMs();
@@ -22,7 +40,10 @@ async function getTimed(url, headers = {}) {
 export async function streamsSuite(ctx) {
   const { streamsVersions, streamsAliases, loadSeconds, loadRuns, renderRuns } = ctx.settings;
   const group = await ctx.group('streams');
-  const server = await group.start('api', { env: { IMGSRV_WORKER_CONCURRENCY: '8' } });
+  // As nginx runs `worker_processes auto`, imgsrv runs one API process per CPU.
+  const server = await group.start('api', {
+    env: { IMGSRV_WORKER_CONCURRENCY: '8', IMGSRV_HTTP_PROCESSES: String(HTTP_PROCESSES) },
+  });
   const rss = sampleRss(server.pid, 100);
   const api = apiClient(server.url, await writerToken(server.url, group.bootstrapToken));
   const perImage = Math.ceil(streamsVersions / IMAGES);
@@ -100,6 +121,7 @@ export async function streamsSuite(ctx) {
   const nginxDoc = await getTimed(`${nginx.url}/streams/v1/images.json`);
   if (!nginxDoc.body.equals(doc.body)) throw new Error('nginx does not serve the same bytes');
 
+  await warmUp(`${server.url}/streams/v1/images.json`, 2 * HTTP_PROCESSES);
   const mine = [];
   const theirs = [];
   const mine304 = [];
@@ -129,7 +151,7 @@ export async function streamsSuite(ctx) {
   ctx.figure({
     id: 'streams.images.rps',
     suite: 'Streams',
-    title: `GET images.json (${what}), 32 connections: requests/s`,
+    title: `GET images.json (${what}), 32 connections, ${HTTP_PROCESSES} API processes: requests/s`,
     unit: 'req/s',
     better: 'higher',
     samples: mine.map((r) => r.rps),
@@ -157,7 +179,7 @@ export async function streamsSuite(ctx) {
   ctx.figure({
     id: 'streams.images.304.rps',
     suite: 'Streams',
-    title: 'Conditional GET images.json answered 304, 32 connections: requests/s',
+    title: `Conditional GET images.json answered 304, 32 connections, ${HTTP_PROCESSES} API processes: requests/s`,
     unit: 'req/s',
     better: 'higher',
     samples: mine304.map((r) => r.rps),
@@ -172,7 +194,7 @@ export async function streamsSuite(ctx) {
   ctx.figure({
     id: 'streams.rss_peak',
     suite: 'Streams',
-    title: `Server peak resident memory through the ${streamsVersions}-version streams run (setup, renders, load)`,
+    title: `Server peak resident memory through the ${streamsVersions}-version streams run (setup, renders, load; supervisor and ${HTTP_PROCESSES} API processes)`,
     unit: 'MiB',
     samples: [mem.peak / MIB],
     extra: { baseline_mib: mem.baseline / MIB, setup_s: setupS },
