@@ -83,10 +83,13 @@ export function installHttpFront(server: Server, options: HttpFrontOptions): voi
     for (const name in answer.headers) text += `${name}: ${answer.headers[name]}\r\n`;
     text += `Date: ${httpDate()}\r\nConnection: ${close ? 'close' : `keep-alive\r\nKeep-Alive: ${keepAlive}`}\r\n\r\n`;
     const { socket } = c;
-    socket.cork();
-    socket.write(text, 'latin1');
-    if (answer.body && head.request.method === 'GET') socket.write(answer.body);
-    socket.uncork();
+    if (answer.body && head.request.method === 'GET') {
+      // One writev for the head and the body.
+      socket.cork();
+      socket.write(text, 'latin1');
+      socket.write(answer.body);
+      socket.uncork();
+    } else socket.write(text, 'latin1');
     count('answered');
     c.buffer = c.buffer!.length > head.length ? c.buffer!.subarray(head.length) : undefined;
     if (close) {
