@@ -186,7 +186,7 @@ export async function startNginx({ root, workDir }) {
   await mkdir(join(prefix, 'logs'), { recursive: true });
   await mkdir(join(prefix, 'tmp'), { recursive: true });
   const conf = join(prefix, 'nginx.conf');
-  // One worker per core, like imgsrv's single process gets both cores through libuv and the kernel;
+  // One worker per core (imgsrv: one process by default, IMGSRV_HTTP_PROCESSES for more);
   // sendfile on, access log off: nginx at its usual best for static files.
   await writeFile(
     conf,
