@@ -16,6 +16,8 @@
  *   (EPIPE, ECONNRESET, ...). The dups are closed before the callback runs.
  * cancel(handle)
  *   Ends the transfer with ECANCELED unless it already ended; harmless to call again.
+ * sent(handle) -> number
+ *   The bytes handed to the socket so far: JS watches it to end a transfer that stopped moving.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -47,7 +49,7 @@ typedef struct transfer {
   int file; /* our dup of the file */
   off_t offset;
   int64_t remaining;
-  int64_t sent;
+  int64_t sent; /* written by the worker, read by sent() on the JS thread: atomic */
   napi_threadsafe_function done;
   /* The JS handle, the worker thread, the delivery of the outcome and a queued cancel hold one. */
   int refs;
@@ -173,7 +175,7 @@ static void pump(transfer *t) {
     ssize_t n = sendfile(t->sock, t->file, &t->offset, count);
     if (n > 0) {
       t->remaining -= n;
-      t->sent += n;
+      __atomic_add_fetch(&t->sent, n, __ATOMIC_RELAXED);
       budget -= n;
     } else if (n == 0) {
       finish(t, "ERR_SHORT_FILE");
@@ -408,11 +410,29 @@ static napi_value cancel(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value sent(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  void *data = NULL;
+  napi_valuetype type = napi_undefined;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 1 || napi_typeof(env, argv[0], &type) != napi_ok || type != napi_external ||
+      napi_get_value_external(env, argv[0], &data) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "sent(handle): a handle from start()");
+    return NULL;
+  }
+  transfer *t = data;
+  if (napi_create_int64(env, __atomic_load_n(&t->sent, __ATOMIC_RELAXED), &result) != napi_ok)
+    return NULL;
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor properties[] = {
       {"start", NULL, start, NULL, NULL, NULL, napi_default, NULL},
       {"cancel", NULL, cancel, NULL, NULL, NULL, napi_default, NULL},
+      {"sent", NULL, sent, NULL, NULL, NULL, napi_default, NULL},
   };
-  if (napi_define_properties(env, exports, 2, properties) != napi_ok) return NULL;
+  if (napi_define_properties(env, exports, 3, properties) != napi_ok) return NULL;
   return exports;
 }

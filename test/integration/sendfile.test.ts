@@ -246,14 +246,60 @@ describe('sendFile (native sendfile addon)', () => {
     c.client.pause();
     const socketFds = fdsLike(plainSocketFd(c.server) ?? -1);
     const aborted = new AbortController();
-    const transfer = sendFile(c.server, file, 0, SIZE, aborted.signal);
+    const transfer = sendFile(c.server, file, 0, SIZE, { signal: aborted.signal });
     await untilStalled(c);
     aborted.abort();
     await expect(transfer).rejects.toMatchObject({ name: 'AbortError' });
     expect(socketFds()).toBe(1);
-    await expect(sendFile(c.server, file, 0, SIZE, aborted.signal)).rejects.toMatchObject({
+    await expect(
+      sendFile(c.server, file, 0, SIZE, { signal: aborted.signal }),
+    ).rejects.toMatchObject({
       name: 'AbortError',
     });
+    c.close();
+  });
+
+  it('ends with ETIMEDOUT once the client has taken no byte for the idle time, and not before', async () => {
+    const c = await connection(listener);
+    c.client.pause();
+    const socketFds = fdsLike(plainSocketFd(c.server) ?? -1);
+    const started = performance.now();
+    const error = await sendFile(c.server, file, 0, SIZE, { idleMs: 400 }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    const elapsed = performance.now() - started;
+    expect(error).toMatchObject({ name: 'SendfileError', code: 'ETIMEDOUT' });
+    expect((error as { bytesSent: number }).bytesSent).toBeGreaterThan(0);
+    expect((error as { bytesSent: number }).bytesSent).toBeLessThan(SIZE);
+    expect((error as Error).message).toMatch(/took no bytes for too long/);
+    // The limit counts from the last byte the socket took, so it cannot end sooner than that.
+    expect(elapsed).toBeGreaterThanOrEqual(400);
+    expect(socketFds()).toBe(1);
+    c.close();
+  });
+
+  it('lets a slow client that keeps reading finish under the same idle limit', async () => {
+    const c = await connection(listener);
+    const size = 8 * MIB;
+    // Reads in small sips with pauses, so the transfer waits for room over and over, for far
+    // longer in all than the idle limit, but never for the whole limit at once.
+    const hash = createHash('sha256');
+    let bytes = 0;
+    c.client.on('data', (chunk: Buffer) => {
+      hash.update(chunk);
+      bytes += chunk.length;
+      c.client.pause();
+      setTimeout(() => c.client.resume(), 15);
+    });
+    const idleMs = 500;
+    const started = performance.now();
+    expect(await sendFile(c.server, file, 0, size, { idleMs })).toBe(size);
+    c.server.end();
+    await new Promise((resolve) => c.client.once('end', resolve));
+    expect(bytes).toBe(size);
+    expect(hash.digest('hex')).toBe(sha256Hex(data.subarray(0, size)));
+    expect(performance.now() - started).toBeGreaterThan(idleMs);
     c.close();
   });
 

@@ -12,6 +12,8 @@ interface SendfileAddon {
     done: (code: string | null, bytesSent: number) => void,
   ): object;
   cancel(handle: object): void;
+  /** Bytes handed to the socket so far. */
+  sent(handle: object): number;
 }
 
 /** Built by `npm run build:native`; the same path from dist/common/http and src/common/http. */
@@ -62,7 +64,10 @@ export function flushed(socket: Socket): Promise<void> {
   });
 }
 
-/** A failed transfer; `code` is the errno name (EPIPE, ECONNRESET, ...) or ERR_SHORT_FILE. */
+/**
+ * A failed transfer; `code` is the errno name (EPIPE, ECONNRESET, ...), ERR_SHORT_FILE, or
+ * ETIMEDOUT when the socket took no bytes for the idle time given to sendFile.
+ */
 export class SendfileError extends Error {
   constructor(
     readonly code: string,
@@ -71,7 +76,9 @@ export class SendfileError extends Error {
     super(
       code === 'ERR_SHORT_FILE'
         ? `sendfile: the file ended after ${bytesSent} of the bytes promised`
-        : `sendfile failed with ${code} after ${bytesSent} bytes`,
+        : code === 'ETIMEDOUT'
+          ? `sendfile: the socket took no bytes for too long, after ${bytesSent} bytes`
+          : `sendfile failed with ${code} after ${bytesSent} bytes`,
     );
     this.name = 'SendfileError';
   }
@@ -81,16 +88,19 @@ export class SendfileError extends Error {
  * Sends `length` bytes of `file` from `offset` to `socket` with sendfile(2), on the addon's own
  * thread: resolves with the bytes sent once all of them are in the socket buffer. The caller must
  * have nothing left in Node's write queue of the socket (those bytes would come after these),
- * must not write to it until this settles, and keeps `file` open until then. Rejects with a
- * SendfileError, or with the signal's reason once it aborts.
+ * must not write to it until this settles, and keeps `file` open until then. Node sees none of
+ * these writes, so its socket timeout cannot tell a stalled client from a busy transfer: with
+ * `idleMs`, a transfer whose socket takes no byte for that long ends with ETIMEDOUT. Rejects with
+ * a SendfileError, or with the signal's reason once it aborts.
  */
 export function sendFile(
   socket: Socket,
   file: FileHandle,
   offset: number,
   length: number,
-  signal?: AbortSignal,
+  options: { signal?: AbortSignal; idleMs?: number } = {},
 ): Promise<number> {
+  const { signal, idleMs } = options;
   const result = load();
   if ('reason' in result) return Promise.reject(new Error(result.reason));
   const fd = plainSocketFd(socket);
@@ -99,13 +109,38 @@ export function sendFile(
   if (length === 0) return Promise.resolve(0);
   const { addon } = result;
   return new Promise((resolve, reject) => {
+    let idle: NodeJS.Timeout | undefined;
+    let timedOut = false;
     const onAbort = () => addon.cancel(handle);
     const handle = addon.start(fd, file.fd, offset, length, (code, bytesSent) => {
       signal?.removeEventListener('abort', onAbort);
+      clearInterval(idle);
       if (code === null) resolve(bytesSent);
       else if (code === 'ECANCELED' && signal?.aborted) reject(signal.reason);
+      else if (code === 'ECANCELED' && timedOut) reject(new SendfileError('ETIMEDOUT', bytesSent));
       else reject(new SendfileError(code, bytesSent));
     });
     signal?.addEventListener('abort', onAbort, { once: true });
+    if (idleMs !== undefined) {
+      // Looked at four times per idle period: a stall ends between 1 and 1.25 idle periods in.
+      let seen = -1;
+      let movedAt = performance.now();
+      idle = setInterval(
+        () => {
+          const sent = addon.sent(handle);
+          const now = performance.now();
+          if (sent !== seen) {
+            seen = sent;
+            movedAt = now;
+          } else if (now - movedAt >= idleMs) {
+            timedOut = true;
+            clearInterval(idle);
+            addon.cancel(handle);
+          }
+        },
+        Math.max(1, Math.floor(idleMs / 4)),
+      );
+      idle.unref();
+    }
   });
 }
