@@ -104,6 +104,17 @@ describe('loadConfig', () => {
     );
   });
 
+  it('closes idle connections after 2 minutes unless told otherwise, never under a second', () => {
+    expect(loadConfig({}).http.idleTimeoutMs).toBe(120_000);
+    expect(loadConfig({ IMGSRV_HTTP_IDLE_TIMEOUT: '45s' }).http.idleTimeoutMs).toBe(45_000);
+    expect(() => loadConfig({ IMGSRV_HTTP_IDLE_TIMEOUT: '500ms' })).toThrow(
+      /IMGSRV_HTTP_IDLE_TIMEOUT: must be at least 1s \(got "500ms"\)/,
+    );
+    expect(() => loadConfig({ IMGSRV_HTTP_IDLE_TIMEOUT: 'forever' })).toThrow(
+      /IMGSRV_HTTP_IDLE_TIMEOUT: must be a duration such as 30s or 2m/,
+    );
+  });
+
   it('requires a TLS certificate and key together', () => {
     expect(() => loadConfig({ IMGSRV_TLS_CERT_FILE: '/c.pem' })).toThrow(/set both or neither/);
   });

@@ -38,6 +38,11 @@ export interface AppConfig {
      * process their supervisor.
      */
     readonly processes: number;
+    /**
+     * A connection with a request under way that moves no byte either way for this long is
+     * closed: a client that stalls an upload or stops reading a download (sendfile included).
+     */
+    readonly idleTimeoutMs: number;
   };
   readonly dataDir: string;
   readonly database: { readonly url: string; readonly poolSize: number };
@@ -202,6 +207,14 @@ export function loadConfig(env: Env, cwd = process.cwd()): AppConfig {
   if (processes > 1 && !roles.api && !problems.some((p) => p.startsWith('IMGSRV_HTTP_PROCESSES:')))
     problems.push('IMGSRV_HTTP_PROCESSES: more than one process needs the api role');
 
+  const idleTimeout = nonEmpty('IMGSRV_HTTP_IDLE_TIMEOUT', '2m');
+  let idleTimeoutMs = 0;
+  if (!problems.some((p) => p.startsWith('IMGSRV_HTTP_IDLE_TIMEOUT:'))) {
+    idleTimeoutMs = parseDuration(idleTimeout);
+    if (idleTimeoutMs < 1000)
+      problems.push(`IMGSRV_HTTP_IDLE_TIMEOUT: must be at least 1s (got "${idleTimeout}")`);
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   const config: AppConfig = {
@@ -212,6 +225,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): AppConfig {
       tlsKeyFile,
       sendfile: parseBoolean(nonEmpty('IMGSRV_SENDFILE', 'true')),
       processes,
+      idleTimeoutMs,
     },
     dataDir,
     database: {

@@ -30,6 +30,10 @@ export class EnvSchema {
   @Matches(/^(?:auto|[1-9]\d?)$/, { message: 'must be a whole number from 1 to 99, or auto' })
   IMGSRV_HTTP_PROCESSES?: string;
 
+  @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 30s or 2m' })
+  IMGSRV_HTTP_IDLE_TIMEOUT?: string;
+
   @IsOptional() @IsString() IMGSRV_TLS_CERT_FILE?: string;
   @IsOptional() @IsString() IMGSRV_TLS_KEY_FILE?: string;
   @IsOptional() @IsString() IMGSRV_DATA_DIR?: string;

@@ -5,6 +5,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import type { Socket } from 'node:net';
 import { NestFactory } from '@nestjs/core';
 import { Counter } from 'prom-client';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -113,9 +114,19 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/**
+ * Whether Node's HTTP server has a response on `socket` that has not finished: a request is under
+ * way, rather than the connection idling between requests. Node keeps that response in the
+ * socket's `_httpMessage` (and clears it when the response finishes); no public API tells.
+ */
+function responseUnderWay(socket: Socket): boolean {
+  return (socket as Socket & { _httpMessage?: unknown })._httpMessage != null;
+}
+
 /** Starts the listeners this process's configuration asks for. */
 export async function startServer(config: AppConfig, logger: Logger): Promise<RunningServer> {
   const application = await createApplication(config, logger);
+  const metrics = application.app.get(MetricsService);
   // Counted in plain numbers per answer and given to prom-client when scraped: its label
   // handling would cost a noticeable share of an answer.
   const frontCounts = { answered: 0, handed_off: 0 };
@@ -125,7 +136,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
       'The connection front: streams documents it answered itself (answered) and connections ' +
       'it handed to the HTTP server at their first other request (handed_off)',
     labelNames: ['outcome'],
-    registers: [application.app.get(MetricsService).registry],
+    registers: [metrics.registry],
     collect() {
       for (const outcome of ['answered', 'handed_off'] as const) {
         if (frontCounts[outcome] > 0) this.inc({ outcome }, frontCounts[outcome]);
@@ -142,6 +153,20 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
         count: (outcome) => frontCounts[outcome]++,
       });
   };
+  // A request under way that moves no byte for the idle time has stalled: Node's socket timeout
+  // (re-armed on every read and completed write) closes its connection. Between requests Node's
+  // keep-alive timeout uses the same timer; those closes are ordinary and not counted.
+  const closeIdle = (server: Server) =>
+    server.setTimeout(config.http.idleTimeoutMs, (socket: Socket) => {
+      if (responseUnderWay(socket)) {
+        metrics.countIdleTimeout();
+        logger.info(
+          { remoteAddress: socket.remoteAddress, idleTimeoutMs: config.http.idleTimeoutMs },
+          'closed a connection whose request moved no bytes for the idle timeout',
+        );
+      }
+      socket.destroy();
+    });
   const servers: Server[] = [];
   const urls: { http?: string; https?: string; metrics?: string } = {};
   let tlsCertFile: string | undefined;
@@ -149,6 +174,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
   try {
     if (config.roles.api && config.http.listen) {
       front(application.httpServer);
+      closeIdle(application.httpServer);
       urls.http = urlOf('http', await listen(application.httpServer, config.http.listen));
       servers.push(application.httpServer);
     }
@@ -162,11 +188,12 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
         application.handler,
       ) as unknown as Server;
       front(httpsServer);
+      closeIdle(httpsServer);
       urls.https = urlOf('https', await listen(httpsServer, config.http.tlsListen));
       servers.push(httpsServer);
     }
     if (config.metrics.listen) {
-      const metricsServer = createMetricsServer(application.app.get(MetricsService).registry);
+      const metricsServer = createMetricsServer(metrics.registry);
       urls.metrics = `${urlOf('http', await listen(metricsServer, config.metrics.listen))}/metrics`;
       servers.push(metricsServer);
     }

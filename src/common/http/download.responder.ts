@@ -13,7 +13,7 @@ import type { Logger } from '../logging/logger';
 import { LOGGER } from '../logging/logging.module';
 import { MetricsService } from '../metrics/metrics.service';
 import { planDownload, type DownloadMeta } from './download-plan';
-import { flushed, plainSocketFd, sendFile, sendfileUnavailable } from './sendfile';
+import { flushed, plainSocketFd, sendFile, SendfileError, sendfileUnavailable } from './sendfile';
 
 export type DownloadKind = 'blob' | 'artifact' | 'attachment';
 
@@ -47,9 +47,10 @@ export class DownloadResponder {
   private readonly sendfiles: Counter<'kind'>;
   private readonly aborted: Counter<'kind'>;
   private readonly sendfile: boolean;
+  private readonly idleTimeoutMs: number;
 
   constructor(
-    metrics: MetricsService,
+    private readonly metrics: MetricsService,
     @Inject(APP_CONFIG) config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
@@ -79,6 +80,7 @@ export class DownloadResponder {
     });
     const unavailable = config.http.sendfile ? sendfileUnavailable() : null;
     this.sendfile = config.http.sendfile && unavailable === null;
+    this.idleTimeoutMs = config.http.idleTimeoutMs;
     if (unavailable !== null) {
       logger.warn({ reason: unavailable }, 'downloads copy their bytes through user space');
     }
@@ -174,7 +176,9 @@ export class DownloadResponder {
    * Fastify's headers (those of hooks included) go out through Node; once they have left Node, the
    * kernel sends the body from the file. Fastify hands the response over (hijack), but its
    * onResponse hooks (request log, metrics) still run when the response finishes. From the hijack
-   * on nothing may throw: a failure ends the connection, as a failed stream does.
+   * on nothing may throw: a failure ends the connection, as a failed stream does. Node sees no
+   * activity on the socket while the kernel sends, so its idle timeout (IMGSRV_HTTP_IDLE_TIMEOUT)
+   * is off for the transfer, and the transfer watches the kernel's progress against it instead.
    */
   private async sendFileBody(
     request: FastifyRequest,
@@ -194,11 +198,23 @@ export class DownloadResponder {
       res.writeHead(reply.statusCode, headers);
       res.flushHeaders();
       await flushed(socket);
-      await sendFile(socket, file, offset, length, gone);
+      socket.setTimeout(0);
+      await sendFile(socket, file, offset, length, { signal: gone, idleMs: this.idleTimeoutMs });
+      socket.setTimeout(this.idleTimeoutMs);
       res.end();
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? '';
-      if (!gone.aborted && !CLIENT_GONE.has(code)) {
+      if (error instanceof SendfileError && code === 'ETIMEDOUT') {
+        this.metrics.countIdleTimeout();
+        this.logger.info(
+          {
+            reqId: request.id,
+            remoteAddress: socket.remoteAddress,
+            idleTimeoutMs: this.idleTimeoutMs,
+          },
+          'closed a connection whose request moved no bytes for the idle timeout',
+        );
+      } else if (!gone.aborted && !CLIENT_GONE.has(code)) {
         this.logger.error({ err: error, reqId: request.id, kind }, 'download body failed');
       }
       res.destroy();

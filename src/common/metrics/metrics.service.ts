@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import { RequestMetrics } from './request-metrics';
 
 /** Latency buckets of imgsrv_http_request_duration_seconds, in seconds. */
@@ -15,6 +15,7 @@ export const REQUEST_DURATION_BUCKETS = [
 export class MetricsService {
   readonly registry = new Registry();
   private readonly requests: RequestMetrics;
+  private readonly idleTimeouts: Counter;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'imgsrv_' });
@@ -29,6 +30,17 @@ export class MetricsService {
       },
       REQUEST_DURATION_BUCKETS,
     );
+    this.idleTimeouts = new Counter({
+      name: 'imgsrv_http_idle_timeouts_total',
+      help:
+        'Connections closed because the request under way moved no byte either way for ' +
+        'IMGSRV_HTTP_IDLE_TIMEOUT (a stalled upload, a download the client stopped reading)',
+      registers: [this.registry],
+    });
+  }
+
+  countIdleTimeout(): void {
+    this.idleTimeouts.inc();
   }
 
   observeRequest(method: string, route: string, status: number, seconds: number): void {
