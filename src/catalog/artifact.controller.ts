@@ -5,7 +5,6 @@ import {
   ApiNoContentResponse,
   ApiOkResponse,
   ApiOperation,
-  ApiProduces,
   ApiTags,
 } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -15,6 +14,7 @@ import { DownloadResponder } from '../common/http/download.responder';
 import { CurrentActor, CurrentPrincipal, type Actor } from '../auth/current-principal.decorator';
 import type { Principal } from '../auth/principal';
 import { AcceptsBasicAuth, PublicRead, RequireAction } from '../auth/require-action.decorator';
+import { ApiDownload } from '../common/http/api-conditional.decorator';
 import { ApiProblems } from '../common/http/api-problems.decorator';
 import { CatalogService, type BlobLocation } from './catalog.service';
 import {
@@ -111,8 +111,7 @@ export class ArtifactController {
   @ApiOperation({
     summary: "The artifact's primary blob (GET and HEAD; single range, conditional requests)",
   })
-  @ApiProduces('application/octet-stream')
-  @ApiOkResponse({ description: 'The bytes', schema: { type: 'string', format: 'binary' } })
+  @ApiDownload()
   @ApiProblems(400, 401, 403, 404, 416)
   async downloadArtifact(
     @CurrentPrincipal() principal: Principal | null,
@@ -130,8 +129,7 @@ export class ArtifactController {
     summary:
       'The same bytes under their file name (what Simple Streams item paths use; other names are 404)',
   })
-  @ApiProduces('application/octet-stream')
-  @ApiOkResponse({ description: 'The bytes', schema: { type: 'string', format: 'binary' } })
+  @ApiDownload()
   @ApiProblems(400, 401, 403, 404, 416)
   async downloadArtifactFile(
     @CurrentPrincipal() principal: Principal | null,
@@ -148,8 +146,7 @@ export class ArtifactController {
   @ApiOperation({
     summary: "The attachment's blob (GET and HEAD; single range, conditional requests)",
   })
-  @ApiProduces('application/octet-stream')
-  @ApiOkResponse({ description: 'The bytes', schema: { type: 'string', format: 'binary' } })
+  @ApiDownload()
   @ApiProblems(400, 401, 403, 404, 416)
   async downloadAttachment(
     @CurrentPrincipal() principal: Principal | null,
@@ -164,8 +161,7 @@ export class ArtifactController {
   @PublicRead({ imageParam: 'name' })
   @AcceptsBasicAuth()
   @ApiOperation({ summary: 'The same bytes under the attachment name (other names are 404)' })
-  @ApiProduces('application/octet-stream')
-  @ApiOkResponse({ description: 'The bytes', schema: { type: 'string', format: 'binary' } })
+  @ApiDownload()
   @ApiProblems(400, 401, 403, 404, 416)
   async downloadAttachmentFile(
     @CurrentPrincipal() principal: Principal | null,

@@ -1,12 +1,5 @@
 import { Controller, Get, Param, Req, Res } from '@nestjs/common';
-import {
-  ApiBearerAuth,
-  ApiOkResponse,
-  ApiOperation,
-  ApiProduces,
-  ApiProperty,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { Matches } from 'class-validator';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CurrentPrincipal } from '../auth/current-principal.decorator';
@@ -14,6 +7,7 @@ import type { Principal } from '../auth/principal';
 import { AcceptsBasicAuth, PublicRead } from '../auth/require-action.decorator';
 import { CasService } from '../cas/cas.service';
 import { DomainError } from '../common/errors/domain-error';
+import { ApiDownload } from '../common/http/api-conditional.decorator';
 import { ApiProblems } from '../common/http/api-problems.decorator';
 import { DownloadResponder } from '../common/http/download.responder';
 import { CatalogService, safeFilename } from './catalog.service';
@@ -43,8 +37,7 @@ export class BlobController {
   @PublicRead()
   @AcceptsBasicAuth()
   @ApiOperation({ summary: 'A trusted blob (GET and HEAD; single range, conditional requests)' })
-  @ApiProduces('application/octet-stream')
-  @ApiOkResponse({ description: 'The bytes', schema: { type: 'string', format: 'binary' } })
+  @ApiDownload()
   @ApiProblems(400, 401, 403, 404, 416)
   async getBlob(
     @CurrentPrincipal() principal: Principal | null,

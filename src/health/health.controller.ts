@@ -1,11 +1,6 @@
 import { Controller, Get, Header } from '@nestjs/common';
-import {
-  ApiOkResponse,
-  ApiOperation,
-  ApiServiceUnavailableResponse,
-  ApiTags,
-} from '@nestjs/swagger';
-import { ProblemDto } from '../common/http/problem.dto';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiProblems } from '../common/http/api-problems.decorator';
 import { HealthResponseDto, ReadinessResponseDto } from './dto/health.response.dto';
 import { ReadinessService } from './readiness.service';
 
@@ -26,10 +21,7 @@ export class HealthController {
   @Header('cache-control', 'no-store')
   @ApiOperation({ summary: 'Readiness: 200 when PostgreSQL, Redis and the blob store answer' })
   @ApiOkResponse({ type: ReadinessResponseDto })
-  @ApiServiceUnavailableResponse({
-    type: ProblemDto,
-    description: 'A dependency is unavailable; the problem names it',
-  })
+  @ApiProblems()
   async getReadiness(): Promise<ReadinessResponseDto> {
     return { status: 'ok', checks: await this.readiness.check() };
   }

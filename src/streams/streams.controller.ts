@@ -1,9 +1,10 @@
 import { Controller, Get, Inject, Req, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AcceptsBasicAuth, PublicRead } from '../auth/require-action.decorator';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
+import { ApiStreamsDocument } from '../common/http/api-conditional.decorator';
 import { ApiProblems } from '../common/http/api-problems.decorator';
 import { sendStreamsDocument } from './streams.http';
 import { StreamsService, type RenderedDocument } from './streams.service';
@@ -25,11 +26,7 @@ export class StreamsController {
   @PublicRead()
   @AcceptsBasicAuth()
   @ApiOperation({ summary: 'Simple Streams index (Incus remotes, --protocol=simplestreams)' })
-  @ApiProduces('application/json')
-  @ApiOkResponse({
-    description: 'The index document',
-    schema: { type: 'object', additionalProperties: true },
-  })
+  @ApiStreamsDocument('The index document')
   @ApiProblems(401, 403)
   async getStreamsIndex(
     @Req() request: FastifyRequest,
@@ -44,11 +41,7 @@ export class StreamsController {
   @ApiOperation({
     summary: 'Simple Streams products: every published, eligible image with its aliases',
   })
-  @ApiProduces('application/json')
-  @ApiOkResponse({
-    description: 'The products document',
-    schema: { type: 'object', additionalProperties: true },
-  })
+  @ApiStreamsDocument('The products document')
   @ApiProblems(401, 403)
   async getStreamsImages(
     @Req() request: FastifyRequest,

@@ -99,6 +99,56 @@ describe('the service skeleton', () => {
     expect(security('/v1/images', 'post')).toEqual([{ bearer: [] }]);
   });
 
+  it('documents HEAD beside GET where Fastify answers it, with the headers and statuses it sends', async () => {
+    type Response = { content?: unknown; headers?: Record<string, unknown> };
+    type Operation = { operationId: string; responses: Record<string, Response> };
+    const doc = (await (await app.fetch('/docs-json')).json()) as {
+      paths: Record<string, Record<string, Operation>>;
+    };
+    const withHead = Object.keys(doc.paths).filter((p) => doc.paths[p].head);
+    expect(withHead.sort()).toEqual(
+      [
+        '/streams/v1/index.json',
+        '/streams/v1/images.json',
+        '/v1/blobs/{digest}',
+        '/v1/images/{name}/versions/{version}/artifacts/{artifact_id}/download',
+        '/v1/images/{name}/versions/{version}/artifacts/{artifact_id}/download/{filename}',
+        '/v1/images/{name}/versions/{version}/artifacts/{artifact_id}/attachments/{attachment_id}/download',
+        '/v1/images/{name}/versions/{version}/artifacts/{artifact_id}/attachments/{attachment_id}/download/{filename}',
+      ].sort(),
+    );
+    for (const path of withHead) {
+      const { get, head } = doc.paths[path];
+      expect(head.operationId).toBe(get.operationId.replace(/^get/, 'head'));
+      expect(Object.keys(head.responses)).toEqual(Object.keys(get.responses));
+      expect(Object.values(head.responses).every((r) => r.content === undefined)).toBe(true);
+      expect(Object.keys(get.responses)).toContain('304');
+    }
+    expect(Object.keys(doc.paths['/v1/blobs/{digest}'].get.responses)).toContain('206');
+
+    // What the document says a HEAD of the index answers is what it answers.
+    const index = doc.paths['/streams/v1/index.json'].head.responses;
+    const res = await app.fetch('/streams/v1/index.json', { method: 'HEAD' });
+    expect(res.status).toBe(200);
+    expect(await res.arrayBuffer()).toHaveProperty('byteLength', 0);
+    for (const name of Object.keys(index['200'].headers ?? {}).filter(
+      (n) => n !== 'Content-Encoding',
+    ))
+      expect(res.headers.has(name)).toBe(true);
+    const etag = res.headers.get('etag') ?? '';
+    const notModified = await app.fetch('/streams/v1/index.json', {
+      method: 'HEAD',
+      headers: { 'if-none-match': etag },
+    });
+    expect(notModified.status).toBe(304);
+    for (const name of Object.keys(index['304'].headers ?? {}))
+      expect(notModified.headers.has(name)).toBe(true);
+
+    expect(doc.paths['/readyz'].get.responses['503'].content).toEqual({
+      'application/problem+json': { schema: { $ref: '#/components/schemas/ProblemDto' } },
+    });
+  });
+
   it('exposes request and process metrics on the metrics listener with route patterns as labels', async () => {
     await app.fetch('/healthz');
     await app.fetch('/v1/unknown/abc123');

@@ -373,7 +373,8 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /** Headers only: The artifact's primary blob (GET and HEAD; single range, conditional requests) */
+        head: operations["downloadArtifact"];
         patch?: never;
         trace?: never;
     };
@@ -390,7 +391,8 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /** Headers only: The same bytes under their file name (what Simple Streams item paths use; other names are 404) */
+        head: operations["downloadArtifactFile"];
         patch?: never;
         trace?: never;
     };
@@ -407,7 +409,8 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /** Headers only: The attachment's blob (GET and HEAD; single range, conditional requests) */
+        head: operations["downloadAttachment"];
         patch?: never;
         trace?: never;
     };
@@ -424,7 +427,8 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /** Headers only: The same bytes under the attachment name (other names are 404) */
+        head: operations["downloadAttachmentFile"];
         patch?: never;
         trace?: never;
     };
@@ -505,7 +509,8 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /** Headers only: A trusted blob (GET and HEAD; single range, conditional requests) */
+        head: operations["headBlob"];
         patch?: never;
         trace?: never;
     };
@@ -622,7 +627,8 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /** Headers only: Simple Streams index (Incus remotes, --protocol=simplestreams) */
+        head: operations["headStreamsIndex"];
         patch?: never;
         trace?: never;
     };
@@ -639,7 +645,8 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /** Headers only: Simple Streams products: every published, eligible image with its aliases */
+        head: operations["headStreamsImages"];
         patch?: never;
         trace?: never;
     };
@@ -702,19 +709,6 @@ export interface components {
             /** @example ok */
             status: string;
         };
-        ReadinessResponseDto: {
-            /** @example ok */
-            status: string;
-            /**
-             * @description Each dependency and its state
-             * @example {
-             *       "database": "ok",
-             *       "redis": "ok",
-             *       "blob_store": "ok"
-             *     }
-             */
-            checks: Record<string, never>;
-        };
         FieldErrorDto: {
             /**
              * @description JSON Pointer to the offending input
@@ -744,6 +738,19 @@ export interface components {
              */
             code: string;
             errors?: components["schemas"]["FieldErrorDto"][];
+        };
+        ReadinessResponseDto: {
+            /** @example ok */
+            status: string;
+            /**
+             * @description Each dependency and its state
+             * @example {
+             *       "database": "ok",
+             *       "redis": "ok",
+             *       "blob_store": "ok"
+             *     }
+             */
+            checks: Record<string, never>;
         };
         AuditEventResponseDto: {
             /**
@@ -1256,13 +1263,22 @@ export interface operations {
                     "application/json": components["schemas"]["ReadinessResponseDto"];
                 };
             };
-            /** @description A dependency is unavailable; the problem names it */
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description A dependency is unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
         };
@@ -3496,7 +3512,16 @@ export interface operations {
     downloadArtifact: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description One range: `bytes=first-last`, `bytes=first-` or `bytes=-suffix`. Several ranges answer 416; a header that does not parse (another unit included) is ignored */
+                Range?: string;
+                /** @description The ETag or Last-Modified date the range is for; otherwise the whole object */
+                "If-Range"?: string;
+                /** @description ETags (or `*`) the client holds: 304 when one matches */
+                "If-None-Match"?: string;
+                /** @description 304 when not modified since (ignored when If-None-Match is given) */
+                "If-Modified-Since"?: string;
+            };
             path: {
                 name: string;
                 version: string;
@@ -3509,11 +3534,331 @@ export interface operations {
             /** @description The bytes */
             200: {
                 headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    /** @description Size of the object in bytes */
+                    "Content-Length"?: number;
+                    /** @description `attachment; filename="…"` */
+                    "Content-Disposition"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/octet-stream": string;
                 };
+            };
+            /** @description The requested range */
+            206: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    /** @description `bytes first-last/size` */
+                    "Content-Range"?: string;
+                    /** @description Size of the range in bytes */
+                    "Content-Length"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Not modified: the client’s copy is current (no body) */
+            304: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed input (problem lists each field in `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not found (also for what an anonymous caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Range not satisfiable */
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    downloadArtifact: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description One range: `bytes=first-last`, `bytes=first-` or `bytes=-suffix`. Several ranges answer 416; a header that does not parse (another unit included) is ignored */
+                Range?: string;
+                /** @description The ETag or Last-Modified date the range is for; otherwise the whole object */
+                "If-Range"?: string;
+                /** @description ETags (or `*`) the client holds: 304 when one matches */
+                "If-None-Match"?: string;
+                /** @description 304 when not modified since (ignored when If-None-Match is given) */
+                "If-Modified-Since"?: string;
+            };
+            path: {
+                name: string;
+                version: string;
+                artifact_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The bytes */
+            200: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    /** @description Size of the object in bytes */
+                    "Content-Length"?: number;
+                    /** @description `attachment; filename="…"` */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The requested range */
+            206: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    /** @description `bytes first-last/size` */
+                    "Content-Range"?: string;
+                    /** @description Size of the range in bytes */
+                    "Content-Length"?: number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not modified: the client’s copy is current (no body) */
+            304: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed input (problem lists each field in `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, malformed, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not found (also for what an anonymous caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Range not satisfiable */
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    downloadArtifactFile: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description One range: `bytes=first-last`, `bytes=first-` or `bytes=-suffix`. Several ranges answer 416; a header that does not parse (another unit included) is ignored */
+                Range?: string;
+                /** @description The ETag or Last-Modified date the range is for; otherwise the whole object */
+                "If-Range"?: string;
+                /** @description ETags (or `*`) the client holds: 304 when one matches */
+                "If-None-Match"?: string;
+                /** @description 304 when not modified since (ignored when If-None-Match is given) */
+                "If-Modified-Since"?: string;
+            };
+            path: {
+                name: string;
+                version: string;
+                artifact_id: string;
+                /** @description The canonical file name */
+                filename: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The bytes */
+            200: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    /** @description Size of the object in bytes */
+                    "Content-Length"?: number;
+                    /** @description `attachment; filename="…"` */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description The requested range */
+            206: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    /** @description `bytes first-last/size` */
+                    "Content-Range"?: string;
+                    /** @description Size of the range in bytes */
+                    "Content-Length"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Not modified: the client’s copy is current (no body) */
+            304: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Malformed input (problem lists each field in `errors`) */
             400: {
@@ -3583,7 +3928,16 @@ export interface operations {
     downloadArtifactFile: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description One range: `bytes=first-last`, `bytes=first-` or `bytes=-suffix`. Several ranges answer 416; a header that does not parse (another unit included) is ignored */
+                Range?: string;
+                /** @description The ETag or Last-Modified date the range is for; otherwise the whole object */
+                "If-Range"?: string;
+                /** @description ETags (or `*`) the client holds: 304 when one matches */
+                "If-None-Match"?: string;
+                /** @description 304 when not modified since (ignored when If-None-Match is given) */
+                "If-Modified-Since"?: string;
+            };
             path: {
                 name: string;
                 version: string;
@@ -3598,11 +3952,186 @@ export interface operations {
             /** @description The bytes */
             200: {
                 headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    /** @description Size of the object in bytes */
+                    "Content-Length"?: number;
+                    /** @description `attachment; filename="…"` */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The requested range */
+            206: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    /** @description `bytes first-last/size` */
+                    "Content-Range"?: string;
+                    /** @description Size of the range in bytes */
+                    "Content-Length"?: number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not modified: the client’s copy is current (no body) */
+            304: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed input (problem lists each field in `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, malformed, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not found (also for what an anonymous caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Range not satisfiable */
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    downloadAttachment: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description One range: `bytes=first-last`, `bytes=first-` or `bytes=-suffix`. Several ranges answer 416; a header that does not parse (another unit included) is ignored */
+                Range?: string;
+                /** @description The ETag or Last-Modified date the range is for; otherwise the whole object */
+                "If-Range"?: string;
+                /** @description ETags (or `*`) the client holds: 304 when one matches */
+                "If-None-Match"?: string;
+                /** @description 304 when not modified since (ignored when If-None-Match is given) */
+                "If-Modified-Since"?: string;
+            };
+            path: {
+                name: string;
+                version: string;
+                artifact_id: string;
+                attachment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The bytes */
+            200: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    /** @description Size of the object in bytes */
+                    "Content-Length"?: number;
+                    /** @description `attachment; filename="…"` */
+                    "Content-Disposition"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/octet-stream": string;
                 };
+            };
+            /** @description The requested range */
+            206: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    /** @description `bytes first-last/size` */
+                    "Content-Range"?: string;
+                    /** @description Size of the range in bytes */
+                    "Content-Length"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Not modified: the client’s copy is current (no body) */
+            304: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Malformed input (problem lists each field in `errors`) */
             400: {
@@ -3672,7 +4201,16 @@ export interface operations {
     downloadAttachment: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description One range: `bytes=first-last`, `bytes=first-` or `bytes=-suffix`. Several ranges answer 416; a header that does not parse (another unit included) is ignored */
+                Range?: string;
+                /** @description The ETag or Last-Modified date the range is for; otherwise the whole object */
+                "If-Range"?: string;
+                /** @description ETags (or `*`) the client holds: 304 when one matches */
+                "If-None-Match"?: string;
+                /** @description 304 when not modified since (ignored when If-None-Match is given) */
+                "If-Modified-Since"?: string;
+            };
             path: {
                 name: string;
                 version: string;
@@ -3686,11 +4224,188 @@ export interface operations {
             /** @description The bytes */
             200: {
                 headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    /** @description Size of the object in bytes */
+                    "Content-Length"?: number;
+                    /** @description `attachment; filename="…"` */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The requested range */
+            206: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    /** @description `bytes first-last/size` */
+                    "Content-Range"?: string;
+                    /** @description Size of the range in bytes */
+                    "Content-Length"?: number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not modified: the client’s copy is current (no body) */
+            304: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed input (problem lists each field in `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, malformed, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not found (also for what an anonymous caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Range not satisfiable */
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    downloadAttachmentFile: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description One range: `bytes=first-last`, `bytes=first-` or `bytes=-suffix`. Several ranges answer 416; a header that does not parse (another unit included) is ignored */
+                Range?: string;
+                /** @description The ETag or Last-Modified date the range is for; otherwise the whole object */
+                "If-Range"?: string;
+                /** @description ETags (or `*`) the client holds: 304 when one matches */
+                "If-None-Match"?: string;
+                /** @description 304 when not modified since (ignored when If-None-Match is given) */
+                "If-Modified-Since"?: string;
+            };
+            path: {
+                name: string;
+                version: string;
+                artifact_id: string;
+                attachment_id: string;
+                /** @description The attachment name */
+                filename: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The bytes */
+            200: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    /** @description Size of the object in bytes */
+                    "Content-Length"?: number;
+                    /** @description `attachment; filename="…"` */
+                    "Content-Disposition"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/octet-stream": string;
                 };
+            };
+            /** @description The requested range */
+            206: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    /** @description `bytes first-last/size` */
+                    "Content-Range"?: string;
+                    /** @description Size of the range in bytes */
+                    "Content-Length"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Not modified: the client’s copy is current (no body) */
+            304: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Malformed input (problem lists each field in `errors`) */
             400: {
@@ -3760,7 +4475,16 @@ export interface operations {
     downloadAttachmentFile: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description One range: `bytes=first-last`, `bytes=first-` or `bytes=-suffix`. Several ranges answer 416; a header that does not parse (another unit included) is ignored */
+                Range?: string;
+                /** @description The ETag or Last-Modified date the range is for; otherwise the whole object */
+                "If-Range"?: string;
+                /** @description ETags (or `*`) the client holds: 304 when one matches */
+                "If-None-Match"?: string;
+                /** @description 304 when not modified since (ignored when If-None-Match is given) */
+                "If-Modified-Since"?: string;
+            };
             path: {
                 name: string;
                 version: string;
@@ -3776,74 +4500,104 @@ export interface operations {
             /** @description The bytes */
             200: {
                 headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    /** @description Size of the object in bytes */
+                    "Content-Length"?: number;
+                    /** @description `attachment; filename="…"` */
+                    "Content-Disposition"?: string;
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/octet-stream": string;
+                content?: never;
+            };
+            /** @description The requested range */
+            206: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    /** @description `bytes first-last/size` */
+                    "Content-Range"?: string;
+                    /** @description Size of the range in bytes */
+                    "Content-Length"?: number;
+                    [name: string]: unknown;
                 };
+                content?: never;
+            };
+            /** @description Not modified: the client’s copy is current (no body) */
+            304: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Malformed input (problem lists each field in `errors`) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
-                };
+                content?: never;
             };
             /** @description Missing, malformed, expired or revoked credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
-                };
+                content?: never;
             };
             /** @description Authenticated but not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
-                };
+                content?: never;
             };
             /** @description Not found (also for what an anonymous caller may not see) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
-                };
+                content?: never;
             };
             /** @description Range not satisfiable */
             416: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
-                };
+                content?: never;
             };
             /** @description Unexpected error */
             500: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
-                };
+                content?: never;
             };
             /** @description A dependency is unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
-                };
+                content?: never;
             };
         };
     };
@@ -4352,7 +5106,16 @@ export interface operations {
     getBlob: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description One range: `bytes=first-last`, `bytes=first-` or `bytes=-suffix`. Several ranges answer 416; a header that does not parse (another unit included) is ignored */
+                Range?: string;
+                /** @description The ETag or Last-Modified date the range is for; otherwise the whole object */
+                "If-Range"?: string;
+                /** @description ETags (or `*`) the client holds: 304 when one matches */
+                "If-None-Match"?: string;
+                /** @description 304 when not modified since (ignored when If-None-Match is given) */
+                "If-Modified-Since"?: string;
+            };
             path: {
                 digest: string;
             };
@@ -4363,11 +5126,59 @@ export interface operations {
             /** @description The bytes */
             200: {
                 headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    /** @description Size of the object in bytes */
+                    "Content-Length"?: number;
+                    /** @description `attachment; filename="…"` */
+                    "Content-Disposition"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/octet-stream": string;
                 };
+            };
+            /** @description The requested range */
+            206: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    /** @description `bytes first-last/size` */
+                    "Content-Range"?: string;
+                    /** @description Size of the range in bytes */
+                    "Content-Length"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Not modified: the client’s copy is current (no body) */
+            304: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Malformed input (problem lists each field in `errors`) */
             400: {
@@ -4431,6 +5242,130 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
+            };
+        };
+    };
+    headBlob: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description One range: `bytes=first-last`, `bytes=first-` or `bytes=-suffix`. Several ranges answer 416; a header that does not parse (another unit included) is ignored */
+                Range?: string;
+                /** @description The ETag or Last-Modified date the range is for; otherwise the whole object */
+                "If-Range"?: string;
+                /** @description ETags (or `*`) the client holds: 304 when one matches */
+                "If-None-Match"?: string;
+                /** @description 304 when not modified since (ignored when If-None-Match is given) */
+                "If-Modified-Since"?: string;
+            };
+            path: {
+                digest: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The bytes */
+            200: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    /** @description Size of the object in bytes */
+                    "Content-Length"?: number;
+                    /** @description `attachment; filename="…"` */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The requested range */
+            206: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    /** @description `bytes first-last/size` */
+                    "Content-Range"?: string;
+                    /** @description Size of the range in bytes */
+                    "Content-Length"?: number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not modified: the client’s copy is current (no body) */
+            304: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed input (problem lists each field in `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, malformed, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not found (also for what an anonymous caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Range not satisfiable */
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
@@ -4919,7 +5854,12 @@ export interface operations {
     getStreamsIndex: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description ETags the client holds: 304 when one is the current revision’s */
+                "If-None-Match"?: string;
+                /** @description With `gzip`, the document is sent gzip-compressed (the same ETag) */
+                "Accept-Encoding"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -4928,6 +5868,14 @@ export interface operations {
             /** @description The index document */
             200: {
                 headers: {
+                    /** @description Strong entity tag of this streams revision’s document */
+                    ETag?: string;
+                    /** @description `public, max-age=…` (`private` when IMGSRV_PUBLIC_READ=false): short, as the document changes with every publish and alias move */
+                    "Cache-Control"?: string;
+                    /** @description `gzip` when asked for */
+                    "Content-Encoding"?: string;
+                    /** @description `Accept-Encoding, Authorization` */
+                    Vary?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4935,6 +5883,17 @@ export interface operations {
                         [key: string]: unknown;
                     };
                 };
+            };
+            /** @description Not modified: the client’s copy is the current revision’s (no body) */
+            304: {
+                headers: {
+                    /** @description Strong entity tag of this streams revision’s document */
+                    ETag?: string;
+                    /** @description As on 200 */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Missing, malformed, expired or revoked credentials */
             401: {
@@ -4974,10 +5933,85 @@ export interface operations {
             };
         };
     };
+    headStreamsIndex: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description ETags the client holds: 304 when one is the current revision’s */
+                "If-None-Match"?: string;
+                /** @description With `gzip`, the document is sent gzip-compressed (the same ETag) */
+                "Accept-Encoding"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The index document */
+            200: {
+                headers: {
+                    /** @description Strong entity tag of this streams revision’s document */
+                    ETag?: string;
+                    /** @description `public, max-age=…` (`private` when IMGSRV_PUBLIC_READ=false): short, as the document changes with every publish and alias move */
+                    "Cache-Control"?: string;
+                    /** @description `gzip` when asked for */
+                    "Content-Encoding"?: string;
+                    /** @description `Accept-Encoding, Authorization` */
+                    Vary?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not modified: the client’s copy is the current revision’s (no body) */
+            304: {
+                headers: {
+                    /** @description Strong entity tag of this streams revision’s document */
+                    ETag?: string;
+                    /** @description As on 200 */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, malformed, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     getStreamsImages: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description ETags the client holds: 304 when one is the current revision’s */
+                "If-None-Match"?: string;
+                /** @description With `gzip`, the document is sent gzip-compressed (the same ETag) */
+                "Accept-Encoding"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -4986,6 +6020,14 @@ export interface operations {
             /** @description The products document */
             200: {
                 headers: {
+                    /** @description Strong entity tag of this streams revision’s document */
+                    ETag?: string;
+                    /** @description `public, max-age=…` (`private` when IMGSRV_PUBLIC_READ=false): short, as the document changes with every publish and alias move */
+                    "Cache-Control"?: string;
+                    /** @description `gzip` when asked for */
+                    "Content-Encoding"?: string;
+                    /** @description `Accept-Encoding, Authorization` */
+                    Vary?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4993,6 +6035,17 @@ export interface operations {
                         [key: string]: unknown;
                     };
                 };
+            };
+            /** @description Not modified: the client’s copy is the current revision’s (no body) */
+            304: {
+                headers: {
+                    /** @description Strong entity tag of this streams revision’s document */
+                    ETag?: string;
+                    /** @description As on 200 */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Missing, malformed, expired or revoked credentials */
             401: {
@@ -5029,6 +6082,76 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
+            };
+        };
+    };
+    headStreamsImages: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description ETags the client holds: 304 when one is the current revision’s */
+                "If-None-Match"?: string;
+                /** @description With `gzip`, the document is sent gzip-compressed (the same ETag) */
+                "Accept-Encoding"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The products document */
+            200: {
+                headers: {
+                    /** @description Strong entity tag of this streams revision’s document */
+                    ETag?: string;
+                    /** @description `public, max-age=…` (`private` when IMGSRV_PUBLIC_READ=false): short, as the document changes with every publish and alias move */
+                    "Cache-Control"?: string;
+                    /** @description `gzip` when asked for */
+                    "Content-Encoding"?: string;
+                    /** @description `Accept-Encoding, Authorization` */
+                    Vary?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not modified: the client’s copy is the current revision’s (no body) */
+            304: {
+                headers: {
+                    /** @description Strong entity tag of this streams revision’s document */
+                    ETag?: string;
+                    /** @description As on 200 */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, malformed, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

@@ -1,6 +1,13 @@
 import type { INestApplication } from '@nestjs/common';
-import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import {
+  DocumentBuilder,
+  SwaggerModule,
+  type OpenAPIObject,
+  type OperationObject,
+  type ResponseObject,
+} from '@nestjs/swagger';
 import { version } from '../../../package.json';
+import { HEAD_EXTENSION } from './api-conditional.decorator';
 
 /** The OpenAPI document of the running application; controller method names are operation ids. */
 export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
@@ -30,7 +37,30 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
       'basic',
     )
     .build();
-  return SwaggerModule.createDocument(app, config, {
+  const document = SwaggerModule.createDocument(app, config, {
     operationIdFactory: (_controllerKey, methodKey) => methodKey,
   });
+  for (const item of Object.values(document.paths)) {
+    const get = item.get as (OperationObject & { [HEAD_EXTENSION]?: boolean }) | undefined;
+    if (!get?.[HEAD_EXTENSION]) continue;
+    delete get[HEAD_EXTENSION];
+    item.head = headOperation(get);
+  }
+  return document;
+}
+
+/** HEAD of a GET route: the same parameters, statuses and headers, and never a body. */
+function headOperation(get: OperationObject): OperationObject {
+  const responses = Object.fromEntries(
+    Object.entries(get.responses).map(([status, response]) => {
+      const { description, headers } = response as ResponseObject;
+      return [status, headers ? { description, headers } : { description }];
+    }),
+  );
+  return {
+    ...get,
+    operationId: get.operationId?.replace(/^get/, 'head'),
+    summary: `Headers only: ${get.summary ?? ''}`.trim(),
+    responses,
+  };
 }
