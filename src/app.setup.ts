@@ -20,7 +20,11 @@ export function configureApp(app: NestFastifyApplication, logger: Logger): void 
   app.useGlobalPipes(new StrictValidationPipe());
 
   // Upload parts (and any other non-JSON body) reach their handler as the untouched request
-  // stream: never buffered, no body limit here (the CAS service enforces 5 GiB per part).
+  // stream: never buffered, no body limit here (the CAS service enforces 5 GiB per part). JSON
+  // routes refuse such a body with 415 (StrictValidationPipe). Only JSON is parsed: a form or
+  // text body is not an API request, and a part sent as text/plain keeps its bytes.
+  for (const type of ['application/x-www-form-urlencoded', 'text/plain'])
+    if (fastify.hasContentTypeParser(type)) fastify.removeContentTypeParser(type);
   fastify.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
   app.useGlobalFilters(new ProblemFilter(logger));
 

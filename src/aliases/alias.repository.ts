@@ -47,7 +47,7 @@ export class AliasRepository {
   }
 
   async list(imageId: string, limit: number, cursor?: string): Promise<AliasRow[]> {
-    const after = decodeCursor(cursor, 1);
+    const after = decodeCursor(cursor, ['text']);
     const rows: Record<string, unknown>[] = await this.dataSource.query(
       `${SELECT} WHERE a.image_id = $1 AND ($2::text IS NULL OR a.alias > $2) ORDER BY a.alias LIMIT $3`,
       [imageId, after ? String(after[0]) : null, limit + 1],

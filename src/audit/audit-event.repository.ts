@@ -39,7 +39,7 @@ export class AuditEventRepository {
     limit: number,
     cursor?: string,
   ): Promise<AuditEventEntity[]> {
-    const after = decodeCursor(cursor, 1);
+    const after = decodeCursor(cursor, ['id']);
     const qb = this.dataSource.getRepository(AuditEventEntity).createQueryBuilder('e');
     if (filter.action) qb.andWhere('e.action = :action', { action: filter.action });
     if (filter.image) qb.andWhere('e.image_name = :image', { image: filter.image });

@@ -72,7 +72,7 @@ export class ApiTokenRepository {
   }
 
   async listFor(principalId: string, limit: number, cursor?: string): Promise<ApiTokenEntity[]> {
-    const after = decodeCursor(cursor, 2);
+    const after = decodeCursor(cursor, ['timestamp', 'uuid']);
     const qb = this.dataSource
       .getRepository(ApiTokenEntity)
       .createQueryBuilder('t')

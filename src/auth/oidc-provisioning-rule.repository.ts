@@ -41,7 +41,7 @@ export class OidcProvisioningRuleRepository {
   }
 
   async list(limit: number, cursor?: string): Promise<OidcProvisioningRuleEntity[]> {
-    const after = decodeCursor(cursor, 2);
+    const after = decodeCursor(cursor, ['timestamp', 'uuid']);
     const qb = this.dataSource.getRepository(OidcProvisioningRuleEntity).createQueryBuilder('r');
     if (after)
       qb.where("(date_trunc('milliseconds', r.created_at), r.id) > (:at::timestamptz, :id::uuid)", {

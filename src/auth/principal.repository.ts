@@ -36,7 +36,7 @@ export class PrincipalRepository {
   }
 
   async list(limit: number, cursor?: string): Promise<PrincipalEntity[]> {
-    const after = decodeCursor(cursor, 2);
+    const after = decodeCursor(cursor, ['timestamp', 'uuid']);
     const qb = this.dataSource.getRepository(PrincipalEntity).createQueryBuilder('p');
     if (after)
       qb.where("(date_trunc('milliseconds', p.created_at), p.id) > (:at::timestamptz, :id::uuid)", {

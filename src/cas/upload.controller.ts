@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { DomainError } from '../common/errors/domain-error';
 import { Body, Controller, Get, HttpCode, Param, Post, Put, Req, Res } from '@nestjs/common';
 import {
   ApiBearerAuth,
@@ -91,7 +92,7 @@ export class UploadController {
     description: 'sha-256=:<base64>: — verified (422 on mismatch)',
   })
   @ApiOkResponse({ type: UploadPartResponseDto })
-  @ApiProblems(400, 401, 403, 404, 409, 411, 413, 422)
+  @ApiProblems(400, 401, 403, 404, 409, 411, 413, 415, 422)
   async putUploadPart(
     @CurrentActor() actor: Actor,
     @Param() params: UploadPartParamsDto,
@@ -99,12 +100,15 @@ export class UploadController {
   ): Promise<UploadPartResponseDto> {
     const length = header(request, 'content-length');
     // The catch-all content-type parser hands the request stream through untouched; without a
-    // Content-Type Fastify leaves it unread on request.raw.
-    const body = (
-      request.body && typeof (request.body as Readable).pipe === 'function'
-        ? request.body
-        : request.raw
-    ) as Readable;
+    // Content-Type Fastify leaves it unread on request.raw. JSON and text/plain have parsers of
+    // their own, which have read (and changed) the bytes by now.
+    const streamed = request.body && typeof (request.body as Readable).pipe === 'function';
+    if (request.body !== undefined && !streamed)
+      throw new DomainError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        `A part is raw bytes: send it as Content-Type: application/octet-stream, not ${header(request, 'content-type')}.`,
+      );
+    const body = (streamed ? request.body : request.raw) as Readable;
     const part = await this.cas.putPart(
       {
         uploadId: params.upload_id,

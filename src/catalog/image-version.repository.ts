@@ -64,7 +64,7 @@ export class ImageVersionRepository {
     limit: number,
     cursor?: string,
   ): Promise<ImageVersionEntity[]> {
-    const after = decodeCursor(cursor, 2);
+    const after = decodeCursor(cursor, ['timestamp', 'uuid']);
     const qb = this.dataSource
       .getRepository(ImageVersionEntity)
       .createQueryBuilder('v')

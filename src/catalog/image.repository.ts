@@ -48,7 +48,7 @@ export class ImageRepository {
 
   /** Images in name order that the visibility allows; limit + 1 rows. */
   async list(visibility: ImageVisibility, limit: number, cursor?: string): Promise<ImageEntity[]> {
-    const after = decodeCursor(cursor, 1);
+    const after = decodeCursor(cursor, ['text']);
     const qb = this.dataSource.getRepository(ImageEntity).createQueryBuilder('i');
     qb.where(
       `(i.name ~ ANY(:patterns::text[]) OR (:published::boolean AND EXISTS (

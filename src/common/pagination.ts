@@ -1,4 +1,5 @@
 import { DomainError } from './errors/domain-error';
+import { unstorableText } from './text';
 
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 500;
@@ -13,18 +14,46 @@ export function encodeCursor(key: readonly (string | number)[]): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url');
 }
 
-/** Decodes a cursor made by encodeCursor with `arity` string/number parts; 400 otherwise. */
+/**
+ * What one part of a cursor's key is: text (a name), an ISO timestamp with milliseconds as
+ * toISOString writes it, a UUID, or a bigint id as a safe non-negative integer.
+ */
+export type CursorPart = 'text' | 'timestamp' | 'uuid' | 'id';
+
+const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function isPart(kind: CursorPart, value: unknown): boolean {
+  switch (kind) {
+    case 'text':
+      // What the database can hold and a list key can be: no NUL, no lone surrogate.
+      return typeof value === 'string' && value.length <= 1024 && unstorableText(value) === null;
+    case 'timestamp':
+      return (
+        typeof value === 'string' && ISO_TIMESTAMP.test(value) && Number.isFinite(Date.parse(value))
+      );
+    case 'uuid':
+      return typeof value === 'string' && UUID.test(value);
+    case 'id':
+      return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+  }
+}
+
+/**
+ * Decodes a cursor made by encodeCursor whose key has the given parts, each checked for its kind
+ * (so no forged cursor reaches SQL as a value of the wrong type); 400 otherwise.
+ */
 export function decodeCursor(
   cursor: string | undefined,
-  arity: number,
+  parts: readonly CursorPart[],
 ): (string | number)[] | null {
   if (cursor === undefined) return null;
   try {
     const key: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
     if (
       Array.isArray(key) &&
-      key.length === arity &&
-      key.every((k) => typeof k === 'string' || (typeof k === 'number' && Number.isFinite(k)))
+      key.length === parts.length &&
+      parts.every((kind, i) => isPart(kind, key[i]))
     ) {
       return key as (string | number)[];
     }

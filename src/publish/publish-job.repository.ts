@@ -111,7 +111,7 @@ export class PublishJobRepository {
     limit: number,
     cursor?: string,
   ): Promise<PublishJobEntity[]> {
-    const after = decodeCursor(cursor, 2);
+    const after = decodeCursor(cursor, ['timestamp', 'uuid']);
     const qb = this.dataSource.getRepository(PublishJobEntity).createQueryBuilder('j');
     qb.where(
       `EXISTS (SELECT 1 FROM image_version v JOIN image i ON i.id = v.image_id

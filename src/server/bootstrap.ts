@@ -6,6 +6,10 @@ import {
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { clientErrorResponse } from '../common/errors/problem';
+import { sendProblem } from '../common/errors/send-problem';
 import { NestFactory } from '@nestjs/core';
 import { Counter } from 'prom-client';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -80,6 +84,13 @@ export async function createApplication(
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
     routerOptions: { maxParamLength: 512 },
+    // A path Fastify cannot decode or route (bad percent-encoding, a parameter over 512
+    // characters) is answered before any hook: as a problem, like every other error.
+    frameworkErrors: (error: Error, request: FastifyRequest, reply: FastifyReply) => {
+      void reply.header('x-request-id', request.id);
+      sendProblem(error, request, reply, logger);
+    },
+    clientErrorHandler: answerClientError,
   } as ConstructorParameters<typeof FastifyAdapter>[0]);
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(config, logger),
@@ -87,6 +98,8 @@ export async function createApplication(
     {
       logger: new NestPinoLogger(logger),
       abortOnError: false,
+      // Fastify's own JSON parser only (configureApp): Nest's would add a form-body parser.
+      bodyParser: false,
       preview: options.preview ?? false,
     },
   );
@@ -121,6 +134,19 @@ export interface RunningServer {
  */
 function responseUnderWay(socket: Socket): boolean {
   return (socket as Socket & { _httpMessage?: unknown })._httpMessage != null;
+}
+
+/**
+ * A server's 'clientError' (Node's HTTP parser refused the bytes: a malformed request line,
+ * header or body framing, headers too large, no head in time): a problem+json answer unless a
+ * response has started, then the connection ends.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const started = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage
+    ?.headersSent;
+  if (socket.writable && !started) socket.write(clientErrorResponse(error));
+  socket.destroy();
 }
 
 /** Starts the listeners this process's configuration asks for. */
@@ -189,6 +215,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
       ) as unknown as Server;
       front(httpsServer);
       closeIdle(httpsServer);
+      httpsServer.on('clientError', answerClientError);
       urls.https = urlOf('https', await listen(httpsServer, config.http.tlsListen));
       servers.push(httpsServer);
     }

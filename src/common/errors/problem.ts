@@ -166,3 +166,34 @@ function internal(requestId: string): Problem {
     unexpected: true,
   };
 }
+
+/**
+ * The whole answer, head and problem body, to a request Node's HTTP parser refused (a server's
+ * 'clientError'): no route, no request id, and the connection is closed after it.
+ */
+export function clientErrorResponse(error: Error & { code?: string }): string {
+  const code: ErrorCode =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? 'HEADERS_TOO_LARGE'
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? 'REQUEST_TIMEOUT'
+        : 'BAD_REQUEST';
+  const spec = ERROR_REGISTRY[code];
+  const body = JSON.stringify({
+    type: problemType(code),
+    title: spec.title,
+    status: spec.status,
+    detail:
+      code === 'BAD_REQUEST'
+        ? 'The request is not valid HTTP/1.1 (request line, headers or body framing).'
+        : `${spec.title}.`,
+    code,
+  });
+  return (
+    `HTTP/1.1 ${spec.status} ${spec.title}\r\n` +
+    `Content-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+    'Connection: close\r\n\r\n' +
+    body
+  );
+}
