@@ -8,7 +8,13 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { clientErrorResponse } from '../common/errors/problem';
+import type { ErrorCode } from '../common/errors/error-registry';
+import {
+  bareProblem,
+  clientErrorResponse,
+  PROBLEM_CONTENT_TYPE,
+  rawProblemResponse,
+} from '../common/errors/problem';
 import { sendProblem } from '../common/errors/send-problem';
 import { NestFactory } from '@nestjs/core';
 import { Counter } from 'prom-client';
@@ -41,7 +47,39 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => void;
  * Large uploads and downloads may take longer than Node's default 5-minute request timeout;
  * slow-loris protection stays with the header timeout, keep-alive idles out as usual.
  */
-const SERVER_OPTIONS = { requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000 };
+const SERVER_OPTIONS = {
+  requestTimeout: 0,
+  headersTimeout: 60_000,
+  keepAliveTimeout: 65_000,
+  requireHostHeader: false, // checked by the handler, which answers a problem
+};
+
+/** A problem written straight on Node's response, for requests that never reach Fastify. */
+function answerBare(res: ServerResponse, code: ErrorCode, detail: string): void {
+  const { status, body } = bareProblem(code, detail);
+  res.writeHead(status, {
+    'content-type': PROBLEM_CONTENT_TYPE,
+    'content-length': Buffer.byteLength(body),
+    connection: 'close',
+  });
+  res.end(body);
+}
+
+/**
+ * Requests Node answers itself unless told otherwise: an Expect other than 100-continue (417)
+ * and CONNECT (Node would just close the connection), here both problems.
+ */
+function answerOutsideRoutes(server: Server): void {
+  server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) =>
+    answerBare(res, 'EXPECTATION_FAILED', 'Only Expect: 100-continue is supported.'),
+  );
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => undefined);
+    socket.end(
+      rawProblemResponse('METHOD_NOT_ALLOWED', 'CONNECT is not supported: this is not a proxy.'),
+    );
+  });
+}
 
 export interface Application {
   readonly app: NestFastifyApplication;
@@ -72,9 +110,13 @@ export async function createApplication(
     serverFactory: (h: Handler) => {
       fastify = h;
       handler = (req, res) => {
+        // Node's own check answers a bare 400; this one answers a problem.
+        if (req.headers.host === undefined && req.httpVersionMinor === 1)
+          return answerBare(res, 'BAD_REQUEST', 'An HTTP/1.1 request needs a Host header.');
         if (!fastPath?.(req, res)) h(req, res);
       };
       httpServer = createHttpServer(SERVER_OPTIONS, handler);
+      answerOutsideRoutes(httpServer);
       return httpServer;
     },
     genReqId: requestIdOf,
@@ -216,6 +258,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
       front(httpsServer);
       closeIdle(httpsServer);
       httpsServer.on('clientError', answerClientError);
+      answerOutsideRoutes(httpsServer);
       urls.https = urlOf('https', await listen(httpsServer, config.http.tlsListen));
       servers.push(httpsServer);
     }

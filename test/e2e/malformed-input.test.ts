@@ -212,7 +212,7 @@ describe('malformed input answers 4xx problem+json', () => {
   });
 
   it.each([false, true])(
-    'answers requests the HTTP parser refuses as problems and closes (TLS: %s)',
+    'answers requests the HTTP parser or Node refuses (no Host, Expect, CONNECT) as problems and closes (TLS: %s)',
     async (tls) => {
       const url = tls ? (app.server.urls.https ?? '') : app.url;
       for (const [raw, status, code] of [
@@ -223,6 +223,9 @@ describe('malformed input answers 4xx problem+json', () => {
           431,
           'HEADERS_TOO_LARGE',
         ],
+        ['GET /v1/images HTTP/1.1\r\n\r\n', 400, 'BAD_REQUEST'],
+        ['GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: garbage\r\n\r\n', 417, 'EXPECTATION_FAILED'],
+        ['CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n', 405, 'METHOD_NOT_ALLOWED'],
       ] as const) {
         const conn = await RawConnection.open(url);
         await conn.write(raw);

@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import { HttpException } from '@nestjs/common';
 import { DomainError } from './domain-error';
 import { ERROR_REGISTRY, codeForStatus, problemType, type ErrorCode } from './error-registry';
@@ -167,33 +168,41 @@ function internal(requestId: string): Problem {
   };
 }
 
-/**
- * The whole answer, head and problem body, to a request Node's HTTP parser refused (a server's
- * 'clientError'): no route, no request id, and the connection is closed after it.
- */
-export function clientErrorResponse(error: Error & { code?: string }): string {
-  const code: ErrorCode =
-    error.code === 'HPE_HEADER_OVERFLOW'
-      ? 'HEADERS_TOO_LARGE'
-      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? 'REQUEST_TIMEOUT'
-        : 'BAD_REQUEST';
+/** A problem answered outside Fastify (no route, no request id): its status and JSON body. */
+export function bareProblem(code: ErrorCode, detail: string): { status: number; body: string } {
   const spec = ERROR_REGISTRY[code];
-  const body = JSON.stringify({
-    type: problemType(code),
-    title: spec.title,
+  return {
     status: spec.status,
-    detail:
-      code === 'BAD_REQUEST'
-        ? 'The request is not valid HTTP/1.1 (request line, headers or body framing).'
-        : `${spec.title}.`,
-    code,
-  });
+    body: JSON.stringify({
+      type: problemType(code),
+      title: spec.title,
+      status: spec.status,
+      detail,
+      code,
+    }),
+  };
+}
+
+/** The head and problem body of a bare problem on a raw socket; the connection closes after it. */
+export function rawProblemResponse(code: ErrorCode, detail: string): string {
+  const { status, body } = bareProblem(code, detail);
   return (
-    `HTTP/1.1 ${spec.status} ${spec.title}\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
     `Content-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
     `Content-Length: ${Buffer.byteLength(body)}\r\n` +
     'Connection: close\r\n\r\n' +
     body
+  );
+}
+
+/** The answer to a request Node's HTTP parser refused (a server's 'clientError'). */
+export function clientErrorResponse(error: Error & { code?: string }): string {
+  if (error.code === 'HPE_HEADER_OVERFLOW')
+    return rawProblemResponse('HEADERS_TOO_LARGE', 'The request headers exceed 16 KiB.');
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT')
+    return rawProblemResponse('REQUEST_TIMEOUT', 'The request head did not arrive in time.');
+  return rawProblemResponse(
+    'BAD_REQUEST',
+    'The request is not valid HTTP/1.1 (request line, headers or body framing).',
   );
 }
