@@ -116,7 +116,6 @@ export async function createApplication(
         if (!fastPath?.(req, res)) h(req, res);
       };
       httpServer = createHttpServer(SERVER_OPTIONS, handler);
-      answerOutsideRoutes(httpServer);
       return httpServer;
     },
     genReqId: requestIdOf,
@@ -212,18 +211,11 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
       }
     },
   });
-  const front = (server: Server) => {
-    if (application.streamsFront)
-      installHttpFront(server, {
-        paths: STREAMS_DOCUMENT_PATHS,
-        handler: application.streamsFront,
-        keepAliveTimeoutMs: SERVER_OPTIONS.keepAliveTimeout,
-        count: (outcome) => frontCounts[outcome]++,
-      });
-  };
   // A request under way that moves no byte for the idle time has stalled: Node's socket timeout
-  // (re-armed on every read and completed write) closes its connection. Between requests Node's
-  // keep-alive timeout uses the same timer; those closes are ordinary and not counted.
+  // (re-armed on every read and completed write) closes its connection. A sendfile download, which
+  // Node cannot see move, fires the socket's 'timeout' itself (DownloadResponder). Between
+  // requests Node's keep-alive timeout uses the same timer; those closes are ordinary and not
+  // counted.
   const closeIdle = (server: Server) =>
     server.setTimeout(config.http.idleTimeoutMs, (socket: Socket) => {
       if (responseUnderWay(socket)) {
@@ -235,14 +227,26 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
       }
       socket.destroy();
     });
+  // What every API listener gets: the idle timeout, problems for what Node answers itself, and
+  // the connection front.
+  const prepare = (server: Server) => {
+    closeIdle(server);
+    answerOutsideRoutes(server);
+    if (application.streamsFront)
+      installHttpFront(server, {
+        paths: STREAMS_DOCUMENT_PATHS,
+        handler: application.streamsFront,
+        keepAliveTimeoutMs: SERVER_OPTIONS.keepAliveTimeout,
+        count: (outcome) => frontCounts[outcome]++,
+      });
+  };
   const servers: Server[] = [];
   const urls: { http?: string; https?: string; metrics?: string } = {};
   let tlsCertFile: string | undefined;
 
   try {
     if (config.roles.api && config.http.listen) {
-      front(application.httpServer);
-      closeIdle(application.httpServer);
+      prepare(application.httpServer);
       urls.http = urlOf('http', await listen(application.httpServer, config.http.listen));
       servers.push(application.httpServer);
     }
@@ -255,10 +259,9 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
         { ...SERVER_OPTIONS, cert: tls.cert, key: tls.key },
         application.handler,
       ) as unknown as Server;
-      front(httpsServer);
-      closeIdle(httpsServer);
+      prepare(httpsServer);
+      // Fastify handles the plain server's (clientErrorHandler); this one is ours alone.
       httpsServer.on('clientError', answerClientError);
-      answerOutsideRoutes(httpsServer);
       urls.https = urlOf('https', await listen(httpsServer, config.http.tlsListen));
       servers.push(httpsServer);
     }

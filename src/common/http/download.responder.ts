@@ -50,7 +50,7 @@ export class DownloadResponder {
   private readonly idleTimeoutMs: number;
 
   constructor(
-    private readonly metrics: MetricsService,
+    metrics: MetricsService,
     @Inject(APP_CONFIG) config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
@@ -205,15 +205,9 @@ export class DownloadResponder {
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? '';
       if (error instanceof SendfileError && code === 'ETIMEDOUT') {
-        this.metrics.countIdleTimeout();
-        this.logger.info(
-          {
-            reqId: request.id,
-            remoteAddress: socket.remoteAddress,
-            idleTimeoutMs: this.idleTimeoutMs,
-          },
-          'closed a connection whose request moved no bytes for the idle timeout',
-        );
+        // What Node's own socket timer would have done, had it seen the transfer stall: the
+        // listener's idle-timeout handler counts, logs and closes.
+        socket.emit('timeout');
       } else if (!gone.aborted && !CLIENT_GONE.has(code)) {
         this.logger.error({ err: error, reqId: request.id, kind }, 'download body failed');
       }
