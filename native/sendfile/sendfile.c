@@ -391,7 +391,8 @@ static napi_value start(napi_env env, napi_callback_info info) {
   return handle;
 }
 
-static napi_value cancel(napi_env env, napi_callback_info info) {
+/* The transfer of a handle from start(), the call's one argument; NULL (thrown) otherwise. */
+static transfer *handle_arg(napi_env env, napi_callback_info info, const char *usage) {
   size_t argc = 1;
   napi_value argv[1];
   void *data = NULL;
@@ -399,10 +400,15 @@ static napi_value cancel(napi_env env, napi_callback_info info) {
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
   if (argc < 1 || napi_typeof(env, argv[0], &type) != napi_ok || type != napi_external ||
       napi_get_value_external(env, argv[0], &data) != napi_ok) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "cancel(handle): a handle from start()");
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", usage);
     return NULL;
   }
-  transfer *t = data;
+  return data;
+}
+
+static napi_value cancel(napi_env env, napi_callback_info info) {
+  transfer *t = handle_arg(env, info, "cancel(handle): a handle from start()");
+  if (t == NULL) return NULL;
   if (__atomic_exchange_n(&t->cancelled, 1, __ATOMIC_ACQ_REL)) return NULL;
   __atomic_add_fetch(&t->refs, 1, __ATOMIC_ACQ_REL);
   /* Without the command, a transfer waiting for EPOLLOUT would only notice at its next wake-up. */
@@ -411,17 +417,9 @@ static napi_value cancel(napi_env env, napi_callback_info info) {
 }
 
 static napi_value sent(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], result;
-  void *data = NULL;
-  napi_valuetype type = napi_undefined;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 1 || napi_typeof(env, argv[0], &type) != napi_ok || type != napi_external ||
-      napi_get_value_external(env, argv[0], &data) != napi_ok) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "sent(handle): a handle from start()");
-    return NULL;
-  }
-  transfer *t = data;
+  transfer *t = handle_arg(env, info, "sent(handle): a handle from start()");
+  if (t == NULL) return NULL;
+  napi_value result;
   if (napi_create_int64(env, __atomic_load_n(&t->sent, __ATOMIC_RELAXED), &result) != napi_ok)
     return NULL;
   return result;

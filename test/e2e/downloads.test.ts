@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { casKeyOf } from '../../src/cas/digest';
 import { issueIdentity, type IssuedIdentity } from '../support/auth';
 import { MIB, randomData, sha256Hex } from '../support/cas-streams';
-import { api, markPublished } from '../support/catalog';
+import { publishedDownload } from '../support/catalog';
 import { fdsReferringTo } from '../support/fds';
 import { eventually, metric } from '../support/publish';
 import { RawConnection, rawRequest as get } from '../support/raw-http';
@@ -34,19 +34,7 @@ describe('downloads', () => {
     data = randomData(SIZE);
     ({ digest } = await uploadBlob(app, writer.headers, data));
     blobFile = join(app.dataDir, 'blobs', casKeyOf(digest));
-    await api(app, 'POST', '/v1/images', writer.headers, { name: 'dl' });
-    await api(app, 'POST', '/v1/images/dl/versions', writer.headers, { version: '1' });
-    const artifact = await api(app, 'POST', '/v1/images/dl/versions/1/artifacts', writer.headers, {
-      operating_system: 'debian',
-      architecture: 'amd64',
-      format: 'qcow2',
-      primary_blob_digest: digest,
-      primary_blob_size_bytes: SIZE,
-      primary_media_type: 'application/x-qemu-disk',
-    });
-    expect(artifact.status).toBe(201);
-    await markPublished(app, 'dl', '1');
-    artifactPath = `/v1/images/dl/versions/1/artifacts/${artifact.body.id}/download`;
+    artifactPath = await publishedDownload(app, writer.headers, 'dl', digest, SIZE);
   });
   afterAll(() => app.close());
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { casKeyOf } from '../../src/cas/digest';
 import { issueIdentity, type IssuedIdentity } from '../support/auth';
 import { MIB, randomData, sha256Hex } from '../support/cas-streams';
-import { api, markPublished } from '../support/catalog';
+import { publishedDownload } from '../support/catalog';
 import { fdsReferringTo } from '../support/fds';
 import { eventually, metric, sleep } from '../support/publish';
 import { RawConnection, rawRequest as get } from '../support/raw-http';
@@ -83,25 +83,7 @@ describe(`connections that stop moving bytes (IMGSRV_HTTP_IDLE_TIMEOUT=${IDLE_MS
     data = randomData(SIZE);
     const { digest } = await uploadBlob(app, writer.headers, data);
     blobFile = join(app.dataDir, 'blobs', casKeyOf(digest));
-    await api(app, 'POST', '/v1/images', writer.headers, { name: 'idle' });
-    await api(app, 'POST', '/v1/images/idle/versions', writer.headers, { version: '1' });
-    const artifact = await api(
-      app,
-      'POST',
-      '/v1/images/idle/versions/1/artifacts',
-      writer.headers,
-      {
-        operating_system: 'debian',
-        architecture: 'amd64',
-        format: 'qcow2',
-        primary_blob_digest: digest,
-        primary_blob_size_bytes: SIZE,
-        primary_media_type: 'application/x-qemu-disk',
-      },
-    );
-    expect(artifact.status).toBe(201);
-    await markPublished(app, 'idle', '1');
-    artifactPath = `/v1/images/idle/versions/1/artifacts/${artifact.body.id}/download`;
+    artifactPath = await publishedDownload(app, writer.headers, 'idle', digest, SIZE);
   });
   afterAll(() => app.close());
 

@@ -45,3 +45,30 @@ export async function markPublished(app: TestApp, image: string, version: string
     await db.end();
   }
 }
+
+/**
+ * A published version `1` of a new image `name` whose one qcow2 artifact has the blob `digest`
+ * (already uploaded) as its primary file; returns the artifact's download path.
+ */
+export async function publishedDownload(
+  app: TestApp,
+  headers: Record<string, string>,
+  name: string,
+  digest: string,
+  size: number,
+): Promise<string> {
+  await api(app, 'POST', '/v1/images', headers, { name });
+  await api(app, 'POST', `/v1/images/${name}/versions`, headers, { version: '1' });
+  const artifact = await api(app, 'POST', `/v1/images/${name}/versions/1/artifacts`, headers, {
+    operating_system: 'debian',
+    architecture: 'amd64',
+    format: 'qcow2',
+    primary_blob_digest: digest,
+    primary_blob_size_bytes: size,
+    primary_media_type: 'application/x-qemu-disk',
+  });
+  if (artifact.status !== 201)
+    throw new Error(`artifact answered ${artifact.status}: ${JSON.stringify(artifact.body)}`);
+  await markPublished(app, name, '1');
+  return `/v1/images/${name}/versions/1/artifacts/${artifact.body.id}/download`;
+}
