@@ -17,6 +17,8 @@ export class StreamsItemEntity {
   @Column({ type: 'text' }) release!: string;
   @Column({ name: 'release_title', type: 'text' }) releaseTitle!: string;
   @Column({ type: 'text', nullable: true }) description!: string | null;
+  /** The image's own serial, the product version key (null on rows written before it was kept). */
+  @Column({ type: 'text', nullable: true }) serial!: string | null;
   @Column({ name: 'combined_sha256', type: 'text' }) combinedSha256!: string;
   @Column({ name: 'metadata_path', type: 'text' }) metadataPath!: string;
   @Column({ name: 'metadata_sha256', type: 'text' }) metadataSha256!: string;

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import {
   productCollision,
   projectStreams,
+  streamsSerial,
   versionKey,
   type ProjectionInput,
 } from './streams.projector';
@@ -24,8 +25,8 @@ function row(
     operatingSystem: 'Debian',
     release: '12',
     releaseTitle: 'bookworm',
+    serial: null,
     combinedSha256: hex(vm ? 'a' : 'b'),
-    metadataPath: `${base}/attachments/m/download/incus.tar.xz`,
     metadataSha256: hex(vm ? '1' : '2'),
     metadataSizeBytes: 1000,
     rootFtype: vm ? 'disk-kvm.img' : 'squashfs',
@@ -57,27 +58,29 @@ describe('projectStreams', () => {
     golden('container-only', projectStreams([row({ version: '1', imageType: 'container' })]));
   });
 
-  it('puts a VM and a container of one version in one product, sharing identical metadata', () => {
+  it('puts a VM and a container of one version in products of their own', () => {
     const docs = projectStreams([
-      row({ version: '1', imageType: 'virtual-machine' }),
-      row({ version: '1', imageType: 'container', metadataSha256: hex('1') }),
+      row({ version: '1', imageType: 'virtual-machine', aliases: ['latest'] }),
+      row({ version: '1', imageType: 'container', metadataSha256: hex('1'), aliases: ['latest'] }),
     ]);
-    golden('both-shared-metadata', docs);
-    const items =
-      docs.images.products['debian-12:1:amd64:default'].versions['20261123_10:20'].items;
-    expect(Object.keys(items).sort()).toEqual(['disk.qcow2', 'incus.tar.xz', 'root.squashfs']);
-    expect(items['incus.tar.xz']).toMatchObject({
-      combined_squashfs_sha256: hex('b'),
+    golden('both-types', docs);
+    expect(Object.keys(docs.images.products)).toEqual([
+      'debian-12:1:amd64:default:container',
+      'debian-12:1:amd64:default:vm',
+    ]);
+    const vm = docs.images.products['debian-12:1:amd64:default:vm'];
+    expect(vm.aliases).toBe('debian-12/1,debian-12/latest');
+    expect(Object.keys(vm.versions['20261123_10:20'].items)).toEqual([
+      'disk.qcow2',
+      'incus.tar.xz',
+    ]);
+    expect(vm.versions['20261123_10:20'].items['incus.tar.xz']).toEqual({
       'combined_disk-kvm-img_sha256': hex('a'),
+      ftype: 'incus.tar.xz',
+      path: `streams/v1/items/${hex('1')}/incus.tar.xz`,
+      sha256: hex('1'),
+      size: 1000,
     });
-  });
-
-  it('gives a VM and a container with different metadata one metadata item each', () => {
-    const docs = projectStreams([
-      row({ version: '1', imageType: 'virtual-machine' }),
-      row({ version: '1', imageType: 'container' }),
-    ]);
-    golden('both-own-metadata', docs);
   });
 
   it('projects two architectures as two products', () => {
@@ -86,7 +89,7 @@ describe('projectStreams', () => {
       row({
         version: '1',
         imageType: 'container',
-        architecture: 'arm64',
+        architecture: 'aarch64',
         combinedSha256: hex('c'),
         rootSha256: hex('5'),
       }),
@@ -94,33 +97,56 @@ describe('projectStreams', () => {
     golden('two-architectures', docs);
     expect(
       (docs.index as { index: { images: { products: string[] } } }).index.images.products,
-    ).toEqual(['debian-12:1:amd64:default', 'debian-12:1:arm64:default']);
+    ).toEqual(['debian-12:1:aarch64:default:container', 'debian-12:1:amd64:default:container']);
+    // One spelling per architecture, the one images.linuxcontainers.org uses.
+    expect(docs.images.products['debian-12:1:aarch64:default:container'].arch).toBe('arm64');
   });
 
-  it('projects byte-identical images once, with every version’s aliases', () => {
+  it('lists bytes shipped again once, under their first version, with every name that ships them', () => {
     const docs = projectStreams([
-      row({ version: '1', imageType: 'container', aliases: ['stable'] }),
+      row({ version: '2', imageType: 'virtual-machine', aliases: ['stable'] }),
+      row({ version: '2', imageType: 'container', aliases: ['stable'] }),
       row({
-        version: '2',
-        imageType: 'container',
+        version: '4',
+        imageType: 'virtual-machine',
         publishedAt: new Date('2026-11-24T00:00:00Z'),
+        combinedSha256: hex('e'),
+        rootSha256: hex('7'),
+      }),
+      row({ version: '4', imageType: 'container', publishedAt: new Date('2026-11-24T00:00:00Z') }),
+      row({
+        version: '5',
+        imageType: 'container',
+        publishedAt: new Date('2026-11-25T00:00:00Z'),
+        aliases: ['latest'],
+      }),
+      row({
+        imageName: 'other',
+        productKey: 'other:1:amd64:default',
+        version: '1',
+        imageType: 'container',
+        publishedAt: new Date('2026-11-26T00:00:00Z'),
         aliases: ['latest'],
       }),
     ]);
     golden('identical-bytes', docs);
-    expect(Object.keys(docs.images.products)).toEqual(['debian-12:1:amd64:default']);
-    expect(docs.images.products['debian-12:1:amd64:default'].aliases).toBe(
-      'debian-12/1,debian-12/2,debian-12/latest,debian-12/stable',
+    const products = docs.images.products;
+    expect(Object.keys(products)).toEqual([
+      'debian-12:2:amd64:default:container',
+      'debian-12:2:amd64:default:vm',
+      'debian-12:4:amd64:default:vm',
+    ]);
+    expect(products['debian-12:2:amd64:default:container'].aliases).toBe(
+      'debian-12/2,debian-12/4,debian-12/5,debian-12/latest,debian-12/stable,other/1,other/latest',
     );
+    // The VMs keep only their own versions' names: latest (v5) ships no VM.
+    expect(products['debian-12:2:amd64:default:vm'].aliases).toBe('debian-12/2,debian-12/stable');
+    expect(products['debian-12:4:amd64:default:vm'].aliases).toBe('debian-12/4');
     const fingerprints = JSON.stringify(docs.images).match(new RegExp(hex('b'), 'g'));
     expect(fingerprints).toHaveLength(1);
   });
 
   it('follows a moved alias to its new version', () => {
-    const before = projectStreams([
-      row({ version: '1', imageType: 'container', aliases: ['latest'] }),
-      row({ version: '2', imageType: 'container', combinedSha256: hex('d'), rootSha256: hex('6') }),
-    ]);
     const after = projectStreams([
       row({ version: '1', imageType: 'container' }),
       row({
@@ -132,15 +158,47 @@ describe('projectStreams', () => {
       }),
     ]);
     golden('alias-moved', after);
-    expect(before.images.products['debian-12:1:amd64:default'].aliases).toContain(
-      'debian-12/latest',
+    expect(after.images.products['debian-12:1:amd64:default:container'].aliases).toBe(
+      'debian-12/1',
     );
-    expect(after.images.products['debian-12:1:amd64:default'].aliases).not.toContain(
-      'debian-12/latest',
-    );
-    expect(after.images.products['debian-12:2:amd64:default'].aliases).toBe(
+    expect(after.images.products['debian-12:2:amd64:default:container'].aliases).toBe(
       'debian-12/2,debian-12/latest',
     );
+  });
+
+  it('names other variants with their variant, and leaves out aliases named like a version', () => {
+    const docs = projectStreams([
+      row({ version: '1', imageType: 'container', aliases: ['latest', '2'] }),
+      row({
+        version: '1',
+        imageType: 'container',
+        variant: 'cloud',
+        productKey: 'debian-12:1:amd64:cloud',
+        combinedSha256: hex('c'),
+        rootSha256: hex('5'),
+        aliases: ['latest', '2'],
+      }),
+      row({ version: '2', imageType: 'container', combinedSha256: hex('d'), rootSha256: hex('6') }),
+    ]);
+    expect(docs.images.products['debian-12:1:amd64:default:container'].aliases).toBe(
+      'debian-12/1,debian-12/latest',
+    );
+    expect(docs.images.products['debian-12:1:amd64:cloud:container'].aliases).toBe(
+      'debian-12/1/cloud,debian-12/latest/cloud',
+    );
+  });
+
+  it('keys each image by its own serial, and by the publish minute when it has none', () => {
+    const docs = projectStreams([
+      row({ version: '1', imageType: 'container', serial: '20241120_05:24' }),
+      row({ version: '2', imageType: 'container', combinedSha256: hex('d'), rootSha256: hex('6') }),
+    ]);
+    expect(
+      Object.keys(docs.images.products['debian-12:1:amd64:default:container'].versions),
+    ).toEqual(['20241120_05:24']);
+    expect(
+      Object.keys(docs.images.products['debian-12:2:amd64:default:container'].versions),
+    ).toEqual(['20261123_10:20']);
   });
 
   it('leaves out architectures Incus does not know', () => {
@@ -153,6 +211,16 @@ describe('projectStreams', () => {
 
   it('keys versions by UTC publish minute', () => {
     expect(versionKey(new Date('2026-01-02T03:04:59.999Z'))).toBe('20260102_03:04');
+  });
+
+  it('takes a serial from metadata.yaml only when it starts with a real date', () => {
+    const created = Date.UTC(2024, 10, 20, 5, 24) / 1000;
+    expect(streamsSerial({ serial: '20241120_05:24' }, 0)).toBe('20241120_05:24');
+    expect(streamsSerial({ serial: '202411200524' }, 0)).toBe('202411200524');
+    expect(streamsSerial({ serial: '20241340_05:24' }, created)).toBe('20241120_05:24');
+    expect(streamsSerial({ serial: '1' }, created)).toBe('20241120_05:24');
+    expect(streamsSerial({ serial: '20241120 05:24' }, created)).toBe('20241120_05:24');
+    expect(streamsSerial({}, created)).toBe('20241120_05:24');
   });
 
   it('renders the same bytes for the same rows in any order', () => {

@@ -1,4 +1,4 @@
-import { incusArchitectureKnown } from './incus-architecture';
+import { incusArchitectureKnown, streamsArchitecture } from './incus-architecture';
 
 /** One projection row as the projector needs it (a published version's eligible artifact). */
 export interface ProjectionInput {
@@ -12,11 +12,13 @@ export interface ProjectionInput {
   readonly operatingSystem: string;
   readonly release: string;
   readonly releaseTitle: string;
+  /** The image's own serial (see `streamsSerial`); null for rows written before it was kept. */
+  readonly serial: string | null;
   readonly combinedSha256: string;
-  readonly metadataPath: string;
   readonly metadataSha256: string;
   readonly metadataSizeBytes: number;
   readonly rootFtype: 'squashfs' | 'disk-kvm.img';
+  /** The artifact's download route; its last segment names the root file. */
   readonly rootPath: string;
   readonly rootSha256: string;
   readonly rootSizeBytes: number;
@@ -40,7 +42,7 @@ interface Product {
   release: string;
   release_title: string;
   variant: string;
-  versions: Record<string, { items: Record<string, Item> }>;
+  versions: Record<string, { items: Record<string, Item>; label: string }>;
 }
 
 export interface StreamsDocuments {
@@ -53,10 +55,57 @@ export interface StreamsDocuments {
   };
 }
 
-/** Product version keys: the UTC publish time, YYYYMMDD_HH:MM (the client reads the first 8). */
+/** The metadata item's file name, which `incus image export` keeps. */
+export const METADATA_FILENAME = 'incus.tar.xz';
+
+/** Where the client downloads an item: a content-addressed route (see StreamsItemsController). */
+export function itemPath(sha256: string, filename: string): string {
+  return `streams/v1/items/${sha256}/${filename}`;
+}
+
+/** Product version keys for rows without a serial: the UTC publish time, YYYYMMDD_HH:MM. */
 export function versionKey(publishedAt: Date): string {
   const iso = publishedAt.toISOString();
   return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}_${iso.slice(11, 16)}`;
+}
+
+const SERIAL = /^(\d{4})(\d{2})(\d{2})[A-Za-z0-9_.:+-]{0,56}$/;
+
+/**
+ * The product version key of an image, from its metadata.yaml: `properties.serial` when it starts
+ * with a real date (YYYYMMDD, which the client reads as the creation date; images built by
+ * distrobuilder and trees mirrored from images.linuxcontainers.org carry one), else the image's
+ * `creation_date` as YYYYMMDD_HH:MM. Either way the key is the image's own, so an imported image
+ * keeps its source serial and date, and a re-render never changes it.
+ */
+export function streamsSerial(properties: Readonly<Record<string, string>>, creationDate: number) {
+  const serial = properties.serial;
+  const m = serial === undefined ? null : SERIAL.exec(serial);
+  if (m) {
+    const date = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
+    if (
+      date.getUTCFullYear() === Number(m[1]) &&
+      date.getUTCMonth() === Number(m[2]) - 1 &&
+      date.getUTCDate() === Number(m[3])
+    )
+      return serial as string;
+  }
+  return versionKey(new Date(creationDate * 1000));
+}
+
+/**
+ * Names of one version in the documents: `<image>/<version>` and `<image>/<alias>` for each alias,
+ * with `/<variant>` after them for any variant but `default` (as images.linuxcontainers.org names
+ * `debian/12/cloud`). The client itself adds `/<arch>` to each.
+ */
+export function streamsNames(
+  imageName: string,
+  version: string,
+  aliases: readonly string[],
+  variant: string,
+): string[] {
+  const suffix = variant === 'default' ? '' : `/${variant}`;
+  return [version, ...aliases].map((n) => `${imageName}/${n}${suffix}`);
 }
 
 function compare(a: string, b: string): number {
@@ -64,26 +113,37 @@ function compare(a: string, b: string): number {
 }
 
 function sorted<T>(record: Record<string, T>): Record<string, T> {
-  return Object.fromEntries(
-    Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-  );
+  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => compare(a, b)));
+}
+
+function sortedItem(item: Item): Item {
+  return sorted(item as unknown as Record<string, unknown>) as unknown as Item;
 }
 
 /**
- * Turns projection rows into the Simple Streams documents. Rules (lxc/incus v6.0.4 client):
- * - a fingerprint must appear once in the whole document, or the client cannot resolve it: rows
- *   with byte-identical images (same combined hash) are projected once, at their first
- *   publication, carrying the aliases of every version they stand for;
- * - the client pairs each `incus.tar.xz` item with each root item of a version, so a VM and a
- *   container of one product share a metadata item when their tarballs are identical and get
- *   one each otherwise (the pairing without its combined field is ignored by the client);
- * - `aliases` is one comma-separated string; products with an unknown `arch` are dropped (the
- *   client would drop them silently).
+ * Turns projection rows into the Simple Streams documents. The layout follows from how the Incus
+ * client (lxc/incus v6.0.4 shared/simplestreams) reads them:
+ * - a fingerprint must appear once in the whole document, or the client cannot resolve it;
+ * - a product's aliases belong to every image of every version in it, and for each name, type and
+ *   architecture the client keeps the first image in its own sort order.
+ * So every product holds exactly one image — one fingerprint, one metadata item and one root item
+ * under one version key — and carries exactly the names that must resolve to it: `<image>/<name>`
+ * of every version, of any image, that ships those bytes, and of every alias on such a version.
+ * A name then has at most one candidate per type and architecture, whatever the client's order,
+ * and resolves to nothing where its version ships no such image. The product is named after the
+ * first publication of its bytes: `<image>:<version>:<arch>:<variant>:<container|vm>`.
+ * - Item paths are content-addressed (`itemPath`), so any reader allowed one of the images that
+ *   ship the bytes can fetch them, whichever image published them first.
+ * - The version key is the image's serial; its label is the version that first shipped it, so
+ *   `incus image list` tells every image apart.
+ * - An alias named like a version of its image is left out: refs resolve the version first.
+ * - Rows with an architecture the client does not know, or a variant named like an architecture
+ *   (its names would collide with `<name>/<arch>`), are left out.
  * Output key order is fixed, so equal input renders equal bytes on every API process.
  */
 export function projectStreams(rows: readonly ProjectionInput[]): StreamsDocuments {
   const ordered = [...rows]
-    .filter((r) => incusArchitectureKnown(r.architecture))
+    .filter((r) => incusArchitectureKnown(r.architecture) && !incusArchitectureKnown(r.variant))
     .sort(
       (a, b) =>
         a.publishedAt.getTime() - b.publishedAt.getTime() ||
@@ -92,78 +152,55 @@ export function projectStreams(rows: readonly ProjectionInput[]): StreamsDocumen
         compare(a.combinedSha256, b.combinedSha256),
     );
 
-  const keptByFingerprint = new Map<string, ProjectionInput>();
-  const extraAliases = new Map<string, Set<string>>(); // productKey -> aliases from duplicates
-  const kept: ProjectionInput[] = [];
+  const versionNames = new Set(ordered.map((r) => `${r.imageName}/${r.version}`));
+  const products: Record<string, Product> = {};
+  const productOf = new Map<string, { key: string; type: string; names: Set<string> }>();
   for (const row of ordered) {
-    const first = keptByFingerprint.get(row.combinedSha256);
-    if (!first) {
-      keptByFingerprint.set(row.combinedSha256, row);
-      kept.push(row);
+    const aliases = row.aliases.filter((a) => !versionNames.has(`${row.imageName}/${a}`));
+    const names = streamsNames(row.imageName, row.version, aliases, row.variant);
+    const known = productOf.get(row.combinedSha256);
+    if (known) {
+      // Identical bytes cannot be two types; a row that says so could never resolve.
+      if (known.type === row.imageType) for (const n of names) known.names.add(n);
       continue;
     }
-    const names = extraAliases.get(first.productKey) ?? new Set<string>();
-    names.add(`${row.imageName}/${row.version}`);
-    for (const a of row.aliases) names.add(`${row.imageName}/${a}`);
-    extraAliases.set(first.productKey, names);
-  }
-
-  const products: Record<string, Product> = {};
-  for (const row of kept) {
-    const product = (products[row.productKey] ??= {
+    const vm = row.imageType === 'virtual-machine';
+    const key = `${row.productKey}:${vm ? 'vm' : 'container'}`;
+    productOf.set(row.combinedSha256, { key, type: row.imageType, names: new Set(names) });
+    const rootName = row.rootPath.slice(row.rootPath.lastIndexOf('/') + 1);
+    const items: Record<string, Item> = {
+      [METADATA_FILENAME]: sortedItem({
+        ftype: 'incus.tar.xz',
+        path: itemPath(row.metadataSha256, METADATA_FILENAME),
+        sha256: row.metadataSha256,
+        size: row.metadataSizeBytes,
+        ...(vm
+          ? { 'combined_disk-kvm-img_sha256': row.combinedSha256 }
+          : { combined_squashfs_sha256: row.combinedSha256 }),
+      }),
+      [vm ? 'disk.qcow2' : 'root.squashfs']: sortedItem({
+        ftype: row.rootFtype,
+        path: itemPath(row.rootSha256, rootName),
+        sha256: row.rootSha256,
+        size: row.rootSizeBytes,
+      }),
+    };
+    products[key] = {
       aliases: '',
-      arch: row.architecture,
+      arch: streamsArchitecture(row.architecture),
       os: row.operatingSystem,
       release: row.release,
       release_title: row.releaseTitle,
       variant: row.variant,
-      versions: {},
-    });
-    const names = new Set(product.aliases ? product.aliases.split(',') : []);
-    names.add(`${row.imageName}/${row.version}`);
-    for (const a of row.aliases) names.add(`${row.imageName}/${a}`);
-    for (const a of extraAliases.get(row.productKey) ?? []) names.add(a);
-    product.aliases = [...names].sort().join(',');
-
-    const version = (product.versions[versionKey(row.publishedAt)] ??= { items: {} });
-    const items = version.items;
-    const combinedField =
-      row.imageType === 'container' ? 'combined_squashfs_sha256' : 'combined_disk-kvm-img_sha256';
-    const metaKey =
-      Object.keys(items).find(
-        (k) => items[k].ftype === 'incus.tar.xz' && items[k].sha256 === row.metadataSha256,
-      ) ??
-      (Object.values(items).some((i) => i.ftype === 'incus.tar.xz')
-        ? `incus.tar.xz-${row.imageType}`
-        : 'incus.tar.xz');
-    items[metaKey] ??= {
-      ftype: 'incus.tar.xz',
-      path: row.metadataPath,
-      sha256: row.metadataSha256,
-      size: row.metadataSizeBytes,
-    };
-    items[metaKey][combinedField] = row.combinedSha256;
-    items[row.rootFtype === 'squashfs' ? 'root.squashfs' : 'disk.qcow2'] = {
-      ftype: row.rootFtype,
-      path: row.rootPath,
-      sha256: row.rootSha256,
-      size: row.rootSizeBytes,
+      versions: {
+        [row.serial ?? versionKey(row.publishedAt)]: { items: sorted(items), label: row.version },
+      },
     };
   }
-
-  for (const product of Object.values(products)) {
-    for (const v of Object.values(product.versions)) {
-      v.items = sorted(
-        Object.fromEntries(
-          Object.entries(v.items).map(([k, item]) => [
-            k,
-            sorted(item as unknown as Record<string, unknown>) as unknown as Item,
-          ]),
-        ),
-      );
-    }
-    product.versions = sorted(product.versions);
+  for (const { key, names } of productOf.values()) {
+    products[key].aliases = [...names].sort(compare).join(',');
   }
+
   const images = {
     content_id: 'images',
     datatype: 'image-downloads',

@@ -1,6 +1,16 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { StreamsItemEntity, type StreamsItemInput } from './streams-item.entity';
+import { METADATA_FILENAME } from './streams.projector';
+
+/** A published streams item that cites some bytes (see `itemCitations`). */
+export interface ItemCitation {
+  readonly imageName: string;
+  readonly publishedAt: Date;
+  readonly filename: string;
+  readonly sizeBytes: number;
+  readonly mediaType: string;
+}
 
 /** A projection row joined with what the renderer needs of its version. */
 export interface ProjectedRow extends StreamsItemEntity {
@@ -82,6 +92,45 @@ export class StreamsRepository {
       `SELECT revision FROM streams_revision WHERE id = 1`,
     );
     return Number(rows[0].revision);
+  }
+
+  /**
+   * Every published streams item citing these bytes, as metadata or as root: the image, when it
+   * was published, the file name and media type under which the documents list them.
+   */
+  async itemCitations(sha256: string): Promise<ItemCitation[]> {
+    const rows: {
+      image_name: string;
+      published_at: Date;
+      is_metadata: boolean;
+      root_path: string;
+      size_bytes: string;
+      media_type: string;
+    }[] = await this.dataSource.query(
+      `SELECT i.name AS image_name, v.published_at, s.metadata_sha256 = $1 AS is_metadata,
+              s.root_path,
+              CASE WHEN s.metadata_sha256 = $1 THEN s.metadata_size_bytes ELSE s.root_size_bytes END
+                AS size_bytes,
+              CASE WHEN s.metadata_sha256 = $1 THEN m.media_type ELSE a.primary_media_type END
+                AS media_type
+         FROM streams_item s
+         JOIN image_version v ON v.id = s.version_id AND v.state = 'published'
+         JOIN image i ON i.id = v.image_id
+         JOIN artifact a ON a.id = s.artifact_id
+         JOIN attachment m ON m.artifact_id = s.artifact_id AND m.name = 'incus.tar.xz'
+        WHERE s.metadata_sha256 = $1 OR s.root_sha256 = $1
+        ORDER BY v.published_at, i.name`,
+      [sha256],
+    );
+    return rows.map((r) => ({
+      imageName: r.image_name,
+      publishedAt: new Date(r.published_at),
+      filename: r.is_metadata
+        ? METADATA_FILENAME
+        : r.root_path.slice(r.root_path.lastIndexOf('/') + 1),
+      sizeBytes: Number(r.size_bytes),
+      mediaType: r.media_type,
+    }));
   }
 
   itemsOfVersion(versionId: string): Promise<StreamsItemEntity[]> {

@@ -1,4 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
+import type { AppConfig } from '../config/app-config';
 import { MetricsService } from '../common/metrics/metrics.service';
 import type { StreamsRepository } from './streams.repository';
 import { REVISION_RECHECK_MS, StreamsService } from './streams.service';
@@ -35,6 +36,7 @@ describe('StreamsService revision checks', () => {
       dataSource,
       repository as unknown as StreamsRepository,
       new MetricsService(),
+      { auth: { publicRead: true } } as AppConfig,
     );
     await service.current();
     repository.revision.mockClear();

@@ -1,13 +1,17 @@
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { Counter } from 'prom-client';
 import { DataSource, type EntityManager } from 'typeorm';
+import type { Principal } from '../auth/principal';
+import { DomainError } from '../common/errors/domain-error';
 import { MetricsService } from '../common/metrics/metrics.service';
+import type { AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/config.module';
 import type { StreamsItemInput } from './streams-item.entity';
 import { projectStreams } from './streams.projector';
-import { StreamsRepository } from './streams.repository';
+import { StreamsRepository, type ItemCitation } from './streams.repository';
 
 const gzipAsync = promisify(gzip);
 
@@ -61,12 +65,34 @@ export class StreamsService {
     private readonly dataSource: DataSource,
     private readonly repository: StreamsRepository,
     metrics: MetricsService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
     this.renders = new Counter({
       name: 'imgsrv_streams_renders_total',
       help: 'Renderings of the streams documents (one per revision per process)',
       registers: [metrics.registry],
     });
+  }
+
+  /**
+   * A streams item the caller may fetch: these bytes, when a published version of an image the
+   * caller may read ships them, under a name the documents give them (the document names an item
+   * after its first publication, which may be another image's). Anything else is the same 404, so
+   * a caller learns nothing of images it may not read.
+   */
+  async locateItem(
+    principal: Principal | null,
+    sha256: string,
+    filename: string,
+  ): Promise<ItemCitation> {
+    const citations = await this.repository.itemCitations(sha256);
+    const readable = citations.find(
+      (c) => this.config.auth.publicRead || (principal?.can('content.read', c.imageName) ?? false),
+    );
+    const named = citations.find((c) => c.filename === filename);
+    if (!readable || !named)
+      throw new DomainError('NOT_FOUND', 'No published image you may read lists such an item.');
+    return { ...readable, filename };
   }
 
   /** Replaces a version's projection rows: re-running incus_index leaves one set. */

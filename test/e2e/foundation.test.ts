@@ -110,6 +110,7 @@ describe('the service skeleton', () => {
       [
         '/streams/v1/index.json',
         '/streams/v1/images.json',
+        '/streams/v1/items/{sha256}/{filename}',
         '/v1/blobs/{digest}',
         '/v1/images/{name}/versions/{version}/artifacts/{artifact_id}/download',
         '/v1/images/{name}/versions/{version}/artifacts/{artifact_id}/download/{filename}',

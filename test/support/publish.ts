@@ -201,9 +201,14 @@ export async function sql<T = Record<string, any>>(
 
 /** The streams_item rows of a version (the incus_index projection). */
 export function streamsRowsOf(url: string, versionId: string) {
-  return sql<{ artifact_id: string; combined_sha256: string; product_key: string }>(
+  return sql<{
+    artifact_id: string;
+    combined_sha256: string;
+    product_key: string;
+    serial: string | null;
+  }>(
     url,
-    `SELECT artifact_id, combined_sha256, product_key FROM streams_item WHERE version_id = $1
+    `SELECT artifact_id, combined_sha256, product_key, serial FROM streams_item WHERE version_id = $1
       ORDER BY artifact_id`,
     [versionId],
   );

@@ -650,6 +650,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/streams/v1/items/{sha256}/{filename}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A file the streams documents list (item paths): the bytes of that sha256, when a published version of an image the caller may read ships them under that name (else 404) */
+        get: operations["downloadStreamsItem"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /** Headers only: A file the streams documents list (item paths): the bytes of that sha256, when a published version of an image the caller may read ships them under that name (else 404) */
+        head: operations["downloadStreamsItem"];
+        patch?: never;
+        trace?: never;
+    };
     "/v1/images/{name}/aliases": {
         parameters: {
             query?: never;
@@ -6143,6 +6161,278 @@ export interface operations {
             };
             /** @description Authenticated but not allowed */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    downloadStreamsItem: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description One range: `bytes=first-last`, `bytes=first-` or `bytes=-suffix`. Several ranges answer 416; a header that does not parse (another unit included) is ignored */
+                Range?: string;
+                /** @description The ETag or Last-Modified date the range is for; otherwise the whole object */
+                "If-Range"?: string;
+                /** @description ETags (or `*`) the client holds: 304 when one matches */
+                "If-None-Match"?: string;
+                /** @description 304 when not modified since (ignored when If-None-Match is given) */
+                "If-Modified-Since"?: string;
+            };
+            path: {
+                /** @description The sha256 of the bytes (lower-case hex) */
+                sha256: string;
+                /** @description A file name the documents give these bytes (`incus.tar.xz` or the root file name) */
+                filename: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The bytes */
+            200: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    /** @description Size of the object in bytes */
+                    "Content-Length"?: number;
+                    /** @description `attachment; filename="…"` */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description The requested range */
+            206: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    /** @description `bytes first-last/size` */
+                    "Content-Range"?: string;
+                    /** @description Size of the range in bytes */
+                    "Content-Length"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Not modified: the client’s copy is current (no body) */
+            304: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed input (problem lists each field in `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not found (also for what an anonymous caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Range not satisfiable */
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    downloadStreamsItem: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description One range: `bytes=first-last`, `bytes=first-` or `bytes=-suffix`. Several ranges answer 416; a header that does not parse (another unit included) is ignored */
+                Range?: string;
+                /** @description The ETag or Last-Modified date the range is for; otherwise the whole object */
+                "If-Range"?: string;
+                /** @description ETags (or `*`) the client holds: 304 when one matches */
+                "If-None-Match"?: string;
+                /** @description 304 when not modified since (ignored when If-None-Match is given) */
+                "If-Modified-Since"?: string;
+            };
+            path: {
+                /** @description The sha256 of the bytes (lower-case hex) */
+                sha256: string;
+                /** @description A file name the documents give these bytes (`incus.tar.xz` or the root file name) */
+                filename: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The bytes */
+            200: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    /** @description Size of the object in bytes */
+                    "Content-Length"?: number;
+                    /** @description `attachment; filename="…"` */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The requested range */
+            206: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    /** @description `bytes first-last/size` */
+                    "Content-Range"?: string;
+                    /** @description Size of the range in bytes */
+                    "Content-Length"?: number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not modified: the client’s copy is current (no body) */
+            304: {
+                headers: {
+                    /** @description Strong entity tag: `"sha256:<hex>"` of the bytes */
+                    ETag?: string;
+                    /** @description HTTP date of the object (one-second precision) */
+                    "Last-Modified"?: string;
+                    /** @description `bytes` */
+                    "Accept-Ranges"?: string;
+                    /** @description `public, max-age=31536000, immutable` for published content, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed input (problem lists each field in `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, malformed, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not found (also for what an anonymous caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Range not satisfiable */
+            416: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -6,9 +6,9 @@ import type { EntityManager } from 'typeorm';
 import { CasService } from '../../cas/cas.service';
 import type { ArtifactEntity, AttachmentEntity } from '../../catalog/artifact.entity';
 import { artifactFilename } from '../../catalog/catalog.service';
-import { incusArchitectureKnown } from '../../streams/incus-architecture';
+import { incusArchitectureKnown, streamsArchitecture } from '../../streams/incus-architecture';
 import type { StreamsItemInput } from '../../streams/streams-item.entity';
-import { productCollision } from '../../streams/streams.projector';
+import { productCollision, streamsSerial } from '../../streams/streams.projector';
 import { StreamsService } from '../../streams/streams.service';
 import { IncusMetadataError, IncusMetadataProbe, architectureMatches } from '../incus-metadata';
 import { PermanentStepError } from '../step-plan';
@@ -65,6 +65,13 @@ export class IncusIndexStep {
         });
         continue;
       }
+      if (incusArchitectureKnown(artifact.variant)) {
+        skipped.push({
+          artifact_id: artifact.id,
+          reason: `its variant ${artifact.variant} is an architecture name, which Incus would read as one`,
+        });
+        continue;
+      }
       const hash = createHash('sha256');
       const probe = new IncusMetadataProbe();
       await pipeline((await this.cas.readBlob(meta.blobDigest)).stream, probe, hashSink(hash), {
@@ -94,7 +101,7 @@ export class IncusIndexStep {
       const release = metadata.properties.release ?? version.version;
       items.push({
         artifactId: artifact.id,
-        productKey: `${image.name}:${version.version}:${artifact.architecture}:${artifact.variant}`,
+        productKey: `${image.name}:${version.version}:${streamsArchitecture(artifact.architecture)}:${artifact.variant}`,
         imageType: artifact.format === 'qcow2' ? 'virtual-machine' : 'container',
         architecture: artifact.architecture,
         variant: artifact.variant,
@@ -102,6 +109,7 @@ export class IncusIndexStep {
         release,
         releaseTitle: metadata.properties.release_title ?? release,
         description: metadata.properties.description ?? image.description ?? null,
+        serial: streamsSerial(metadata.properties, metadata.creation_date),
         combinedSha256: hash.digest('hex'),
         metadataPath: `${base}/attachments/${meta.id}/download/${METADATA_ATTACHMENT}`,
         metadataSha256: meta.blobDigest.slice('sha256:'.length),

@@ -1,0 +1,65 @@
+import { Controller, Get, Param, Req, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { CurrentPrincipal } from '../auth/current-principal.decorator';
+import type { Principal } from '../auth/principal';
+import { AcceptsBasicAuth, PublicRead } from '../auth/require-action.decorator';
+import { CasService } from '../cas/cas.service';
+import { ApiDownload } from '../common/http/api-conditional.decorator';
+import { ApiProblems } from '../common/http/api-problems.decorator';
+import { DownloadResponder } from '../common/http/download.responder';
+import { StreamsItemParamsDto } from './dto/streams-item.params.dto';
+import { METADATA_FILENAME } from './streams.projector';
+import { StreamsService } from './streams.service';
+
+/**
+ * The files the streams documents list, by content address: a metadata tarball or root image
+ * that several versions or images ship is one item, fetchable by a reader of any of them.
+ */
+@ApiTags('streams')
+@ApiBearerAuth('bearer')
+@Controller('streams/v1/items')
+export class StreamsItemsController {
+  constructor(
+    private readonly streams: StreamsService,
+    private readonly cas: CasService,
+    private readonly downloads: DownloadResponder,
+  ) {}
+
+  @Get(':sha256/:filename')
+  @PublicRead()
+  @AcceptsBasicAuth()
+  @ApiOperation({
+    summary:
+      'A file the streams documents list (item paths): the bytes of that sha256, when a published ' +
+      'version of an image the caller may read ships them under that name (else 404)',
+  })
+  @ApiDownload()
+  @ApiProblems(400, 401, 403, 404, 416)
+  async downloadStreamsItem(
+    @CurrentPrincipal() principal: Principal | null,
+    @Param() params: StreamsItemParamsDto,
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<FastifyReply> {
+    const item = await this.streams.locateItem(principal, params.sha256, params.filename);
+    const blob = await this.cas.getBlob(`sha256:${params.sha256}`);
+    return this.downloads.send(
+      request,
+      reply,
+      params.filename === METADATA_FILENAME ? 'attachment' : 'artifact',
+      {
+        digest: blob.digest,
+        sizeBytes: blob.sizeBytes,
+        mediaType: item.mediaType,
+        filename: item.filename,
+        lastModified: item.publishedAt,
+        immutable: true,
+      },
+      {
+        stream: (range, signal) => this.cas.openBlob(blob, range, signal),
+        file: () => this.cas.openBlobFile(blob),
+      },
+    );
+  }
+}
