@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests and benchmarks need: the Incus client (bookworm-backports),
-# incus-simplestreams (incus-extra), qemu-img, mksquashfs, nginx, and what node-gyp needs to build
-# the sendfile addon (native/sendfile; Node's own headers come with Node). Idempotent and quiet: it
-# does nothing when every command is already present.
+# Installs the Debian packages the tests and benchmarks need: the Incus client and daemon
+# (bookworm-backports; the daemon also brings qemu-utils from there), incus-simplestreams
+# (incus-extra), qemu-img, mksquashfs, busybox-static (a container root filesystem that boots),
+# unshare, nginx, and what node-gyp needs to build the sendfile addon (native/sendfile; Node's own
+# headers come with Node). Idempotent and quiet: it does nothing when every command is present.
 set -euo pipefail
 
 need=()
 command -v incus >/dev/null 2>&1 || need+=(incus)
+[ -x /usr/libexec/incus/incusd ] || need+=(incusd)
+command -v busybox >/dev/null 2>&1 || need+=(busybox)
+command -v unshare >/dev/null 2>&1 || need+=(unshare)
 command -v incus-simplestreams >/dev/null 2>&1 || need+=(incus-simplestreams)
 command -v qemu-img >/dev/null 2>&1 || need+=(qemu-img)
 command -v mksquashfs >/dev/null 2>&1 || need+=(mksquashfs)
@@ -34,6 +38,7 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
-apt-get install -y -qq -t bookworm-backports incus-client incus-extra >/dev/null
-apt-get install -y -qq qemu-utils squashfs-tools nginx-light xz-utils g++ make python3 >/dev/null
+apt-get install -y -qq -t bookworm-backports incus-client incus-extra incus >/dev/null
+apt-get install -y -qq qemu-utils squashfs-tools nginx-light xz-utils g++ make python3 \
+  busybox-static util-linux >/dev/null
 echo "install-system-deps: installed ${need[*]}"
