@@ -10,7 +10,7 @@ import { generateApiToken, hashSecret } from './api-token';
 import type { ApiTokenEntity } from './api-token.entity';
 import { ApiTokenRepository } from './api-token.repository';
 import type { Actor } from './current-principal.decorator';
-import { issuerUrlProblem, normalizeIssuer } from './oidc-claims';
+import { checkIssuerUrl } from './oidc-issuer-url';
 import type { OidcProvisioningRuleEntity } from './oidc-provisioning-rule.entity';
 import {
   OidcProvisioningRuleRepository,
@@ -278,11 +278,12 @@ export class AuthService {
   }
 
   private checkRule(fields: OidcRuleFields): OidcRuleFields {
-    const problem = issuerUrlProblem(fields.issuerUrl, this.config.auth.oidcAllowInsecureLoopback);
-    if (problem) throw DomainError.validation([{ pointer: '/issuer_url', detail: problem }]);
+    const issuer = checkIssuerUrl(fields.issuerUrl, this.config.auth);
+    if ('problem' in issuer)
+      throw DomainError.validation([{ pointer: '/issuer_url', detail: issuer.problem }]);
     return {
       ...fields,
-      issuerUrl: normalizeIssuer(fields.issuerUrl),
+      issuerUrl: issuer.url,
       roleId: this.requireRole(fields.roleId),
     };
   }

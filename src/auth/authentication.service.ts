@@ -6,7 +6,7 @@ import { LOGGER } from '../common/logging/logging.module';
 import type { Logger } from '../common/logging/logger';
 import { parseApiToken, secretMatches } from './api-token';
 import { ApiTokenRepository } from './api-token.repository';
-import { OidcRejection, OidcVerifier } from './oidc-verifier';
+import { OidcRejection, OidcUnavailable, OidcVerifier } from './oidc-verifier';
 import { Principal, type Grant } from './principal';
 import { PrincipalRepository } from './principal.repository';
 
@@ -101,6 +101,18 @@ export class AuthenticationService {
     } catch (error) {
       if (error instanceof OidcRejection)
         return this.reject(`OIDC token refused: ${error.message}`, options);
+      if (error instanceof OidcUnavailable) {
+        this.logger.warn(
+          { reqId: options.requestId, reason: error.message },
+          'OIDC token not checked: issuer discovery busy',
+        );
+        throw new DomainError(
+          'DEPENDENCY_UNAVAILABLE',
+          'The OIDC issuer cannot be checked right now; try again shortly.',
+          {},
+          { 'retry-after': '1' },
+        );
+      }
       throw error;
     }
     const displayName = `oidc:${new URL(verified.issuer).host}:${verified.subject}`.slice(0, 200);

@@ -79,6 +79,19 @@ describe('loadConfig', () => {
     );
   });
 
+  it('reads the OIDC hosts allowed although internal, in URL-hostname form', () => {
+    expect(loadConfig({}).auth.oidcAllowedIssuerHosts).toEqual([]);
+    expect(
+      loadConfig({ IMGSRV_OIDC_ALLOWED_ISSUER_HOSTS: '127.0.0.1, ::1,LOCALHOST.,0x7f.2,' }).auth
+        .oidcAllowedIssuerHosts,
+    ).toEqual(['127.0.0.1', '[::1]', 'localhost', '127.0.0.2']);
+    expect(() =>
+      loadConfig({ IMGSRV_OIDC_ALLOWED_ISSUER_HOSTS: 'a.example,127.0.0.1:8443' }),
+    ).toThrow(
+      /IMGSRV_OIDC_ALLOWED_ISSUER_HOSTS: not a host name or address \(got "127.0.0.1:8443"\)/,
+    );
+  });
+
   it('runs one API process unless asked for more, auto meaning one per CPU', () => {
     expect(loadConfig({}).http.processes).toBe(1);
     expect(loadConfig({ IMGSRV_HTTP_PROCESSES: '4' }).http.processes).toBe(4);

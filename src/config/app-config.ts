@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import { parse as parseDotenv } from 'dotenv';
+import { canonicalHost } from '../auth/oidc-issuer-url';
 import { EnvSchema } from './env.schema';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -58,6 +59,11 @@ export interface AppConfig {
     readonly oidcFetchTimeoutMs: number;
     /** Accept http:// OIDC issuers on loopback addresses (tests only). */
     readonly oidcAllowInsecureLoopback: boolean;
+    /**
+     * Hosts an OIDC issuer or JWKS URL may name although internal (loopback, private,
+     * link-local), in URL-hostname form: `127.0.0.1`, `[::1]`, `issuer.corp.example`.
+     */
+    readonly oidcAllowedIssuerHosts: readonly string[];
   };
   readonly log: { readonly level: LogLevel; readonly format: 'json' | 'text' };
   readonly shutdownTimeoutMs: number;
@@ -215,6 +221,17 @@ export function loadConfig(env: Env, cwd = process.cwd()): AppConfig {
       problems.push(`IMGSRV_HTTP_IDLE_TIMEOUT: must be at least 1s (got "${idleTimeout}")`);
   }
 
+  const oidcAllowedIssuerHosts: string[] = [];
+  for (const entry of get('IMGSRV_OIDC_ALLOWED_ISSUER_HOSTS', '').split(',')) {
+    if (entry.trim() === '') continue;
+    const host = canonicalHost(entry.trim());
+    if (host === null)
+      problems.push(
+        `IMGSRV_OIDC_ALLOWED_ISSUER_HOSTS: not a host name or address (got ${JSON.stringify(entry)})`,
+      );
+    else oidcAllowedIssuerHosts.push(host);
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   const config: AppConfig = {
@@ -248,6 +265,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): AppConfig {
       oidcAllowInsecureLoopback: parseBoolean(
         nonEmpty('IMGSRV_OIDC_ALLOW_INSECURE_LOOPBACK', 'false'),
       ),
+      oidcAllowedIssuerHosts,
     },
     log: {
       level: nonEmpty('IMGSRV_LOG_LEVEL', 'info') as LogLevel,

@@ -106,6 +106,9 @@ export class EnvSchema {
   @IsIn(BOOLEAN_VALUES, { message: 'must be true or false' })
   IMGSRV_OIDC_ALLOW_INSECURE_LOOPBACK?: string;
 
+  /** Checked host by host in app-config.ts (the URL parser decides what a host is). */
+  @IsOptional() @IsString() IMGSRV_OIDC_ALLOWED_ISSUER_HOSTS?: string;
+
   @IsOptional()
   @IsIn(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` })
   IMGSRV_LOG_LEVEL?: string;

@@ -6,6 +6,11 @@ import { authCall, bearer, issueIdentity, type IssuedIdentity } from '../support
 import { TestOidcIssuer, unsecuredJwt } from '../support/oidc-issuer';
 
 const PROBLEM = 'application/problem+json';
+/** The test issuers serve plain HTTP on 127.0.0.1: loopback, so internal. */
+const OIDC_TEST_ENV = {
+  IMGSRV_OIDC_ALLOW_INSECURE_LOOPBACK: 'true',
+  IMGSRV_OIDC_ALLOWED_ISSUER_HOSTS: '127.0.0.1',
+};
 
 async function status(
   app: TestApp,
@@ -321,6 +326,60 @@ describe('auth', () => {
     });
   });
 
+  describe('OIDC rule issuers', () => {
+    const createRule = (issuerUrl: string) =>
+      app.fetch('/v1/auth/oidc-provisioning-rules', {
+        method: 'POST',
+        headers: { ...bearer(app.bootstrapToken), 'content-type': 'application/json' },
+        body: JSON.stringify({
+          display_name: 'issuer check',
+          issuer_url: issuerUrl,
+          audience: 'imgsrv',
+          claims: {},
+          role_id: 'reader',
+        }),
+      });
+
+    it.each([
+      'https://127.0.0.1/',
+      'https://2130706433/',
+      'https://0x7f.1/',
+      'https://0177.0.0.1./',
+      'https://[::1]/',
+      'https://[::ffff:127.0.0.1]/',
+      'https://localhost./',
+      'https://issuer.localhost/',
+      'https://10.0.0.1/',
+      'https://172.16.5.4/',
+      'https://192.168.1.1/',
+      'https://169.254.169.254/latest/meta-data',
+      'https://[fd00::1]/',
+      'https://[fe80::1]/',
+      'https://0/',
+    ])('refuses the internal issuer %s unless allowed by configuration', async (url) => {
+      const res = await createRule(url);
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({
+        code: 'VALIDATION_FAILED',
+        errors: [{ pointer: '/issuer_url', detail: expect.stringMatching(/internal address/) }],
+      });
+    });
+
+    it('stores the issuer URL normalised', async () => {
+      const res = await createRule('https://Issuer.Example.:443/a/../b/');
+      expect(res.status).toBe(201);
+      const rule = (await res.json()) as { id: string; issuer_url: string };
+      expect(rule.issuer_url).toBe('https://issuer.example/b');
+      const stored = (await authCall(
+        app,
+        'GET',
+        `/v1/auth/oidc-provisioning-rules/${rule.id}`,
+      )) as { issuer_url: string };
+      expect(stored.issuer_url).toBe('https://issuer.example/b');
+      await authCall(app, 'DELETE', `/v1/auth/oidc-provisioning-rules/${rule.id}`);
+    });
+  });
+
   describe('secrets', () => {
     it('stores no token plaintext in the database and writes none to the logs', async () => {
       const dump = execFileSync('pg_dump', ['--data-only', app.database.url], {
@@ -344,7 +403,7 @@ describe('OIDC trusted publishing', () => {
 
   beforeAll(async () => {
     await issuer.start();
-    app = await startTestApp({ env: { IMGSRV_OIDC_ALLOW_INSECURE_LOOPBACK: 'true' } });
+    app = await startTestApp({ env: OIDC_TEST_ENV });
     await authCall(app, 'POST', '/v1/auth/oidc-provisioning-rules', {
       display_name: 'release pipeline',
       issuer_url: issuer.url,
@@ -446,5 +505,137 @@ describe('OIDC trusted publishing', () => {
     });
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ errors: [{ pointer: '/issuer_url' }] });
+  });
+
+  describe('issuer discovery', () => {
+    const started: TestOidcIssuer[] = [];
+    afterAll(() => Promise.all(started.map((i) => i.stop())));
+
+    /** A new local issuer and an enabled rule trusting it. */
+    async function trustedIssuer(): Promise<TestOidcIssuer> {
+      const fresh = new TestOidcIssuer();
+      await fresh.start();
+      started.push(fresh);
+      await authCall(app, 'POST', '/v1/auth/oidc-provisioning-rules', {
+        display_name: 'discovery test',
+        issuer_url: fresh.url,
+        audience: 'imgsrv',
+        claims: {},
+        role_id: 'reader',
+      });
+      return fresh;
+    }
+    const whoami = (token: string) =>
+      app.fetch('/v1/auth/whoami', { headers: bearer(token) }).then(async (res) => ({
+        status: res.status,
+        retryAfter: res.headers.get('retry-after'),
+        body: (await res.json()) as Record<string, unknown>,
+      }));
+    const statusesOf = async (tokens: string[]) =>
+      (await Promise.all(tokens.map(whoami))).map((r) => r.status);
+    const times = <T>(n: number, value: T): T[] => Array<T>(n).fill(value);
+    async function until(condition: () => boolean): Promise<void> {
+      for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(condition()).toBe(true);
+    }
+
+    it('discovers an issuer once however many tokens arrive at once', async () => {
+      const fresh = await trustedIssuer();
+      const token = await fresh.sign(claims);
+      expect(await statusesOf(times(25, token))).toEqual(times(25, 200));
+      expect(await statusesOf(times(5, token))).toEqual(times(5, 200));
+      expect([fresh.discoveryRequests, fresh.jwksRequests]).toEqual([1, 1]);
+    });
+
+    it('compares a token issuer in its normalised form', async () => {
+      const fresh = await trustedIssuer();
+      const port = new URL(fresh.url).port;
+      const token = await fresh.sign(claims, { issuer: `http://2130706433:${port}/./` });
+      const res = await whoami(token);
+      expect(res.status).toBe(200);
+      expect(res.body.principal).toMatchObject({ oidc_issuer: fresh.url });
+    });
+
+    it('spends no discovery on an unsigned token, and one on any number of forged ones', async () => {
+      const fresh = await trustedIssuer();
+      const unsigned = unsecuredJwt({
+        ...claims,
+        iss: fresh.url,
+        aud: 'imgsrv',
+        exp: Math.floor(Date.now() / 1000) + 60,
+      });
+      const noAlg = unsigned.replace(/^[^.]+/, Buffer.from('{"typ":"JWT"}').toString('base64url'));
+      expect(await statusesOf([...times(20, unsigned), noAlg])).toEqual(times(21, 401));
+      expect(fresh.discoveryRequests).toBe(0);
+
+      const { privateKey } = await generateKeyPair('RS256');
+      const forged = [
+        await fresh.sign(claims, { key: privateKey }),
+        await fresh.sign(claims, { key: privateKey, kid: 'rotated-in' }),
+      ];
+      expect(await statusesOf([...times(20, forged[0]), ...times(20, forged[1])])).toEqual(
+        times(40, 401),
+      );
+      expect([fresh.discoveryRequests, fresh.jwksRequests]).toEqual([1, 1]);
+    });
+
+    it('remembers a failed discovery and tries again only after a backoff', async () => {
+      const fresh = await trustedIssuer();
+      fresh.discovery = 'fail';
+      const token = await fresh.sign(claims);
+      const started = Date.now();
+      expect(await statusesOf(times(20, token))).toEqual(times(20, 401));
+      expect(fresh.discoveryRequests).toBe(1);
+      expect(await statusesOf(times(20, token))).toEqual(times(20, 401));
+      // Within the first backoff (1 s) nothing asks again; a machine so loaded that the batches
+      // took longer may have seen that backoff end once, never more.
+      expect(fresh.discoveryRequests).toBe(
+        Date.now() - started < 1_000 ? 1 : fresh.discoveryRequests,
+      );
+      expect(fresh.discoveryRequests).toBeLessThanOrEqual(2);
+      expect(app.logs.text()).toMatch(/discovery answered 500 \(failed recently; next attempt/);
+
+      fresh.discovery = 'ok';
+      const failedAttempts = fresh.discoveryRequests;
+      let status = 0;
+      for (let i = 0; i < 100 && status !== 200; i++) {
+        status = (await whoami(token)).status;
+        if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(status).toBe(200);
+      expect(fresh.discoveryRequests).toBe(failedAttempts + 1);
+    });
+
+    it('discovers at most four issuers at once and turns the others away with 503', async () => {
+      const issuers = await Promise.all(Array.from({ length: 6 }, () => trustedIssuer()));
+      for (const i of issuers) i.discovery = 'hold';
+      const tokens = await Promise.all(issuers.map((i) => i.sign(claims)));
+      const answered: number[] = [];
+      const pending = tokens.map((t, n) =>
+        whoami(t).then((res) => {
+          answered.push(n);
+          return res;
+        }),
+      );
+      const discoveries = () => issuers.reduce((sum, i) => sum + i.discoveryRequests, 0);
+      await until(() => discoveries() === 4 && answered.length === 2);
+      const turnedAway = [...answered];
+      const refused = await Promise.all(turnedAway.map((n) => pending[n]));
+      for (const res of refused) {
+        expect(res).toMatchObject({
+          status: 503,
+          retryAfter: '1',
+          body: { code: 'DEPENDENCY_UNAVAILABLE' },
+        });
+      }
+      expect(turnedAway.map((n) => issuers[n].discoveryRequests)).toEqual([0, 0]);
+      expect(discoveries()).toBe(4);
+
+      for (const i of issuers) i.release();
+      const all = await Promise.all(pending);
+      expect(all.filter((r) => r.status === 200)).toHaveLength(4);
+      expect(await statusesOf(turnedAway.map((n) => tokens[n]))).toEqual([200, 200]);
+      expect(issuers.map((i) => i.discoveryRequests)).toEqual(times(6, 1));
+    });
   });
 });

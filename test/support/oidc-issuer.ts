@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type ServerResponse, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   exportJWK,
@@ -19,6 +19,13 @@ export class TestOidcIssuer {
   private jwk: JWK | undefined;
   url = '';
   jwksRequests = 0;
+  discoveryRequests = 0;
+  /**
+   * How discovery answers: `ok`, `fail` (500), or `hold` (no answer until release(), to keep a
+   * discovery in flight).
+   */
+  discovery: 'ok' | 'fail' | 'hold' = 'ok';
+  private held: ServerResponse[] = [];
 
   async start(): Promise<void> {
     const { privateKey, publicKey } = await generateKeyPair('RS256');
@@ -26,8 +33,10 @@ export class TestOidcIssuer {
     this.jwk = { ...(await exportJWK(publicKey)), kid: 'test-key-1', alg: 'RS256', use: 'sig' };
     this.server = createServer((req, res) => {
       if (req.url === '/.well-known/openid-configuration') {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ issuer: this.url, jwks_uri: `${this.url}/jwks` }));
+        this.discoveryRequests++;
+        if (this.discovery === 'fail') res.writeHead(500).end();
+        else if (this.discovery === 'hold') this.held.push(res);
+        else this.answerDiscovery(res);
       } else if (req.url === '/jwks') {
         this.jwksRequests++;
         res.writeHead(200, { 'content-type': 'application/json' });
@@ -41,7 +50,20 @@ export class TestOidcIssuer {
   }
 
   async stop(): Promise<void> {
+    this.release();
+    this.server?.closeAllConnections();
     await new Promise<void>((r) => this.server?.close(() => r()));
+  }
+
+  /** Answers the held discovery requests, and later ones at once. */
+  release(): void {
+    this.discovery = 'ok';
+    for (const res of this.held.splice(0)) this.answerDiscovery(res);
+  }
+
+  private answerDiscovery(res: ServerResponse): void {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ issuer: this.url, jwks_uri: `${this.url}/jwks` }));
   }
 
   /** A token signed with this issuer's key; override anything through `claims` and `options`. */
