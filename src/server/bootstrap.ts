@@ -36,6 +36,7 @@ import {
   type FastPath,
 } from '../streams/streams.http';
 import { installHttpFront } from './http-front';
+import { UnreadBodyResponse } from './unread-body';
 import { StreamsService } from '../streams/streams.service';
 
 /** JSON bodies are small; upload parts stream through their own parser with their own limit. */
@@ -45,13 +46,15 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 /**
  * Large uploads and downloads may take longer than Node's default 5-minute request timeout;
- * slow-loris protection stays with the header timeout, keep-alive idles out as usual.
+ * slow-loris protection stays with the header timeout, keep-alive idles out as usual. Responses
+ * close or drain the connection when a route did not read the request body (UnreadBodyResponse).
  */
 const SERVER_OPTIONS = {
   requestTimeout: 0,
   headersTimeout: 60_000,
   keepAliveTimeout: 65_000,
   requireHostHeader: false, // checked by the handler, which answers a problem
+  ServerResponse: UnreadBodyResponse,
 };
 
 /** A problem written straight on Node's response, for requests that never reach Fastify. */
@@ -63,6 +66,24 @@ function answerBare(res: ServerResponse, code: ErrorCode, detail: string): void 
     connection: 'close',
   });
   res.end(body);
+}
+
+/**
+ * What Node's parser lets through and the handler refuses: a request line without a version
+ * (HTTP/0.9), an HTTP/1.1 request without Host (Node's own check answers a bare 400), and more
+ * than one Host, which leaves the authority to whichever reader picks which.
+ */
+function refusedHead(req: IncomingMessage): string | undefined {
+  if (req.httpVersionMajor !== 1)
+    return 'The request line needs a version: HTTP/1.1 (or HTTP/1.0).';
+  if (req.headers.host === undefined)
+    return req.httpVersionMinor === 1 ? 'An HTTP/1.1 request needs a Host header.' : undefined;
+  const raw = req.rawHeaders;
+  let hosts = 0;
+  for (let i = 0; i < raw.length; i += 2)
+    if (raw[i].length === 4 && raw[i].toLowerCase() === 'host' && ++hosts > 1)
+      return 'A request has exactly one Host header.';
+  return undefined;
 }
 
 /**
@@ -110,9 +131,8 @@ export async function createApplication(
     serverFactory: (h: Handler) => {
       fastify = h;
       handler = (req, res) => {
-        // Node's own check answers a bare 400; this one answers a problem.
-        if (req.headers.host === undefined && req.httpVersionMinor === 1)
-          return answerBare(res, 'BAD_REQUEST', 'An HTTP/1.1 request needs a Host header.');
+        const refused = refusedHead(req);
+        if (refused !== undefined) return answerBare(res, 'BAD_REQUEST', refused);
         if (!fastPath?.(req, res)) h(req, res);
       };
       httpServer = createHttpServer(SERVER_OPTIONS, handler);

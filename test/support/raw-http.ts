@@ -11,6 +11,15 @@ export function rawRequest(
   return `${method} ${path} HTTP/1.1\r\nHost: imgsrv.test\r\n${lines.join('')}\r\n`;
 }
 
+/** `promise`, or a rejection naming `what` after `ms`: a stall fails at once, not at the test timeout. */
+export function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
 export interface RawResponse {
   readonly status: number;
   /** Lower-case names. */

@@ -103,15 +103,31 @@ describe('readSimpleRequestHead', () => {
 describe('mayBecomeSimpleRequest', () => {
   const may = (text: string) => mayBecomeSimpleRequest(Buffer.from(text, 'latin1'), MAX);
 
-  it.each(['G', 'GE', 'GET', 'GET ', 'HEAD /', 'GET /streams/v1/images.json HTTP/1.1\r\nHo'])(
-    'waits for more after %j',
-    (text) => expect(may(text)).toBe(true),
-  );
+  it.each([
+    'G',
+    'GE',
+    'GET',
+    'GET ',
+    'HEAD /',
+    'GET /streams/v1/images.json HTTP/1.1\r',
+    'GET /streams/v1/images.json HTTP/1.1\r\nHo',
+    'GET /streams/v1/images.json HTTP/1.1\r\nHost: h\r\n\r',
+  ])('waits for more after %j', (text) => expect(may(text)).toBe(true));
 
-  it.each(['P', 'POST /', 'GET  /', 'HEADER', 'GET x', 'GET / HTTP/1.1\r\nHost: h\r\n\r\n'])(
-    'gives up on %j',
-    (text) => expect(may(text)).toBe(false),
-  );
+  it.each([
+    'P',
+    'POST /',
+    'GET  /',
+    'HEADER',
+    'GET x',
+    'GET / HTTP/1.1\r\nHost: h\r\n\r\n',
+    'GET /healthz\r\n',
+    'GET /healthz HTTP/1.0\r\nHost: h\r\n',
+    'GET /healthz HTTP/1.1\n',
+    'GET /healthz HTTP/1.1\nHost: x\n\n',
+    'GET /healthz HTTP/1.1\r\nHost: x\n\r\n',
+    'GET /healthz HTTP/1.1\r\nHost: x\rX: y',
+  ])('gives up on %j', (text) => expect(may(text)).toBe(false));
 
   it('gives up once the partial head reaches the limit', () => {
     expect(may(`GET /${'a'.repeat(MAX)}`)).toBe(false);

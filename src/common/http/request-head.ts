@@ -53,16 +53,26 @@ const SIMPLE_PREFIXES = ['GET /', 'HEAD /'].map((p) => Buffer.from(p, 'latin1'))
 
 /**
  * True while `buffer` holds no whole head yet but may still become a simple request: it is the
- * beginning of "GET /" or "HEAD /" (or longer and starts with one), and shorter than the limit.
- * The caller waits for more bytes instead of giving up on the connection (pipelined requests
- * split across reads).
+ * beginning of "GET /" or "HEAD /" (or longer and starts with one), shorter than the limit, its
+ * lines so far end in CRLF and its request line, once whole, in " HTTP/1.1". The caller waits for
+ * more bytes instead of giving up on the connection (pipelined requests split across reads); a
+ * head that can no longer become simple (bare LF line ends, no version) goes to Node at once,
+ * which refuses or answers it without waiting for a blank line that may never come.
  */
 export function mayBecomeSimpleRequest(buffer: Buffer, maxHeadBytes: number): boolean {
   if (buffer.length >= maxHeadBytes || buffer.includes(END_OF_HEAD)) return false;
-  return SIMPLE_PREFIXES.some((prefix) => {
+  const simplePrefix = SIMPLE_PREFIXES.some((prefix) => {
     const n = Math.min(prefix.length, buffer.length);
     return buffer.subarray(0, n).equals(prefix.subarray(0, n));
   });
+  if (!simplePrefix) return false;
+  const firstLf = buffer.indexOf(LF);
+  if (firstLf >= 0 && !bytesAre(buffer, firstLf + 1 - HTTP11.length, HTTP11)) return false;
+  for (let lf = firstLf; lf >= 0; lf = buffer.indexOf(LF, lf + 1))
+    if (buffer[lf - 1] !== CR) return false;
+  for (let cr = buffer.indexOf(CR); cr >= 0; cr = buffer.indexOf(CR, cr + 1))
+    if (cr + 1 < buffer.length && buffer[cr + 1] !== LF) return false;
+  return true;
 }
 
 export function readSimpleRequestHead(
