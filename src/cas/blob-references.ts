@@ -18,6 +18,8 @@ export interface BlobReferenceSource {
     digests: readonly string[],
     graceMs: number,
   ): Promise<ReadonlySet<string>>;
+  /** Names of the images whose versions cite `digest` now (an upload's other owners may write them). */
+  imagesCiting?(digest: string): Promise<readonly string[]>;
 }
 
 /**
@@ -46,5 +48,13 @@ export class BlobReferenceRegistry {
       for (const d of await source.citedDigests(manager, digests, graceMs)) cited.add(d);
     }
     return cited;
+  }
+
+  /** Names of every image any registered source says cites `digest`. */
+  async imagesCiting(digest: string): Promise<Set<string>> {
+    const images = new Set<string>();
+    for (const source of this.sources)
+      for (const name of (await source.imagesCiting?.(digest)) ?? []) images.add(name);
+    return images;
   }
 }

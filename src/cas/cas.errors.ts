@@ -37,4 +37,5 @@ export const CAS_ERRORS = {
     status: 422,
     title: 'The uploaded content does not have the expected size',
   },
+  STORAGE_FULL: { status: 507, title: 'The blob store is out of space' },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -16,6 +16,7 @@ export class CasMetrics {
   readonly gcDeletedBlobs: Counter;
   readonly gcDeletedBytes: Counter;
   readonly objectsDeleted: Counter;
+  readonly storeFull: Counter<'operation'>;
 
   constructor(
     metrics: MetricsService,
@@ -80,6 +81,12 @@ export class CasMetrics {
     this.objectsDeleted = new Counter({
       name: 'imgsrv_cas_objects_deleted_total',
       help: 'CAS objects removed from the blob store after their rows',
+      registers,
+    });
+    this.storeFull = new Counter({
+      name: 'imgsrv_blob_store_full_total',
+      help: 'Writes the blob store refused for lack of space (ENOSPC, EDQUOT), by operation (part, verification)',
+      labelNames: ['operation'],
       registers,
     });
   }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { pipeline, type Readable } from 'node:stream';
+import { finished, type Readable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
@@ -10,6 +10,7 @@ import { APP_CONFIG } from '../config/config.module';
 import { DomainError, type FieldError } from '../common/errors/domain-error';
 import { LOGGER } from '../common/logging/logging.module';
 import type { Logger } from '../common/logging/logger';
+import { BlobReferenceRegistry } from './blob-references';
 import { BLOB_STORE, type BlobStore, type StagingRef } from './blob-store/blob-store';
 import type { ByteRange } from './byte-range';
 import { CasBlobRepository } from './cas-blob.repository';
@@ -32,7 +33,7 @@ import {
 } from './upload-parts';
 import { UploadPartRepository } from './upload-part.repository';
 import { UploadSessionRepository } from './upload-session.repository';
-import { effectiveState, isOpen, type UploadState } from './upload-state';
+import { effectiveState, isOpen, isStalled, type UploadState } from './upload-state';
 import { UploadVerifier } from './upload-verifier';
 
 export interface BeginUploadInput {
@@ -96,6 +97,9 @@ export interface BlobView {
 
 const HINT_MAX = 255;
 
+/** The server acting on its own behalf (no principal): may use any upload session. */
+const SERVER: Actor = { principal: null, requestId: null };
+
 /** Where a part continues the running hash: its state, the part before, the offset it starts at. */
 interface ChainStart {
   readonly hasher: ResumableSha256;
@@ -150,6 +154,7 @@ export class CasService {
     @Inject(BLOB_STORE) private readonly store: BlobStore,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly references: BlobReferenceRegistry,
   ) {}
 
   /**
@@ -213,8 +218,8 @@ export class CasService {
     return { session: toView(session), created };
   }
 
-  async getSession(uploadId: string, _actor: Actor): Promise<UploadSessionDetail> {
-    const session = await this.findSession(uploadId);
+  async getSession(uploadId: string, actor: Actor): Promise<UploadSessionDetail> {
+    const session = await this.findSession(uploadId, actor);
     const parts = await this.parts.findAll(uploadId);
     return {
       ...toView(session),
@@ -227,7 +232,7 @@ export class CasService {
    * SHA-256, whose state is saved with the part, so completion need not read them again — from
    * this process or any other.
    */
-  async putPart(input: PutPartInput, _actor: Actor): Promise<PutPartResult> {
+  async putPart(input: PutPartInput, actor: Actor): Promise<PutPartResult> {
     const { uploadId, partNumber, contentLength } = input;
     if (!isValidPartNumber(partNumber)) {
       throw new DomainError(
@@ -253,7 +258,7 @@ export class CasService {
       ]);
     }
 
-    const session = await this.findSession(uploadId);
+    const session = await this.findSession(uploadId, actor);
     this.assertAcceptsParts(session);
     if (contentLength > session.expectedSizeBytes) {
       throw new DomainError(
@@ -287,9 +292,17 @@ export class CasService {
       [chain?.hasher, partHash].filter((h) => h !== undefined && h !== null),
     );
 
+    // Not pipeline(), which destroys the request when the store fails: the answer (507 when the
+    // store is full) must reach a client still sending, so the rest of its body is dropped below.
     let bodyError: unknown;
-    pipeline(input.body, meter, (error) => {
-      if (error && !meter.failure) bodyError = error;
+    // The meter's failures reach us through the store's rejection and meter.failure; one the
+    // meter emits after the store stopped reading it must not go unhandled.
+    meter.on('error', () => undefined);
+    input.body.pipe(meter);
+    finished(input.body, (error) => {
+      if (!error) return;
+      bodyError = error;
+      meter.destroy(error);
     });
     let stored;
     try {
@@ -298,17 +311,20 @@ export class CasService {
       });
     } catch (error) {
       chain?.hasher.dispose();
+      input.body.unpipe(meter);
+      input.body.resume();
       if (meter.failure === 'too_long') {
         throw new DomainError(
           'UPLOAD_PART_TOO_LARGE',
           'The body is longer than its Content-Length.',
         );
       }
-      if (
-        meter.failure === 'too_short' ||
-        bodyError !== undefined ||
-        (input.body.destroyed && !input.body.readableEnded)
-      ) {
+      if (error instanceof DomainError && error.code === 'STORAGE_FULL') {
+        // Not the client's doing: the session takes the part once space returns.
+        this.metrics.storeFull.inc({ operation: 'part' });
+        throw error;
+      }
+      if (meter.failure === 'too_short' || bodyError !== undefined || !input.body.readableEnded) {
         throw new DomainError(
           'UPLOAD_PART_INCOMPLETE',
           `The body of part ${partNumber} ended after ${meter.bytes} of ${contentLength} bytes; send the part again.`,
@@ -381,6 +397,7 @@ export class CasService {
   ): Promise<UploadSessionView> {
     const shape = checkPartsList(listed);
     if (shape.length) throw DomainError.validation(shape);
+    await this.findSession(uploadId, actor);
 
     const outcome = await this.dataSource.transaction(async (manager) => {
       const session = await this.sessions.lockById(manager, uploadId);
@@ -449,19 +466,24 @@ export class CasService {
     }
 
     await this.verifyWithin(uploadId, this.config.cas.verifyWaitMs);
-    const session = await this.findSession(uploadId);
+    const session = await this.findSession(uploadId, actor);
     if (session.state === 'failed') throw this.failureError(session);
     return toView(session);
   }
 
-  /** Ends an open session and frees its staged bytes; aborting again answers the same. */
+  /**
+   * Ends an open session, or a verification stalled for lack of space, and frees its staged
+   * bytes; aborting again answers the same.
+   */
   async abort(uploadId: string, actor: Actor): Promise<UploadSessionView> {
+    await this.findSession(uploadId, actor);
     const { session, changed } = await this.dataSource.transaction(async (manager) => {
       const row = await this.sessions.lockById(manager, uploadId);
       if (!row) throw new DomainError('UPLOAD_NOT_FOUND', `No upload session ${uploadId}.`);
       if (row.state === 'aborted') return { session: row, changed: false };
       const state = effectiveState(row.state, row.expiresAt, new Date());
-      if (!isOpen(state)) throw this.notOpen(state);
+      // A verifier retrying the stalled session meanwhile is fenced out by the state.
+      if (!isOpen(state) && !isStalled(row.state, row.failureMessage)) throw this.notOpen(state);
       const aborted = await this.sessions.update(manager, uploadId, { state: 'aborted' });
       await this.audit.record(manager, {
         actor,
@@ -474,6 +496,11 @@ export class CasService {
     });
     if (changed) await this.clearStaging(session);
     return toView(session);
+  }
+
+  /** Did this principal begin an upload of `digest`? (It may read the blob until a version cites it.) */
+  uploadedBy(principalId: string, digest: string): Promise<boolean> {
+    return this.sessions.uploadedBy(principalId, digest);
   }
 
   /** A trusted blob's facts, from the database alone (HEAD never touches the store). */
@@ -556,12 +583,26 @@ export class CasService {
     }
   }
 
-  private async findSession(uploadId: string): Promise<UploadSessionEntity> {
+  private async findSession(uploadId: string, actor: Actor): Promise<UploadSessionEntity> {
     const session = /^[0-9a-f-]{36}$/.test(uploadId)
       ? await this.sessions.findById(uploadId)
       : null;
-    if (!session) throw new DomainError('UPLOAD_NOT_FOUND', `No upload session ${uploadId}.`);
+    if (!session || !(await this.mayUse(session, actor)))
+      throw new DomainError('UPLOAD_NOT_FOUND', `No upload session ${uploadId}.`);
     return session;
+  }
+
+  /**
+   * An upload session belongs to whoever began it, and to principals allowed to write an image
+   * whose versions cite its digest; to anyone else it does not exist (the same 404). The server
+   * itself (no principal) may use any.
+   */
+  private async mayUse(session: UploadSessionEntity, actor: Actor): Promise<boolean> {
+    const principal = actor.principal;
+    if (!principal || session.createdBy === principal.id) return true;
+    for (const image of await this.references.imagesCiting(session.expectedDigest))
+      if (principal.can('content.write', image)) return true;
+    return false;
   }
 
   private assertAcceptsParts(session: UploadSessionEntity): void {
@@ -606,7 +647,7 @@ export class CasService {
     if (await this.sessions.recordStaging(session.id, staging.token)) return staging;
     // Another request created it first: use theirs, and drop ours if it is a separate one.
     if (staging.token) await this.store.deleteStaging(staging).catch(() => undefined);
-    const winner = await this.findSession(session.id);
+    const winner = await this.findSession(session.id, SERVER);
     return { id: winner.id, token: winner.stagingToken };
   }
 

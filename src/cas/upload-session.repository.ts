@@ -188,6 +188,15 @@ export class UploadSessionRepository {
       .getMany();
   }
 
+  /** Did this principal begin an upload session for `digest` (any state)? */
+  async uploadedBy(principalId: string, digest: string): Promise<boolean> {
+    const rows: unknown[] = await this.dataSource.query(
+      `SELECT 1 FROM upload_session WHERE created_by = $1 AND expected_digest = $2 LIMIT 1`,
+      [principalId, digest],
+    );
+    return rows.length > 0;
+  }
+
   async findByIds(ids: readonly string[]): Promise<UploadSessionEntity[]> {
     if (ids.length === 0) return [];
     return this.dataSource

@@ -1,4 +1,11 @@
-import { canMove, effectiveState, isOpen, isTerminal, UPLOAD_STATES } from './upload-state';
+import {
+  canMove,
+  effectiveState,
+  isOpen,
+  isStalled,
+  isTerminal,
+  UPLOAD_STATES,
+} from './upload-state';
 
 describe('upload session states', () => {
   it('moves forward only', () => {
@@ -10,6 +17,14 @@ describe('upload session states', () => {
     expect(canMove('uploading', 'created')).toBe(false);
     expect(canMove('completed', 'aborted')).toBe(false);
     expect(canMove('verifying', 'expired')).toBe(false);
+  });
+
+  it('lets abort end a verification only while it is stalled for lack of space', () => {
+    expect(canMove('verifying', 'aborted')).toBe(true);
+    expect(isStalled('verifying', 'The blob store ran out of space …')).toBe(true);
+    expect(isStalled('verifying', null)).toBe(false);
+    expect(isStalled('completed', null)).toBe(false);
+    expect(isStalled('failed', 'The uploaded content hashes to …')).toBe(false);
   });
 
   it('never leaves a terminal state', () => {

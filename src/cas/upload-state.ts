@@ -1,8 +1,9 @@
 /**
  * Upload session states (API.md): created → uploading → completed → verifying → ready | failed;
- * aborted and expired end an open session. `completed` means the parts list is frozen and no
- * verifier has claimed the session yet; `verifying` means one has (and may have crashed: its
- * lease then expires and another verifier takes over).
+ * aborted and expired end an open session (abort also a stalled verification: isStalled).
+ * `completed` means the parts list is frozen and no verifier has claimed the session yet;
+ * `verifying` means one has (and may have crashed: its lease then expires and another verifier
+ * takes over).
  */
 export const UPLOAD_STATES = [
   'created',
@@ -30,7 +31,7 @@ const NEXT: Record<UploadState, readonly UploadState[]> = {
   created: ['uploading', 'completed', 'failed', 'aborted', 'expired'],
   uploading: ['completed', 'failed', 'aborted', 'expired'],
   completed: ['verifying', 'ready', 'failed'],
-  verifying: ['ready', 'failed'],
+  verifying: ['ready', 'failed', 'aborted'],
   ready: [],
   failed: [],
   aborted: [],
@@ -47,6 +48,14 @@ export function isOpen(state: UploadState): boolean {
 
 export function isTerminal(state: UploadState): boolean {
   return TERMINAL_STATES.includes(state);
+}
+
+/**
+ * A verification the blob store could not finish for lack of space: it stays `verifying` with a
+ * failure message saying so (workers retry it once space returns), and abort may end it.
+ */
+export function isStalled(state: UploadState, failureMessage: string | null): boolean {
+  return state === 'verifying' && failureMessage !== null;
 }
 
 /**

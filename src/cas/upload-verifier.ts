@@ -30,6 +30,11 @@ class ClaimLostError extends Error {
   }
 }
 
+/** What a session shows while its verification waits for the blob store to have room again. */
+const STALLED_FOR_SPACE =
+  'The blob store ran out of space while verifying this upload: the verification is retried ' +
+  'once space returns; abort the upload to free its staged bytes instead.';
+
 /** A content problem: the session fails for good. */
 class VerificationFailure extends Error {
   constructor(
@@ -96,6 +101,14 @@ export class UploadVerifier {
       if (failure) {
         this.metrics.verificationSeconds.observe({ outcome: 'failed' }, seconds());
         return (await this.fail(claim, failure)) ? 'failed' : 'busy';
+      }
+      if (error instanceof DomainError && error.code === 'STORAGE_FULL') {
+        // Still retried like any store failure, but the session says why it waits (and abort,
+        // seeing the message, may end it and free the staged bytes).
+        this.metrics.storeFull.inc({ operation: 'verification' });
+        await this.sessions
+          .updateFenced(this.dataSource.manager, claim, { failureMessage: STALLED_FOR_SPACE })
+          .catch(() => undefined);
       }
       const delay = signal.aborted
         ? 0
@@ -183,6 +196,7 @@ export class UploadVerifier {
         state: 'ready',
         readyAt: new Date(),
         verifyLeaseUntil: null,
+        failureMessage: null,
       });
       if (!held) throw new ClaimLostError();
     });

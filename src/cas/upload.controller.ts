@@ -92,7 +92,7 @@ export class UploadController {
     description: 'sha-256=:<base64>: — verified (422 on mismatch)',
   })
   @ApiOkResponse({ type: UploadPartResponseDto })
-  @ApiProblems(400, 401, 403, 404, 409, 411, 413, 415, 422)
+  @ApiProblems(400, 401, 403, 404, 409, 411, 413, 415, 422, 507)
   async putUploadPart(
     @CurrentActor() actor: Actor,
     @Param() params: UploadPartParamsDto,

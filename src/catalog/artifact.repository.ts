@@ -60,6 +60,20 @@ export class ArtifactRepository {
     return rows.length > 0;
   }
 
+  /** The image and version state of every version citing `digest` (as a root or attachment). */
+  async citationsOf(digest: string): Promise<{ imageName: string; state: string }[]> {
+    const rows: { image_name: string; state: string }[] = await this.dataSource.query(
+      `SELECT DISTINCT i.name AS image_name, v.state
+         FROM image_version v JOIN image i ON i.id = v.image_id
+        WHERE v.id IN (SELECT a.version_id FROM artifact a WHERE a.primary_blob_digest = $1
+                       UNION
+                       SELECT a.version_id FROM attachment t JOIN artifact a ON a.id = t.artifact_id
+                        WHERE t.blob_digest = $1)`,
+      [digest],
+    );
+    return rows.map((r) => ({ imageName: r.image_name, state: r.state }));
+  }
+
   async delete(manager: EntityManager, id: string): Promise<void> {
     await manager.delete(ArtifactEntity, { id });
   }

@@ -20,8 +20,9 @@ export class BlobParamsDto {
 }
 
 /**
- * Raw blobs by digest. Public when a published version cites them; otherwise only for callers
- * with content.read (anonymous callers get 404, as for anything they may not see).
+ * Raw blobs by digest, for callers who may read a version citing them (anyone, for a published
+ * version while public reads are on), or who uploaded them while nothing cites them yet; 404 for
+ * everyone else, as for anything they may not see.
  */
 @ApiTags('uploads and blobs')
 @ApiBearerAuth('bearer')
@@ -45,10 +46,10 @@ export class BlobController {
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<FastifyReply> {
-    const published = await this.catalog.isPublishedDigest(params.digest);
-    if (!published && !principal?.can('content.read')) {
-      throw new DomainError('BLOB_NOT_FOUND', `No trusted blob ${params.digest}.`);
-    }
+    const access = await this.catalog.blobAccess(principal, params.digest, (id) =>
+      this.cas.uploadedBy(id, params.digest),
+    );
+    if (!access) throw new DomainError('BLOB_NOT_FOUND', `No trusted blob ${params.digest}.`);
     const blob = await this.cas.getBlob(params.digest);
     return this.downloads.send(
       request,
@@ -60,7 +61,7 @@ export class BlobController {
         mediaType: 'application/octet-stream',
         filename: safeFilename(blob.digest.replace(':', '-')),
         lastModified: blob.createdAt,
-        immutable: published,
+        immutable: access.published,
       },
       {
         stream: (range, signal) => this.cas.openBlob(blob, range, signal),

@@ -112,12 +112,37 @@ export class CatalogService implements OnModuleInit {
       name: 'catalog.manifests',
       citedDigests: async (manager, digests) =>
         new Set(await this.artifacts.citedAmong(manager, digests)),
+      imagesCiting: async (digest) =>
+        (await this.artifacts.citationsOf(digest)).map((c) => c.imageName),
     });
   }
 
   /** Whether a published version cites the digest (blobs are public only then). */
   isPublishedDigest(digest: string): Promise<boolean> {
     return this.artifacts.publishedCites(digest);
+  }
+
+  /**
+   * May the caller read this blob by digest, and is it published? Only when a version it may read
+   * cites the blob (a published one, or a draft of an image in its content.read scope), or it began
+   * an upload of the blob and no version cites it yet; null otherwise, whether or not the blob
+   * exists, so a caller learns nothing of other images' content.
+   */
+  async blobAccess(
+    principal: Principal | null,
+    digest: string,
+    uploadedBy: (principalId: string) => Promise<boolean>,
+  ): Promise<{ published: boolean } | null> {
+    const citations = await this.artifacts.citationsOf(digest);
+    const visible = citations.filter(
+      (c) =>
+        this.canRead(principal, c.imageName) ||
+        (c.state === 'published' && this.config.auth.publicRead),
+    );
+    if (visible.length > 0) return { published: visible.some((c) => c.state === 'published') };
+    if (citations.length === 0 && principal && (await uploadedBy(principal.id)))
+      return { published: false };
+    return null;
   }
 
   private canRead(principal: Principal | null, image: string): boolean {

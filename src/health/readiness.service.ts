@@ -18,6 +18,14 @@ function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
 }
 
 export type CheckName = 'database' | 'redis' | 'blob_store';
+/** `full`: the blob store answers but has no room for writes (STORAGE_FULL). */
+export type CheckState = 'ok' | 'fail' | 'full';
+
+function stateOf(result: PromiseSettledResult<unknown>): CheckState {
+  if (result.status === 'fulfilled') return 'ok';
+  const reason: unknown = result.reason;
+  return reason instanceof DomainError && reason.code === 'STORAGE_FULL' ? 'full' : 'fail';
+}
 
 @Injectable()
 export class ReadinessService {
@@ -28,7 +36,10 @@ export class ReadinessService {
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
-  /** Runs every check at once; throws NOT_READY naming each failing dependency. */
+  /**
+   * Runs every check at once; throws NOT_READY naming each failing dependency (a full blob store
+   * as `full`, so that it recovers by itself when space returns, as the others do).
+   */
   async check(): Promise<Record<CheckName, 'ok'>> {
     const checks: Record<CheckName, () => Promise<unknown>> = {
       database: () => this.dataSource.query('SELECT 1'),
@@ -39,6 +50,7 @@ export class ReadinessService {
     const results = await Promise.allSettled(
       names.map((n) => withTimeout(checks[n](), CHECK_TIMEOUT_MS)),
     );
+    const states = results.map(stateOf);
     const failing = names.filter((_, i) => results[i].status === 'rejected');
     if (failing.length === 0) return { database: 'ok', redis: 'ok', blob_store: 'ok' };
 
@@ -49,8 +61,13 @@ export class ReadinessService {
         'readiness check failed',
       );
     }
-    throw new DomainError('NOT_READY', `Not ready: ${failing.join(', ')} unavailable.`, {
-      checks: Object.fromEntries(names.map((n) => [n, failing.includes(n) ? 'fail' : 'ok'])),
+    const named = (state: CheckState) => names.filter((_, i) => states[i] === state).join(', ');
+    const why = [
+      named('fail') && `${named('fail')} unavailable`,
+      named('full') && `${named('full')} out of space`,
+    ].filter(Boolean);
+    throw new DomainError('NOT_READY', `Not ready: ${why.join('; ')}.`, {
+      checks: Object.fromEntries(names.map((n, i) => [n, states[i]])),
     });
   }
 }

@@ -1,6 +1,8 @@
 import { Controller, Get, Inject, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { CurrentPrincipal } from '../auth/current-principal.decorator';
+import type { Principal } from '../auth/principal';
 import { AcceptsBasicAuth, PublicRead } from '../auth/require-action.decorator';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
@@ -29,24 +31,28 @@ export class StreamsController {
   @ApiStreamsDocument('The index document')
   @ApiProblems(401, 403)
   async getStreamsIndex(
+    @CurrentPrincipal() principal: Principal | null,
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<FastifyReply> {
-    return this.send(request, reply, (await this.streams.current()).index);
+    return this.send(request, reply, (await this.streams.currentFor(principal)).index);
   }
 
   @Get('images.json')
   @PublicRead()
   @AcceptsBasicAuth()
   @ApiOperation({
-    summary: 'Simple Streams products: every published, eligible image with its aliases',
+    summary:
+      'Simple Streams products: every published, eligible image with its aliases (with public ' +
+      'reads off, exactly the images the caller may read)',
   })
   @ApiStreamsDocument('The products document')
   @ApiProblems(401, 403)
   async getStreamsImages(
+    @CurrentPrincipal() principal: Principal | null,
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<FastifyReply> {
-    return this.send(request, reply, (await this.streams.current()).images);
+    return this.send(request, reply, (await this.streams.currentFor(principal)).images);
   }
 }

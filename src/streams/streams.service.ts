@@ -10,7 +10,8 @@ import { MetricsService } from '../common/metrics/metrics.service';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import type { StreamsItemInput } from './streams-item.entity';
-import { projectStreams } from './streams.projector';
+import { BUILT_IN_ROLES } from '../auth/actions';
+import { projectStreams, type ProjectionInput } from './streams.projector';
 import { StreamsRepository, type ItemCitation } from './streams.repository';
 
 const gzipAsync = promisify(gzip);
@@ -37,6 +38,35 @@ export interface RenderedStreams {
   readonly images: RenderedDocument;
 }
 
+/** The documents of every image, with the rows they were rendered from (for scoped documents). */
+interface FullStreams extends RenderedStreams {
+  readonly rows: readonly ProjectionInput[];
+}
+
+/** Scoped documents kept per revision: one per distinct set of read scopes, the oldest dropped. */
+const SCOPED_CACHE_SIZE = 256;
+
+/**
+ * The read scope of a principal, as a cache key: its content.read patterns, sorted; `*` when one
+ * of them is every image.
+ */
+function readScopeKey(principal: Principal | null): string {
+  const patterns = new Set(
+    (principal?.grants ?? [])
+      .filter((g) => (BUILT_IN_ROLES[g.roleId] as readonly string[]).includes('content.read'))
+      .flatMap((g) => g.images),
+  );
+  return patterns.has('*') ? '*' : [...patterns].sort().join('\n');
+}
+
+async function renderDocuments(
+  revision: number,
+  rows: readonly ProjectionInput[],
+): Promise<RenderedStreams> {
+  const docs = projectStreams(rows);
+  return { revision, index: await document(docs.index), images: await document(docs.images) };
+}
+
 async function document(value: unknown): Promise<RenderedDocument> {
   const body = Buffer.from(JSON.stringify(value));
   const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 32)}"`;
@@ -51,8 +81,11 @@ async function document(value: unknown): Promise<RenderedDocument> {
  */
 @Injectable()
 export class StreamsService {
-  private cached: RenderedStreams | undefined;
-  private rendering: Promise<RenderedStreams> | undefined;
+  private cached: FullStreams | undefined;
+  private rendering: Promise<FullStreams> | undefined;
+  /** Documents of part of the catalog, by read scope, for `scopedRevision`. */
+  private scoped = new Map<string, Promise<RenderedStreams>>();
+  private scopedRevision = 0;
   private checking: Promise<{ revision: number }> | undefined;
   /** Until then, the cached revision is known to be current (no database read needed). */
   private trustedUntil = 0;
@@ -139,12 +172,37 @@ export class StreamsService {
     return this.currentIfTrusted() ?? this.currentChecked();
   }
 
+  /**
+   * The documents `principal` may read: with public reads on, every image's; otherwise exactly
+   * the images in its content.read scope, rendered once per scope set and revision, so readers
+   * learn nothing (names, sizes, ETags) of other images.
+   */
+  async currentFor(principal: Principal | null): Promise<RenderedStreams> {
+    const full = (this.currentIfTrusted() ?? (await this.currentChecked())) as FullStreams;
+    if (this.config.auth.publicRead) return full;
+    const key = readScopeKey(principal);
+    if (key === '*') return full;
+    if (this.scopedRevision !== full.revision) {
+      this.scoped.clear();
+      this.scopedRevision = full.revision;
+    }
+    let rendered = this.scoped.get(key);
+    if (!rendered) {
+      const rows = full.rows.filter((r) => principal?.can('content.read', r.imageName) ?? false);
+      rendered = renderDocuments(full.revision, rows);
+      if (this.scoped.size >= SCOPED_CACHE_SIZE)
+        this.scoped.delete(this.scoped.keys().next().value as string);
+      this.scoped.set(key, rendered);
+    }
+    return rendered;
+  }
+
   /** The cached documents while their revision is trusted (no database read), else undefined. */
-  currentIfTrusted(): RenderedStreams | undefined {
+  currentIfTrusted(): FullStreams | undefined {
     return this.cached && Date.now() < this.trustedUntil ? this.cached : undefined;
   }
 
-  private async currentChecked(): Promise<RenderedStreams> {
+  private async currentChecked(): Promise<FullStreams> {
     const now = Date.now();
     // Requests that arrive while the revision is being read share that read, except just after
     // this process changed it: a read begun before that change committed could miss it.
@@ -162,7 +220,7 @@ export class StreamsService {
     return this.cached;
   }
 
-  private async render(): Promise<RenderedStreams> {
+  private async render(): Promise<FullStreams> {
     const { revision, rows, aliases } = await this.dataSource.transaction(
       'REPEATABLE READ',
       async (manager) => ({
@@ -171,10 +229,8 @@ export class StreamsService {
         aliases: await this.repository.aliasesByVersion(manager),
       }),
     );
-    const docs = projectStreams(
-      rows.map((r) => ({ ...r, aliases: aliases.get(r.versionId) ?? [] })),
-    );
+    const inputs = rows.map((r) => ({ ...r, aliases: aliases.get(r.versionId) ?? [] }));
     this.renders.inc();
-    return { revision, index: await document(docs.index), images: await document(docs.images) };
+    return { ...(await renderDocuments(revision, inputs)), rows: inputs };
   }
 }

@@ -6,8 +6,10 @@ import { issueIdentity, type IssuedIdentity } from '../support/auth';
 import { MIB, randomData, sha256Hex } from '../support/cas-streams';
 import { publishedDownload } from '../support/catalog';
 import { fdsReferringTo } from '../support/fds';
-import { eventually, metric } from '../support/publish';
+import { eventually, metric, sleep } from '../support/publish';
 import { RawConnection, rawRequest as get } from '../support/raw-http';
+import { startS3rver, type RunningS3rver } from '../support/s3rver';
+import { TcpProxy } from '../support/tcp-proxy';
 import { startTestApp, type TestApp } from '../support/test-app';
 import { uploadBlob } from '../support/uploads';
 
@@ -252,5 +254,105 @@ describe('downloads with IMGSRV_SENDFILE=false', () => {
       async () =>
         (await metric(app, 'imgsrv_download_bytes_total{kind="blob"}')) === data.length - 1,
     );
+  });
+});
+
+describe('downloads from the s3 store, cut short', () => {
+  // Far past what the sockets on the way (s3rver → proxy → imgsrv → client) buffer, so a client
+  // that stops reading holds the transfer in the middle.
+  const BIG = 64 * MIB;
+  let s3: RunningS3rver;
+  let proxy: TcpProxy;
+  let app: TestApp;
+  let writer: IssuedIdentity;
+  let data: Buffer;
+  let path: string;
+
+  const counter = async (sample: string) => (await metric(app, sample)) ?? 0;
+  const counts = async () => ({
+    aborted: await counter('imgsrv_downloads_aborted_total{kind="blob"}'),
+    storeFailures: await counter('imgsrv_download_store_failures_total{kind="blob"}'),
+  });
+
+  /** Waits until the cut is counted one way or the other; answers the counts then. */
+  async function cutCounted(before: { aborted: number; storeFailures: number }) {
+    const changed = (c: typeof before) =>
+      c.aborted + c.storeFailures > before.aborted + before.storeFailures;
+    await until('the cut is counted', async () => changed(await counts()));
+    return counts();
+  }
+
+  /** A download whose client read its first bytes and then stopped reading. */
+  async function stalledDownload(): Promise<RawConnection> {
+    const conn = await RawConnection.open(app.url);
+    await conn.write(get(path, writer.headers));
+    await until('the body is under way', () => conn.pending > 0);
+    conn.pause();
+    await sleep(300);
+    return conn;
+  }
+
+  beforeAll(async () => {
+    s3 = await startS3rver();
+    const bucket = 'downloads';
+    await s3.createBucket(bucket);
+    const target = new URL(s3.endpoint);
+    proxy = new TcpProxy(target.hostname, Number(target.port));
+    await proxy.start();
+    app = await startTestApp({
+      env: {
+        IMGSRV_BLOB_STORE: 's3',
+        IMGSRV_S3_ENDPOINT: `http://${proxy.address.host}:${proxy.address.port}`,
+        IMGSRV_S3_BUCKET: bucket,
+        IMGSRV_S3_ACCESS_KEY_ID: s3.accessKeyId,
+        IMGSRV_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+        IMGSRV_S3_FORCE_PATH_STYLE: 'true',
+      },
+    });
+    writer = await issueIdentity(app, 'content-writer');
+    data = randomData(BIG);
+    const { digest } = await uploadBlob(app, writer.headers, data);
+    path = `/v1/blobs/${digest}`;
+  });
+  afterAll(async () => {
+    await app.close();
+    await proxy.stop();
+    await s3.close();
+  });
+
+  it('blames the store, not the client, when the store connection dies mid-body', async () => {
+    const before = await counts();
+    const conn = await stalledDownload();
+    await proxy.stop();
+    try {
+      conn.resume();
+      await conn.closed;
+      expect(conn.pending).toBeLessThan(BIG);
+      expect(await cutCounted(before)).toEqual({
+        aborted: before.aborted,
+        storeFailures: before.storeFailures + 1,
+      });
+    } finally {
+      await proxy.start();
+    }
+    const cut = app.logs.lines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.msg === 'download cut: the blob store failed');
+    expect(cut).toMatchObject({ level: 40, kind: 'blob', url: path, bytes: BIG });
+    expect(app.logs.text()).not.toContain('download aborted by the client');
+
+    const again = await app.fetch(path, { headers: { ...writer.headers, range: 'bytes=0-9' } });
+    expect(Buffer.from(await again.arrayBuffer()).equals(data.subarray(0, 10))).toBe(true);
+  });
+
+  it('still counts a client that goes away as an abort', async () => {
+    const before = await counts();
+    const conn = await stalledDownload();
+    conn.destroy();
+    expect(await cutCounted(before)).toEqual({
+      aborted: before.aborted + 1,
+      storeFailures: before.storeFailures,
+    });
+    expect(app.logs.text()).toContain('download aborted by the client');
   });
 });

@@ -43,11 +43,15 @@ export interface ReadOptions {
 /**
  * The narrow contract every blob-store driver (filesystem, S3) fulfils. Object keys are chosen by
  * the CAS service (`cas/sha256/ab/cd/<hex>`); staging areas are named by upload session ids.
- * Missing objects raise BLOB_NOT_FOUND, an unreachable store DEPENDENCY_UNAVAILABLE.
+ * Missing objects raise BLOB_NOT_FOUND, an unreachable store DEPENDENCY_UNAVAILABLE, a store
+ * without room for a write STORAGE_FULL.
  */
 export interface BlobStore {
   readonly driver: 'fs' | 's3';
-  /** Resolves when the store answers and is writable; rejects with the reason otherwise. */
+  /**
+   * Resolves when the store answers and is writable; rejects with the reason otherwise
+   * (STORAGE_FULL when it has no room left).
+   */
   check(): Promise<void>;
 
   /** Opens the staging area of an upload (S3: a multipart upload). */

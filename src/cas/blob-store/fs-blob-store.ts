@@ -12,6 +12,7 @@ import {
   type FileHandle,
   truncate,
   unlink,
+  writeFile,
 } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
@@ -29,10 +30,11 @@ import {
   type StagingRef,
 } from './blob-store';
 
+/** errno codes that mean the store has no room for what is written (disk full, quota). */
+const FULL = new Set(['ENOSPC', 'EDQUOT']);
+
 /** errno codes that mean the store cannot be used right now, rather than a bug or a missing file. */
 const UNAVAILABLE = new Set([
-  'ENOSPC',
-  'EDQUOT',
   'EIO',
   'EROFS',
   'EACCES',
@@ -47,9 +49,15 @@ function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | null)?.code;
 }
 
-/** Store failures become DEPENDENCY_UNAVAILABLE; anything else (including body errors) passes. */
+/**
+ * A full store becomes STORAGE_FULL (the write may succeed once space returns), other store
+ * failures DEPENDENCY_UNAVAILABLE; anything else (including body errors) passes.
+ */
 function translate(e: unknown): unknown {
   const code = errno(e);
+  if (code && FULL.has(code)) {
+    return new DomainError('STORAGE_FULL', `The blob store is out of space (${code}).`);
+  }
   if (code && UNAVAILABLE.has(code)) {
     return new DomainError('DEPENDENCY_UNAVAILABLE', `The blob store cannot be used (${code}).`);
   }
@@ -63,6 +71,9 @@ async function ignoreMissing(work: Promise<unknown>): Promise<void> {
     if (errno(e) !== 'ENOENT') throw translate(e);
   }
 }
+
+/** What the readiness check writes (and removes): a full store refuses even this much. */
+const PROBE_BYTES = Buffer.alloc(64 * 1024);
 
 const PART_FILE = /^(\d{5})\.([0-9a-f]{32}|r\d+-\d+-[0-9a-f]{16})$/;
 /** The etag of a part written in place in the chain file: offset, size, and a nonce. */
@@ -107,9 +118,22 @@ export class FsBlobStore implements BlobStore {
 
   constructor(readonly root: string) {}
 
+  /**
+   * Besides access, writes a small file: a store out of space answers STORAGE_FULL until space
+   * returns. No fsync: local filesystems refuse the write itself when they have no room.
+   */
   async check(): Promise<void> {
     await mkdir(this.root, { recursive: true });
     await access(this.root, constants.R_OK | constants.W_OK);
+    const probe = join(this.root, `.probe-${process.pid}-${randomBytes(4).toString('hex')}`);
+    try {
+      await writeFile(probe, PROBE_BYTES, { flag: 'wx' });
+    } catch (e) {
+      // Any other failure keeps its own message (and path) for the readiness log.
+      throw FULL.has(errno(e) ?? '') ? translate(e) : e;
+    } finally {
+      await unlink(probe).catch(() => undefined);
+    }
   }
 
   private stagingDir(id: string): string {

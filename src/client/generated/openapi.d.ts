@@ -639,13 +639,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Simple Streams products: every published, eligible image with its aliases */
+        /** Simple Streams products: every published, eligible image with its aliases (with public reads off, exactly the images the caller may read) */
         get: operations["getStreamsImages"];
         put?: never;
         post?: never;
         delete?: never;
         options?: never;
-        /** Headers only: Simple Streams products: every published, eligible image with its aliases */
+        /** Headers only: Simple Streams products: every published, eligible image with its aliases (with public reads off, exactly the images the caller may read) */
         head: operations["headStreamsImages"];
         patch?: never;
         trace?: never;
@@ -2720,6 +2720,15 @@ export interface operations {
             };
             /** @description A dependency is unavailable */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The blob store is out of space: send again once space returns */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };

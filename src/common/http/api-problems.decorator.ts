@@ -15,6 +15,7 @@ const DESCRIPTIONS: Record<number, string> = {
   416: 'Range not satisfiable',
   422: 'Content does not match its declared digest or size',
   503: 'A dependency is unavailable',
+  507: 'The blob store is out of space: send again once space returns',
 };
 
 /**

@@ -1,7 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Readable } from 'node:stream';
+import { finished, type Readable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Counter } from 'prom-client';
@@ -46,6 +46,7 @@ export class DownloadResponder {
   private readonly bytes: Counter<'kind'>;
   private readonly sendfiles: Counter<'kind'>;
   private readonly aborted: Counter<'kind'>;
+  private readonly storeFailures: Counter<'kind'>;
   private readonly sendfile: boolean;
   private readonly idleTimeoutMs: number;
 
@@ -75,6 +76,12 @@ export class DownloadResponder {
     this.aborted = new Counter({
       name: 'imgsrv_downloads_aborted_total',
       help: 'Download bodies the client went away from before the last byte, by kind',
+      labelNames: ['kind'],
+      registers: [metrics.registry],
+    });
+    this.storeFailures = new Counter({
+      name: 'imgsrv_download_store_failures_total',
+      help: 'Download bodies cut before the last byte because the blob store failed, by kind',
       labelNames: ['kind'],
       registers: [metrics.registry],
     });
@@ -127,18 +134,29 @@ export class DownloadResponder {
 
     const length = Number(plan.headers['content-length']);
     reply.raw.on('finish', () => this.bytes.inc({ kind }, length));
-    // The client going away before the last byte lets the body's source go (either path). Fastify
-    // logs a request when its response finishes; one cut short is logged here.
+    // A response closed before the last byte lets the body's source go (either path). Fastify
+    // logs a request when its response finishes; one cut short is logged here, and blamed on
+    // the store when the store failed first (the response is then destroyed), else the client.
     const gone = new AbortController();
+    let storeError: unknown;
     reply.raw.on('close', () => {
       if (reply.raw.writableFinished) return;
       gone.abort();
+      const entry = { reqId: request.id, method: request.method, url: request.url, kind };
+      if (storeError !== undefined) {
+        this.storeFailures.inc({ kind });
+        this.logger.warn(
+          { ...entry, bytes: length, err: storeError },
+          'download cut: the blob store failed',
+        );
+        return;
+      }
       this.aborted.inc({ kind });
-      this.logger.info(
-        { reqId: request.id, method: request.method, url: request.url, kind, bytes: length },
-        'download aborted by the client',
-      );
+      this.logger.info({ ...entry, bytes: length }, 'download aborted by the client');
     });
+    const storeFailed = (error: unknown) => {
+      if (!gone.signal.aborted && storeError === undefined) storeError = error;
+    };
     const file = await this.fileToSend(request, source);
     if (file) {
       // Node gives a pipelined request's response the socket only once the one before is done.
@@ -153,12 +171,18 @@ export class DownloadResponder {
           plan.body.range?.start ?? 0,
           length,
           gone.signal,
+          storeFailed,
         );
       }
       await file.close();
     }
 
     const stream = await source.stream(plan.body.range, gone.signal);
+    // Ahead of Fastify's own watch, which destroys the response when the stream fails: a stream
+    // that fails or ends short while the response is still open is the store's doing.
+    finished(stream, (error) => {
+      if (error && !reply.raw.destroyed) storeFailed(error);
+    });
     return reply.send(stream);
   }
 
@@ -189,6 +213,7 @@ export class DownloadResponder {
     offset: number,
     length: number,
     gone: AbortSignal,
+    storeFailed: (error: unknown) => void,
   ): Promise<FastifyReply> {
     const res = reply.raw;
     const headers = reply.getHeaders() as OutgoingHttpHeaders;
@@ -208,6 +233,9 @@ export class DownloadResponder {
         // What Node's own socket timer would have done, had it seen the transfer stall: the
         // listener's idle-timeout handler counts, logs and closes.
         socket.emit('timeout');
+      } else if (error instanceof SendfileError && !CLIENT_GONE.has(code)) {
+        // The file side failed (EIO, ERR_SHORT_FILE): counted and logged when the response closes.
+        storeFailed(error);
       } else if (!gone.aborted && !CLIENT_GONE.has(code)) {
         this.logger.error({ err: error, reqId: request.id, kind }, 'download body failed');
       }
