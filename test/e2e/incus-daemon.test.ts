@@ -1,15 +1,12 @@
-import { execFile } from 'node:child_process';
-import { chmod, copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { readFile } from 'node:fs/promises';
 import { api } from '../support/catalog';
 import { issueIdentity } from '../support/auth';
 import {
   makeFixtureDir,
   makeIncusMetadata,
+  makeBootableSquashfs,
   makeQcow2,
   removeFixtureDir,
-  type FixtureFile,
 } from '../support/fixtures';
 import { IncusDaemon } from '../support/incus-daemon';
 import {
@@ -26,41 +23,6 @@ import {
   getImageAliasType,
   type ProductsDocument,
 } from '../../src/streams/incus-resolution';
-
-const run = promisify(execFile);
-
-/**
- * A container root filesystem that really starts: busybox (static) as every command, an init that
- * waits, and a file naming the build, so `incus exec` can show which image an instance runs.
- */
-async function bootableSquashfs(dir: string, build: string): Promise<FixtureFile> {
-  const tree = join(dir, `rootfs-${build}`);
-  for (const d of ['bin', 'sbin', 'etc', 'dev', 'proc', 'sys', 'tmp', 'run', 'root'])
-    await mkdir(join(tree, d), { recursive: true });
-  await copyFile('/bin/busybox', join(tree, 'bin', 'busybox'));
-  await chmod(join(tree, 'bin', 'busybox'), 0o755);
-  for (const cmd of ['sh', 'cat', 'sleep', 'ls']) await symlink('busybox', join(tree, 'bin', cmd));
-  await writeFile(join(tree, 'sbin', 'init'), '#!/bin/sh\nexec /bin/sleep 2147483647\n');
-  await chmod(join(tree, 'sbin', 'init'), 0o755);
-  await writeFile(join(tree, 'etc', 'imgsrv-build'), `${build}\n`);
-  const path = join(dir, `rootfs-${build}.squashfs`);
-  await run('mksquashfs', [
-    tree,
-    path,
-    '-noappend',
-    '-quiet',
-    '-no-progress',
-    '-no-xattrs',
-    '-all-root',
-  ]);
-  const bytes = await readFile(path);
-  const { createHash } = await import('node:crypto');
-  return {
-    path,
-    sha256: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
-    size: bytes.length,
-  };
-}
 
 describe('the real Incus daemon against imgsrv', () => {
   let fixtures: string;
@@ -115,7 +77,7 @@ describe('the real Incus daemon against imgsrv', () => {
     ] as const) {
       const ctMeta = await meta('container', date);
       const vmMeta = await meta('virtual-machine', date);
-      const ct = await bootableSquashfs(fixtures, name);
+      const ct = await makeBootableSquashfs(fixtures, name);
       const qcow2 = await makeQcow2(fixtures, { seed: Number(name) });
       builds[name] = {
         ct: { format: 'squashfs', root: ct, metadata: ctMeta, architecture: 'x86_64' },

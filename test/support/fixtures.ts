@@ -3,12 +3,14 @@ import { createCipheriv, createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import {
   chmod,
+  copyFile,
   mkdir,
   mkdtemp,
   open,
   readdir,
   rm,
   stat,
+  symlink,
   truncate,
   writeFile,
 } from 'node:fs/promises';
@@ -90,7 +92,6 @@ export async function makeSquashfs(
   const seed = options.seed ?? 0;
   const work = await workDir(dir, 'squashfs-');
   const tree = join(work, 'rootfs');
-  const path = join(work, 'rootfs.squashfs');
   await writeTree(tree, {
     'etc/hostname': 'imgsrv-fixture\n',
     'etc/os-release': `ID=fixture\nNAME="imgsrv fixture"\nVERSION_ID="${seed}"\n`,
@@ -98,6 +99,30 @@ export async function makeSquashfs(
     'var/lib/seed': `${seed}\n`,
     ...options.files,
   });
+  return squashTree(tree, join(work, 'rootfs.squashfs'));
+}
+
+/**
+ * A container root filesystem that really starts under Incus: busybox (static, from Debian's
+ * busybox-static) as every command, an init that waits, and `/etc/imgsrv-build` naming `build`,
+ * so `incus exec` can show which image an instance runs.
+ */
+export async function makeBootableSquashfs(dir: string, build: string): Promise<FixtureFile> {
+  const work = await workDir(dir, 'bootable-');
+  const tree = join(work, 'rootfs');
+  for (const d of ['bin', 'sbin', 'etc', 'dev', 'proc', 'sys', 'tmp', 'run', 'root'])
+    await mkdir(join(tree, d), { recursive: true });
+  await copyFile('/bin/busybox', join(tree, 'bin', 'busybox'));
+  await chmod(join(tree, 'bin', 'busybox'), 0o755);
+  for (const cmd of ['sh', 'cat', 'sleep', 'ls']) await symlink('busybox', join(tree, 'bin', cmd));
+  await writeFile(join(tree, 'sbin', 'init'), '#!/bin/sh\nexec /bin/sleep 2147483647\n');
+  await chmod(join(tree, 'sbin', 'init'), 0o755);
+  await writeFile(join(tree, 'etc', 'imgsrv-build'), `${build}\n`);
+  return squashTree(tree, join(work, 'rootfs.squashfs'));
+}
+
+/** `tree` as a squashfs at `path`, the tree removed. */
+async function squashTree(tree: string, path: string): Promise<FixtureFile> {
   // Fixed times, owners and no xattrs, so the bytes depend only on the tree.
   await run('mksquashfs', [
     tree,
