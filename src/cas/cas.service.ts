@@ -313,6 +313,12 @@ export class CasService {
       chain?.hasher.dispose();
       input.body.unpipe(meter);
       input.body.resume();
+      // The staging area went away under the part: the session was aborted or expired meanwhile.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        const now = await this.sessions.findById(uploadId);
+        const state = now && effectiveState(now.state, now.expiresAt, new Date());
+        if (state && !isOpen(state)) throw this.notOpen(state);
+      }
       if (meter.failure === 'too_long') {
         throw new DomainError(
           'UPLOAD_PART_TOO_LARGE',

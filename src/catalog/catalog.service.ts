@@ -11,7 +11,12 @@ import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { DomainError } from '../common/errors/domain-error';
 import { pageOf, type Page } from '../common/pagination';
-import { CHECK_VIOLATION, UNIQUE_VIOLATION, pgError } from '../database/pg-errors';
+import {
+  CHECK_VIOLATION,
+  FOREIGN_KEY_VIOLATION,
+  UNIQUE_VIOLATION,
+  pgError,
+} from '../database/pg-errors';
 import { normalizeArchitecture } from './architecture';
 import type { ArtifactEntity, ArtifactFormat, AttachmentEntity } from './artifact.entity';
 import { ArtifactRepository } from './artifact.repository';
@@ -589,6 +594,10 @@ export class CatalogService implements OnModuleInit {
       if (code === UNIQUE_VIOLATION && constraint && constraint in UNIQUE_CODES) {
         const [errorCode, detail] = UNIQUE_CODES[constraint as keyof typeof UNIQUE_CODES];
         throw new DomainError(errorCode, detail);
+      }
+      // An attachment whose artifact a concurrent request deleted meanwhile.
+      if (code === FOREIGN_KEY_VIOLATION && constraint === 'fk_attachment_artifact') {
+        throw new DomainError('ARTIFACT_NOT_FOUND', 'The artifact was deleted meanwhile.');
       }
       if (code === CHECK_VIOLATION) {
         throw new DomainError(

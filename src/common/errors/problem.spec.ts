@@ -1,7 +1,7 @@
 import { BadRequestException, HttpException, NotFoundException } from '@nestjs/common';
 import { DomainError } from './domain-error';
 import { ERROR_REGISTRY } from './error-registry';
-import { toProblem } from './problem';
+import { isDatabaseUnavailable, toProblem } from './problem';
 
 describe('toProblem', () => {
   it('maps a domain error through the registry, keeping its extensions', () => {
@@ -67,5 +67,15 @@ describe('toProblem', () => {
       status: 400,
       detail: 'bad',
     });
+  });
+});
+
+describe('isDatabaseUnavailable', () => {
+  it('does not take a client that went away mid-body for the database', () => {
+    const aborted = Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
+    expect(isDatabaseUnavailable(aborted)).toBe(false);
+    expect(
+      isDatabaseUnavailable(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })),
+    ).toBe(true);
   });
 });

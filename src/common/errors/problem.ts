@@ -56,7 +56,10 @@ function problemOf(
 }
 
 function isFastifyClientError(e: unknown): e is Error & { code?: string; statusCode: number } {
-  if (!(e instanceof Error)) return false;
+  // Not `instanceof Error`: Node's own errors (a request `aborted` mid-body) may come from
+  // another realm than this module's Error (under jest's VM they do).
+  if (typeof e !== 'object' || e === null || typeof (e as Error).message !== 'string')
+    return false;
   const status = (e as { statusCode?: unknown }).statusCode;
   return typeof status === 'number' && status >= 400 && status < 500;
 }
@@ -131,6 +134,8 @@ const UNREACHABLE = new Set([
 export function isDatabaseUnavailable(error: unknown): boolean {
   for (let e = error, depth = 0; e && typeof e === 'object' && depth < 4; depth++) {
     const { code, message } = e as { code?: unknown; message?: unknown };
+    // Node's own "the client went away mid-body" (ECONNRESET too), not the database.
+    if (message === 'aborted' && code === 'ECONNRESET') return false;
     if (typeof code === 'string') {
       if (UNREACHABLE.has(code) || code.startsWith('08') || code === '53300') return true;
       if (code === '57P01' || code === '57P02' || code === '57P03') return true;
