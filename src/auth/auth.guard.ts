@@ -73,6 +73,9 @@ export class AuthGuard implements CanActivate {
       );
     }
     if (!principal.can(action, image)) {
+      // A reader outside an image's scope learns nothing of it: the same 404 as no such image.
+      if (action === 'content.read' && image !== undefined && principal.can(action))
+        throw new DomainError('IMAGE_NOT_FOUND', `No image is called ${image}.`);
       throw new DomainError(
         'FORBIDDEN',
         image === undefined
