@@ -58,8 +58,7 @@ function problemOf(
 function isFastifyClientError(e: unknown): e is Error & { code?: string; statusCode: number } {
   // Not `instanceof Error`: Node's own errors (a request `aborted` mid-body) may come from
   // another realm than this module's Error (under jest's VM they do).
-  if (typeof e !== 'object' || e === null || typeof (e as Error).message !== 'string')
-    return false;
+  if (typeof e !== 'object' || e === null || typeof (e as Error).message !== 'string') return false;
   const status = (e as { statusCode?: unknown }).statusCode;
   return typeof status === 'number' && status >= 400 && status < 500;
 }
