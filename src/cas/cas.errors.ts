@@ -33,6 +33,10 @@ export const CAS_ERRORS = {
     status: 422,
     title: 'The uploaded content does not match the expected digest',
   },
+  UPLOAD_PARTS_SIZE_MISMATCH: {
+    status: 400,
+    title: 'The listed parts do not add up to the expected size',
+  },
   UPLOAD_SIZE_MISMATCH: {
     status: 422,
     title: 'The uploaded content does not have the expected size',

@@ -440,6 +440,15 @@ export class CasService {
         });
       }
       const total = totalSize(listed);
+      // The client's list is wrong, not its bytes: say so and keep the session open, so a
+      // corrected list (or the missing parts, then the list) completes it.
+      if (total !== session.expectedSizeBytes) {
+        throw new DomainError(
+          'UPLOAD_PARTS_SIZE_MISMATCH',
+          `The listed parts hold ${total} bytes; ${session.expectedSizeBytes} are expected. The session stays open.`,
+          { size_bytes: total, expected_size_bytes: session.expectedSizeBytes },
+        );
+      }
       const now = new Date();
       const frozen = { completedParts: toStoredParts(listed), completedAt: now };
       await this.audit.record(manager, {
@@ -449,15 +458,6 @@ export class CasService {
         targetId: uploadId,
         detail: { digest: session.expectedDigest, parts: listed.length, size_bytes: total },
       });
-      if (total !== session.expectedSizeBytes) {
-        const failed = await this.sessions.update(manager, uploadId, {
-          ...frozen,
-          state: 'failed',
-          failureCode: 'UPLOAD_SIZE_MISMATCH',
-          failureMessage: `The parts hold ${total} bytes; ${session.expectedSizeBytes} were expected.`,
-        });
-        return { kind: 'failed' as const, session: failed };
-      }
       const completed = await this.sessions.update(manager, uploadId, {
         ...frozen,
         state: 'completed',
@@ -466,10 +466,6 @@ export class CasService {
     });
 
     if (outcome.kind === 'unchanged') return toView(outcome.session);
-    if (outcome.kind === 'failed') {
-      await this.clearStaging(outcome.session);
-      throw this.failureError(outcome.session);
-    }
 
     await this.verifyWithin(uploadId, this.config.cas.verifyWaitMs);
     const session = await this.findSession(uploadId, actor);

@@ -194,4 +194,39 @@ describe('image scopes on every read and write', () => {
       expect(done.status).toBe(200);
     });
   });
+
+  describe('glob patterns', () => {
+    const asAuthManager = (method: string, path: string, body: unknown) =>
+      api(app, method, path, { authorization: `Bearer ${app.bootstrapToken}` }, body);
+
+    it('refuses patterns with more than 16 `*` where grants and OIDC rules are made', async () => {
+      const principal = await asAuthManager('POST', '/v1/auth/principals', {
+        kind: 'service',
+        display_name: 'globs',
+      });
+      const grant = await asAuthManager(
+        'PUT',
+        `/v1/auth/principals/${principal.body.id}/roles/reader`,
+        { images: ['a*'.repeat(17)] },
+      );
+      expect([grant.status, grant.body.code]).toEqual([400, 'VALIDATION_FAILED']);
+      const rule = await asAuthManager('POST', '/v1/auth/oidc-provisioning-rules', {
+        display_name: 'globs',
+        issuer_url: 'https://issuer.example',
+        audience: 'imgsrv',
+        claims: { ref: '*x'.repeat(17) },
+        role_id: 'reader',
+      });
+      expect(rule.status).toBe(400);
+      expect(JSON.stringify(rule.body)).toContain('/claims');
+    });
+
+    it('judges a pathological grant on a long image name in linear time', async () => {
+      // With one backtracking `.*` per star this one request took about a minute here.
+      const reader = await issueIdentity(app, 'reader', ['*-*-*-*-*-*-x']);
+      const name = `${'a-'.repeat(63)}yy`;
+      const res = await api(app, 'GET', `/v1/images/${name}`, reader.headers);
+      expect([res.status, res.body.code]).toEqual([404, 'IMAGE_NOT_FOUND']);
+    }, 30_000);
+  });
 });

@@ -16,12 +16,19 @@ import {
   type ValidationOptions,
 } from 'class-validator';
 import { BUILT_IN_ROLES } from '../actions';
+import { globTooComplex, MAX_GLOB_STARS } from '../image-glob';
 
-export const IMAGE_GLOB_PATTERN = /^[a-z0-9*?][a-z0-9._*?-]{0,127}$/;
+/** An image glob: at most 128 characters and MAX_GLOB_STARS (16) `*` (the look-ahead). */
+export const IMAGE_GLOB_PATTERN = /^(?!(?:[^*]*\*){17})[a-z0-9*?][a-z0-9._*?-]{0,127}$/;
+const IMAGE_GLOB_MESSAGE =
+  'each pattern must match ^[a-z0-9*?][a-z0-9._*?-]{0,127}$ with at most 16 `*`';
 const ROLE_IDS = Object.keys(BUILT_IN_ROLES);
 
-/** A flat object of at most `max` string values, each at most 256 characters. */
-function IsStringRecord(max: number, options?: ValidationOptions) {
+/**
+ * A flat object of at most `max` string values, each at most 256 characters; with `globs`, each
+ * value a glob of at most MAX_GLOB_STARS `*`.
+ */
+function IsStringRecord(max: number, options?: ValidationOptions, globs = false) {
   return ValidateBy(
     {
       name: 'isStringRecord',
@@ -33,9 +40,16 @@ function IsStringRecord(max: number, options?: ValidationOptions) {
           Object.keys(value).length <= max &&
           Object.entries(value).every(
             ([k, v]) =>
-              k.length >= 1 && k.length <= 128 && typeof v === 'string' && v.length <= 256,
+              k.length >= 1 &&
+              k.length <= 128 &&
+              typeof v === 'string' &&
+              v.length <= 256 &&
+              !(globs && globTooComplex(v)),
           ),
-        defaultMessage: () => `must be an object of at most ${max} string values`,
+        defaultMessage: () =>
+          globs
+            ? `must be an object of at most ${max} globs (256 characters, ${MAX_GLOB_STARS} \`*\` each)`
+            : `must be an object of at most ${max} string values`,
       },
     },
     options,
@@ -74,7 +88,7 @@ export class RoleGrantPutDto {
   @ArrayMaxSize(100)
   @Matches(IMAGE_GLOB_PATTERN, {
     each: true,
-    message: 'each pattern must match ^[a-z0-9*?][a-z0-9._*?-]{0,127}$',
+    message: IMAGE_GLOB_MESSAGE,
   })
   images?: string[];
 }
@@ -113,11 +127,11 @@ export class OidcProvisioningRuleDto {
   @ApiProperty({
     type: 'object',
     additionalProperties: { type: 'string' },
-    description: 'claim → glob; every one must match',
+    description: 'claim → glob (`*`, `?`; at most 16 `*`); every one must match',
     example: { repository: 'acme/images', ref: 'refs/heads/main' },
   })
   @IsObject()
-  @IsStringRecord(32)
+  @IsStringRecord(32, undefined, true)
   claims!: Record<string, string>;
 
   @ApiProperty({ enum: ROLE_IDS })
@@ -130,7 +144,7 @@ export class OidcProvisioningRuleDto {
   @ArrayMaxSize(100)
   @Matches(IMAGE_GLOB_PATTERN, {
     each: true,
-    message: 'each pattern must match ^[a-z0-9*?][a-z0-9._*?-]{0,127}$',
+    message: IMAGE_GLOB_MESSAGE,
   })
   images?: string[];
 

@@ -963,7 +963,7 @@ export interface components {
             /** @example imgsrv */
             audience: string;
             /**
-             * @description claim → glob; every one must match
+             * @description claim → glob (`*`, `?`; at most 16 `*`); every one must match
              * @example {
              *       "repository": "acme/images",
              *       "ref": "refs/heads/main"
