@@ -5,6 +5,7 @@ import { AuthModule } from './auth/auth.module';
 import { BlobStoreModule } from './cas/blob-store/blob-store.module';
 import { CasModule } from './cas/cas.module';
 import { CatalogModule } from './catalog/catalog.module';
+import { EventsModule } from './events/events.module';
 import { PublishModule } from './publish/publish.module';
 import { StreamsModule } from './streams/streams.module';
 import type { AppConfig } from './config/app-config';
@@ -35,6 +36,7 @@ export class AppModule {
         AuthModule,
         CasModule.register(config),
         CatalogModule.register(config),
+        EventsModule.register(config),
         PublishModule.register(config),
         StreamsModule,
         AliasesModule,
