@@ -36,10 +36,10 @@ export class AppModule {
         AuthModule,
         CasModule.register(config),
         CatalogModule.register(config),
-        EventsModule.register(config),
         PublishModule.register(config),
         StreamsModule,
         AliasesModule,
+        EventsModule.register(config),
       ],
     };
   }
