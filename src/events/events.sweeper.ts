@@ -21,6 +21,7 @@ import { WebhookDeliveryRepository } from './webhook-delivery.repository';
 export class EventsSweeper implements OnApplicationBootstrap, OnApplicationShutdown {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
+  private stopped = false;
 
   constructor(
     private readonly deliveries: WebhookDeliveryRepository,
@@ -35,16 +36,19 @@ export class EventsSweeper implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   onApplicationShutdown(): void {
+    this.stopped = true;
     clearInterval(this.timer);
   }
 
   async sweep(): Promise<number> {
-    if (this.running) return 0;
+    if (this.running || this.stopped) return 0;
     this.running = true;
     try {
       await this.deliveries.cancelOfDisabled(500);
+      // A sweep under way when the process stops goes no further than the query it was in.
+      if (this.stopped) return 0;
       const due = await this.deliveries.findRunnable(200, this.config.webhooks.sweepIntervalMs);
-      for (const d of due) await this.queue.wake([d.id], `sweep_${d.attempt}`);
+      for (const d of due) if (!this.stopped) await this.queue.wake([d.id], `sweep_${d.attempt}`);
       if (due.length > 0) this.logger.debug({ count: due.length }, 'swept webhook deliveries');
       return due.length;
     } catch (error) {
