@@ -165,6 +165,8 @@ describe('publishing', () => {
         artifact_id: artifactId,
         combined_sha256: expectedFingerprint,
         product_key: 'debian-12:20261123:amd64:default',
+        // The fixture's metadata.yaml serial, the product version key.
+        serial: '20231114_22:13',
       },
     ]);
     const all = await sql(app.database.url, 'SELECT count(*)::int AS n FROM streams_item');
