@@ -67,6 +67,18 @@ export class DeliveryRunner {
     if (claim.takeover) {
       this.metrics.takeovers.inc();
       log.info('took over an expired webhook delivery lease');
+      // Attempts that never finished (their worker died each time) end with the window too: a
+      // delivery that kills its worker must not be taken over forever.
+      if (Date.now() >= claim.createdAt.getTime() + this.config.webhooks.retryForMs) {
+        const error =
+          'the retry window is over and the last attempt did not finish (its worker stopped or lost its lease)';
+        await this.recordSafely(
+          claim,
+          { delivered: false, responseCode: null, latencyMs: 0, error },
+          log,
+        );
+        return true;
+      }
     }
 
     const lost = new AbortController();
@@ -103,6 +115,16 @@ export class DeliveryRunner {
       { delivered: String(outcome.delivered) },
       outcome.latencyMs / 1000,
     );
+    await this.recordSafely(claim, outcome, log);
+    return true;
+  }
+
+  /** Records an attempt's outcome; a lost lease or PostgreSQL failure leaves it to the lease. */
+  private async recordSafely(
+    claim: DeliveryClaim,
+    outcome: SendOutcome,
+    log: Logger,
+  ): Promise<void> {
     try {
       await this.record(claim, outcome, log);
     } catch (error) {
@@ -118,7 +140,6 @@ export class DeliveryRunner {
         );
       }
     }
-    return true;
   }
 
   private async record(claim: DeliveryClaim, sent: SendOutcome, log: Logger): Promise<void> {

@@ -23,9 +23,7 @@ import { WebhooksService } from './webhooks.service';
 export class EventsModule {
   /** The processor and sweeper run only in processes with the worker role. */
   static register(config: AppConfig): DynamicModule {
-    const workerProviders = config.roles.worker
-      ? [EventsProcessor, EventsSweeper, DeliveryRunner, WebhookSender]
-      : [];
+    const workerProviders = config.roles.worker ? [EventsProcessor, EventsSweeper] : [];
     return {
       module: EventsModule,
       global: true,
@@ -39,6 +37,8 @@ export class EventsModule {
         WebhookEventRepository,
         WebhookDeliveryRepository,
         WebhookSubscriptionRepository,
+        DeliveryRunner,
+        WebhookSender,
         ...workerProviders,
       ],
       exports: [EventsService],
