@@ -55,11 +55,30 @@ export class DeliveryRunner {
 
   /** Claims and attempts the delivery if it may go now. Returns whether it attempted it. */
   async run(deliveryId: string, owner = DELIVERY_WORKER_ID): Promise<boolean> {
+    return (await this.runMany([deliveryId], owner)) > 0;
+  }
+
+  /**
+   * Claims those of the deliveries that may go now, in one statement, and attempts them side by
+   * side, at most IMGSRV_WEBHOOK_CONCURRENCY at once. Returns how many it attempted.
+   */
+  async runMany(deliveryIds: readonly string[], owner = DELIVERY_WORKER_ID): Promise<number> {
+    const { leaseMs, concurrency } = this.config.webhooks;
+    const claims = await this.deliveries.claimMany(deliveryIds, owner, leaseMs);
+    const queue = [...claims];
+    await Promise.all(
+      Array.from({ length: Math.min(queue.length, concurrency) }, async () => {
+        for (let claim = queue.shift(); claim !== undefined; claim = queue.shift())
+          await this.attempt(claim);
+      }),
+    );
+    return claims.length;
+  }
+
+  private async attempt(claim: DeliveryClaim): Promise<void> {
     const { leaseMs } = this.config.webhooks;
-    const claim = await this.deliveries.claim(deliveryId, owner, leaseMs);
-    if (!claim) return false;
     const log = this.logger.child({
-      deliveryId,
+      deliveryId: claim.id,
       eventId: claim.event.id,
       eventType: claim.event.type,
       attempt: claim.attempt,
@@ -77,7 +96,7 @@ export class DeliveryRunner {
           { delivered: false, responseCode: null, latencyMs: 0, error },
           log,
         );
-        return true;
+        return;
       }
     }
 
@@ -109,14 +128,13 @@ export class DeliveryRunner {
     if (lost.signal.aborted) {
       this.metrics.attempts.inc({ outcome: 'lease_lost' });
       log.warn('lost the webhook delivery lease; discarding this attempt');
-      return true;
+      return;
     }
     this.metrics.latency.observe(
       { delivered: String(outcome.delivered) },
       outcome.latencyMs / 1000,
     );
     await this.recordSafely(claim, outcome, log);
-    return true;
   }
 
   /** Records an attempt's outcome; a lost lease or PostgreSQL failure leaves it to the lease. */
@@ -152,26 +170,29 @@ export class DeliveryRunner {
       ? ({ kind: 'delivered' } as const)
       : afterFailure(claim.attempt, claim.createdAt.getTime(), Date.now(), this.config.webhooks);
     let disabled = false;
-    await this.dataSource.transaction(async (manager) => {
-      if (!(await this.deliveries.holdsLease(manager, claim)))
-        throw new DeliveryLeaseLost(claim.id);
-      if (next.kind === 'delivered') {
-        await this.deliveries.finishAttempt(manager, claim, { state: 'succeeded' }, outcome);
-      } else if (next.kind === 'retry') {
-        await this.deliveries.finishAttempt(
-          manager,
-          claim,
-          { state: 'pending', delayMs: next.delayMs },
-          outcome,
-        );
-      } else {
+    let successor: string | null = null;
+    if (next.kind !== 'give_up') {
+      // The common case: one fenced statement.
+      const finished = await this.deliveries.finishIfHeld(
+        claim,
+        next.kind === 'delivered'
+          ? { state: 'succeeded' }
+          : { state: 'pending', delayMs: next.delayMs },
+        outcome,
+      );
+      if (!finished) throw new DeliveryLeaseLost(claim.id);
+      successor = finished.successor;
+    } else {
+      await this.dataSource.transaction(async (manager) => {
+        if (!(await this.deliveries.holdsLease(manager, claim)))
+          throw new DeliveryLeaseLost(claim.id);
         await this.deliveries.finishAttempt(manager, claim, { state: 'failed' }, outcome);
         // Failing for the whole retry window: no delivery of the subscription succeeded since
         // this one's event, through all of its attempts.
         if (!(await this.deliveries.succeededSince(manager, claim.subscriptionId, claim.createdAt)))
           disabled = await this.disable(manager, claim, sent);
-      }
-    });
+      });
+    }
 
     if (next.kind === 'delivered') {
       this.metrics.attempts.inc({ outcome: 'delivered' });
@@ -182,7 +203,7 @@ export class DeliveryRunner {
         { status: sent.responseCode, err: { message: sent.error }, delayMs: next.delayMs },
         'webhook delivery failed; retrying',
       );
-      await this.queue.wake([claim.id], `retry_${claim.attempt}`, next.delayMs);
+      await this.queue.wake([claim.id], `${claim.id}_retry_${claim.attempt}`, next.delayMs);
       return;
     } else {
       this.metrics.attempts.inc({ outcome: 'failed' });
@@ -199,13 +220,12 @@ export class DeliveryRunner {
         return;
       }
     }
-    // This delivery is over: the next one of its chain may go now.
-    if (claim.orderingKey !== null) {
-      const head = await this.deliveries
+    // This delivery is over: the next one of its chain may go now (a success found it already).
+    if (next.kind === 'give_up' && claim.orderingKey !== null)
+      successor = await this.deliveries
         .headOfChain(claim.subscriptionId, claim.orderingKey)
         .catch(() => null);
-      if (head) await this.queue.wake([head], `after_${claim.id}`);
-    }
+    if (successor) await this.queue.wake([successor], `${successor}_after_${claim.id}`);
   }
 
   /** Disables the subscription, cancels its open deliveries and audits it, in `manager`'s transaction. */

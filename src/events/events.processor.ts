@@ -8,6 +8,9 @@ import type { Logger } from '../common/logging/logger';
 import { DeliveryRunner } from './delivery-runner.service';
 import { WEBHOOK_QUEUE, type DeliveryWakeup } from './events.queue';
 
+/** More deliveries than one event could have (subscriptions are few) mark a forged wake-up. */
+const MAX_PER_WAKEUP = 10_000;
+
 /**
  * BullMQ only wakes us: the job names a delivery, and the claim in PostgreSQL decides whether it
  * goes now. Outcomes are recorded in PostgreSQL, so the BullMQ job itself never fails.
@@ -32,17 +35,21 @@ export class EventsProcessor extends WorkerHost implements OnApplicationBootstra
   }
 
   async process(job: Job<DeliveryWakeup>): Promise<void> {
-    const deliveryId = job.data?.deliveryId;
-    if (typeof deliveryId !== 'string' || !/^[0-9a-f-]{36}$/.test(deliveryId)) {
+    const ids = job.data?.deliveryIds;
+    if (
+      !Array.isArray(ids) ||
+      ids.length > MAX_PER_WAKEUP ||
+      !ids.every((id) => typeof id === 'string' && /^[0-9a-f-]{36}$/.test(id))
+    ) {
       this.logger.warn({ bullJobId: job.id }, 'ignoring a malformed webhook wake-up');
       return;
     }
     try {
-      await this.runner.run(deliveryId);
+      await this.runner.runMany(ids);
     } catch (error) {
-      // Typically PostgreSQL being unavailable for the claim: the sweeper wakes it again.
+      // Typically PostgreSQL being unavailable for the claim: the sweeper wakes them again.
       this.logger.warn(
-        { deliveryId, err: { message: (error as Error).message } },
+        { deliveries: ids.length, err: { message: (error as Error).message } },
         'webhook wake-up failed',
       );
     }

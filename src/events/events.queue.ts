@@ -13,7 +13,8 @@ export const WEBHOOK_QUEUE = 'webhook';
 const WAKE_TIMEOUT_MS = 2_000;
 
 export interface DeliveryWakeup {
-  readonly deliveryId: string;
+  /** The deliveries to attempt: all of one event's, or a single one (retry, sweep, successor). */
+  readonly deliveryIds: readonly string[];
 }
 
 /**
@@ -32,8 +33,11 @@ export class EventsQueue {
     );
   }
 
-  /** `key` deduplicates wake-ups of one delivery attempt; `delayMs` schedules a retry. */
-  async wake(deliveryIds: readonly string[], key = 'new', delayMs = 0): Promise<void> {
+  /**
+   * One wake-up for `deliveryIds` (a BullMQ job of id `jobId`, which deduplicates it: one per
+   * event, or per delivery attempt); `delayMs` schedules a retry.
+   */
+  async wake(deliveryIds: readonly string[], jobId: string, delayMs = 0): Promise<void> {
     if (deliveryIds.length === 0) return;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -42,25 +46,17 @@ export class EventsQueue {
         WAKE_TIMEOUT_MS,
       );
     });
-    const added = this.queue.addBulk(
-      deliveryIds.map((deliveryId) => ({
-        name: 'deliver',
-        data: { deliveryId },
-        opts: {
-          jobId: `${deliveryId}_${key}`,
-          delay: delayMs,
-          removeOnComplete: true,
-          removeOnFail: true,
-          attempts: 1,
-        },
-      })),
+    const added = this.queue.add(
+      'deliver',
+      { deliveryIds },
+      { jobId, delay: delayMs, removeOnComplete: true, removeOnFail: true, attempts: 1 },
     );
     added.catch(() => undefined);
     try {
       await Promise.race([added, timeout]);
     } catch (error) {
       this.logger.warn(
-        { deliveries: deliveryIds.length, err: { message: (error as Error).message } },
+        { jobId, deliveries: deliveryIds.length, err: { message: (error as Error).message } },
         'could not enqueue a webhook wake-up',
       );
     } finally {

@@ -54,9 +54,13 @@ export class EventsService {
     return { eventId: event.id, deliveryIds };
   }
 
-  /** Wakes delivery workers for recorded events; call after the transaction committed. */
+  /**
+   * Wakes delivery workers for recorded events, one wake-up per event for all its deliveries;
+   * call after the transaction committed.
+   */
   async wake(...recorded: (RecordedEvent | null | undefined)[]): Promise<void> {
-    await this.queue.wake(recorded.flatMap((r) => r?.deliveryIds ?? []));
+    for (const r of recorded)
+      if (r && r.deliveryIds.length > 0) await this.queue.wake(r.deliveryIds, `${r.eventId}_new`);
   }
 
   /** The actor of a request, as events name it. */

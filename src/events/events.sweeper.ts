@@ -48,7 +48,8 @@ export class EventsSweeper implements OnApplicationBootstrap, OnApplicationShutd
       // A sweep under way when the process stops goes no further than the query it was in.
       if (this.stopped) return 0;
       const due = await this.deliveries.findRunnable(200, this.config.webhooks.sweepIntervalMs);
-      for (const d of due) if (!this.stopped) await this.queue.wake([d.id], `sweep_${d.attempt}`);
+      for (const d of due)
+        if (!this.stopped) await this.queue.wake([d.id], `${d.id}_sweep_${d.attempt}`);
       if (due.length > 0) this.logger.debug({ count: due.length }, 'swept webhook deliveries');
       return due.length;
     } catch (error) {

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { countOf, rowsOf } from '../cas/sql-result';
+import { countOf } from '../cas/sql-result';
 import { decodeCursor } from '../common/pagination';
 import type { DeliveryState } from './delivery-plan';
 import type { StoredEvent } from './event-payload';
@@ -113,54 +113,57 @@ export class WebhookDeliveryRepository {
   }
 
   /**
-   * Claims the delivery if it may be attempted now (FOR UPDATE SKIP LOCKED: a delivery another
-   * transaction holds is left to whoever wakes it next) and leases it to `owner`.
+   * Claims those of the deliveries that may be attempted now (FOR UPDATE SKIP LOCKED: one another
+   * transaction holds is left to whoever wakes it next) and leases them to `owner`, in one
+   * statement: an event's deliveries are claimed together.
    */
+  async claimMany(
+    ids: readonly string[],
+    owner: string,
+    leaseMs: number,
+  ): Promise<DeliveryClaim[]> {
+    const rows: Record<string, unknown>[] = await this.dataSource.query(
+      `WITH candidate AS (
+         SELECT d.id, d.state AS prev_state
+           FROM webhook_delivery d JOIN webhook_subscription s ON s.id = d.subscription_id
+          WHERE d.id = ANY ($1::uuid[]) AND ${RUNNABLE}
+            FOR UPDATE OF d SKIP LOCKED),
+       claimed AS (
+         UPDATE webhook_delivery d
+            SET state = 'running', attempt_count = d.attempt_count + 1, lease_owner = $2,
+                lease_attempt = d.attempt_count + 1, lease_expires_at = now() + ${interval('$3')},
+                last_attempt_at = now()
+           FROM candidate c
+          WHERE d.id = c.id
+         RETURNING d.id, d.subscription_id, d.event_id, d.ordering_key, d.lease_attempt, d.created_at,
+                   c.prev_state)
+       SELECT c.*, s.url, s.secret, e.type, e.occurred_at, e.data
+         FROM claimed c
+         JOIN webhook_subscription s ON s.id = c.subscription_id
+         JOIN webhook_event e ON e.id = c.event_id`,
+      [ids, owner, leaseMs],
+    );
+    return rows.map((r) => ({
+      id: r.id as string,
+      owner,
+      attempt: Number(r.lease_attempt),
+      subscriptionId: r.subscription_id as string,
+      url: r.url as string,
+      secret: r.secret as string,
+      orderingKey: r.ordering_key as string | null,
+      createdAt: r.created_at as Date,
+      takeover: r.prev_state === 'running',
+      event: {
+        id: r.event_id as string,
+        type: r.type as string,
+        occurredAt: r.occurred_at as Date,
+        data: r.data as Record<string, unknown>,
+      },
+    }));
+  }
+
   async claim(id: string, owner: string, leaseMs: number): Promise<DeliveryClaim | null> {
-    return this.dataSource.transaction(async (manager) => {
-      const claimed = rowsOf<Record<string, unknown>>(
-        await manager.query(
-          `WITH candidate AS (
-             SELECT d.id, d.state AS prev_state
-               FROM webhook_delivery d JOIN webhook_subscription s ON s.id = d.subscription_id
-              WHERE d.id = $1 AND ${RUNNABLE}
-                FOR UPDATE OF d SKIP LOCKED)
-           UPDATE webhook_delivery d
-              SET state = 'running', attempt_count = d.attempt_count + 1, lease_owner = $2,
-                  lease_attempt = d.attempt_count + 1, lease_expires_at = now() + ${interval('$3')},
-                  last_attempt_at = now()
-             FROM candidate c
-            WHERE d.id = c.id
-           RETURNING d.id, d.subscription_id, d.event_id, d.ordering_key, d.lease_attempt, d.created_at,
-                     c.prev_state`,
-          [id, owner, leaseMs],
-        ),
-      )[0];
-      if (!claimed) return null;
-      const rows: Record<string, unknown>[] = await manager.query(
-        `SELECT s.url, s.secret, e.type, e.occurred_at, e.data
-           FROM webhook_subscription s, webhook_event e WHERE s.id = $1 AND e.id = $2`,
-        [claimed.subscription_id, claimed.event_id],
-      );
-      const r = rows[0];
-      return {
-        id: claimed.id as string,
-        owner,
-        attempt: Number(claimed.lease_attempt),
-        subscriptionId: claimed.subscription_id as string,
-        url: r.url as string,
-        secret: r.secret as string,
-        orderingKey: claimed.ordering_key as string | null,
-        createdAt: claimed.created_at as Date,
-        takeover: claimed.prev_state === 'running',
-        event: {
-          id: claimed.event_id as string,
-          type: r.type as string,
-          occurredAt: r.occurred_at as Date,
-          data: r.data as Record<string, unknown>,
-        },
-      };
-    });
+    return (await this.claimMany([id], owner, leaseMs))[0] ?? null;
   }
 
   /** Extends a lease still held; false when it was lost. */
@@ -183,7 +186,51 @@ export class WebhookDeliveryRepository {
     return rows.length > 0;
   }
 
-  /** Records the outcome of the leased attempt: succeeded, failed for good, or pending again. */
+  /**
+   * Records a success or a retry in one fenced statement (no transaction around it): null when
+   * the lease no longer holds and nothing was written. For a success, also the delivery that
+   * may go next in its ordering chain (the earliest open one after it, if pending).
+   */
+  async finishIfHeld(
+    lease: DeliveryLease,
+    next: { state: 'succeeded' } | { state: 'pending'; delayMs: number },
+    outcome: AttemptOutcome,
+  ): Promise<{ successor: string | null } | null> {
+    const delayMs = next.state === 'pending' ? next.delayMs : 0;
+    const rows: { next_id: string | null; next_state: string | null }[] =
+      await this.dataSource.query(
+        `WITH done AS (
+           UPDATE webhook_delivery
+              SET state = $4, lease_owner = NULL, lease_expires_at = NULL,
+                  finished_at = CASE WHEN $4 = 'pending' THEN NULL ELSE now() END,
+                  next_attempt_at = CASE WHEN $4 = 'pending' THEN now() + ${interval('$5')} ELSE next_attempt_at END,
+                  last_response_code = $6, last_latency_ms = $7, last_error = $8
+            WHERE id = $1 AND state = 'running' AND lease_owner = $2 AND lease_attempt = $3
+           RETURNING subscription_id, ordering_key, event_seq, state),
+         successor AS (
+           SELECT n.id, n.state FROM webhook_delivery n, done
+            WHERE done.state = 'succeeded' AND n.subscription_id = done.subscription_id
+              AND n.ordering_key = done.ordering_key AND n.event_seq > done.event_seq
+              AND n.state IN ('pending', 'running')
+            ORDER BY n.event_seq LIMIT 1)
+         SELECT (SELECT id FROM successor) AS next_id, (SELECT state FROM successor) AS next_state
+           FROM done`,
+        [
+          lease.id,
+          lease.owner,
+          lease.attempt,
+          next.state,
+          delayMs,
+          outcome.responseCode,
+          outcome.latencyMs,
+          outcome.error,
+        ],
+      );
+    if (rows.length === 0) return null;
+    return { successor: rows[0].next_state === 'pending' ? rows[0].next_id : null };
+  }
+
+  /** Records the outcome of the leased attempt (caller holds the fence in `manager`'s transaction). */
   async finishAttempt(
     manager: EntityManager,
     lease: DeliveryLease,

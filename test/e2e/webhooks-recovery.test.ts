@@ -192,13 +192,13 @@ describe('webhooks when Redis loses every wake-up', () => {
     // The API process enqueued a wake-up per delivery; no worker runs yet. Then Redis loses all.
     const rows = await sql(
       apiApp.database.url,
-      `SELECT id FROM webhook_delivery WHERE subscription_id = $1`,
+      `SELECT id, event_id FROM webhook_delivery WHERE subscription_id = $1`,
       [hook.id],
     );
     expect(rows).toHaveLength(5);
     const prefix = apiApp.config.redis.prefix;
     for (const row of rows)
-      expect(await redis.cli('EXISTS', `${prefix}:webhook:${row.id}_new`)).toBe('1');
+      expect(await redis.cli('EXISTS', `${prefix}:webhook:${row.event_id}_new`)).toBe('1');
     expect(await redis.cli('FLUSHALL')).toBe('OK');
     expect(await redis.cli('DBSIZE')).toBe('0');
 
