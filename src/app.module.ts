@@ -5,6 +5,7 @@ import { AuthModule } from './auth/auth.module';
 import { BlobStoreModule } from './cas/blob-store/blob-store.module';
 import { CasModule } from './cas/cas.module';
 import { CatalogModule } from './catalog/catalog.module';
+import { EventsModule } from './events/events.module';
 import { PublishModule } from './publish/publish.module';
 import { StreamsModule } from './streams/streams.module';
 import type { AppConfig } from './config/app-config';
@@ -38,6 +39,7 @@ export class AppModule {
         PublishModule.register(config),
         StreamsModule,
         AliasesModule,
+        EventsModule.register(config),
       ],
     };
   }

@@ -1,5 +1,6 @@
-// Publish latency (request → succeeded) over sequential publishes, and many versions published at
-// once with two worker processes.
+// Publish latency (request → succeeded) over sequential publishes, the same with five webhook
+// subscriptions against none, and many versions published at once with two worker processes.
+import { createServer } from 'node:http';
 import { apiClient, waitForJob, writerToken } from '../lib/client.mjs';
 import { makeDraft, pool, uploadMetadata } from '../lib/images.mjs';
 import { sumMetric } from '../lib/procs.mjs';
@@ -44,6 +45,8 @@ export async function publishSuite(ctx) {
     },
   });
   await seq.stop();
+
+  await webhookOverhead(ctx);
 
   // ---- concurrent: one API process and two worker processes sharing PostgreSQL and Redis
   const conc = await ctx.group('publish-conc');
@@ -109,4 +112,98 @@ export async function publishSuite(ctx) {
   if (perWorker.some((n) => n === 0))
     ctx.note(`a worker ran no publish step in the concurrent runs (${perWorker.join(' / ')})`);
   await conc.stop();
+}
+
+/**
+ * Publish latency with five webhook subscriptions (each gets a signed version.published) against
+ * none, in one process (API + worker) as `npm start` runs it. Interleaved: the subscriptions are
+ * enabled for every other publish, and each publish with them waits until the five deliveries
+ * to a receiver on loopback (answering 204) ended, so no delivery overlaps the next publish.
+ */
+async function webhookOverhead(ctx) {
+  const runs = ctx.settings.sequentialPublishes;
+  let received = 0;
+  const receiver = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      received++;
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  ctx.onCleanup(() => new Promise((resolve) => receiver.close(resolve)));
+  const hookUrl = `http://127.0.0.1:${receiver.address().port}/hook`;
+
+  const group = await ctx.group('publish-webhooks', {
+    env: { IMGSRV_WEBHOOK_ALLOWED_HOSTS: '127.0.0.1' },
+  });
+  const server = await group.start('api');
+  const api = apiClient(server.url, await writerToken(server.url, group.bootstrapToken));
+  const admin = apiClient(server.url, group.bootstrapToken);
+  const hooks = [];
+  for (let i = 0; i < 5; i++)
+    hooks.push(
+      (await admin.post('/v1/webhooks', { url: `${hookUrl}/${i}`, events: ['version.published'] }))
+        .body.id,
+    );
+  const setHooks = (enabled) =>
+    Promise.all(
+      hooks.map((id, i) =>
+        admin.put(`/v1/webhooks/${id}`, {
+          url: `${hookUrl}/${i}`,
+          events: ['version.published'],
+          enabled,
+        }),
+      ),
+    );
+  await api.post('/v1/images', { name: 'hooked' });
+  const meta = await uploadMetadata(api, ctx.workDir, 'hooked', 'bench');
+  const latencies = { with: [], without: [] };
+  for (let i = 0; i < 2 * runs; i++) {
+    const mode = i % 2 === 0 ? 'without' : 'with';
+    await setHooks(mode === 'with');
+    const version = `3.${i}`;
+    await makeDraft(api, { image: 'hooked', version, meta, rootSize: MIB });
+    const t0 = nowMs();
+    const start = await api.post(`/v1/images/hooked/versions/${version}/publish`, {});
+    await waitForJob(api, start.body.id, { pollMs: 2 });
+    latencies[mode].push(nowMs() - t0);
+    if (mode === 'with')
+      await group.pg(async (db) => {
+        for (;;) {
+          const { rows } = await db.query(
+            `SELECT count(*) FILTER (WHERE state IN ('pending', 'running'))::int AS open,
+                    count(*) FILTER (WHERE state IN ('failed', 'cancelled'))::int AS bad
+               FROM webhook_delivery`,
+          );
+          if (rows[0].bad) throw new Error(`${rows[0].bad} webhook deliveries failed`);
+          if (rows[0].open === 0) return;
+          await sleep(5);
+        }
+      });
+  }
+  const delivered = await group.pg(
+    async (db) =>
+      (await db.query(`SELECT count(*)::int AS n FROM webhook_delivery WHERE state = 'succeeded'`))
+        .rows[0].n,
+  );
+  if (delivered !== 5 * runs || received !== 5 * runs)
+    throw new Error(`expected ${5 * runs} deliveries, got ${delivered} (${received} received)`);
+  ctx.figure({
+    id: 'publish.latency.webhooks',
+    suite: 'Publish',
+    title: `Publish latency with five webhook subscriptions, request → succeeded (p50 of ${runs}, interleaved with as many without)`,
+    unit: 'ms',
+    samples: latencies.with,
+    reference: { name: 'no subscriptions', short: 'none', samples: latencies.without },
+    target: { text: '≤ 1.1× without', op: '<=', bound: 1.1 },
+    extra: {
+      all_ms: latencies.with,
+      without_all_ms: latencies.without,
+      p90_ms: quantile(latencies.with, 0.9),
+      without_p90_ms: quantile(latencies.without, 0.9),
+      deliveries: delivered,
+    },
+  });
+  await group.stop();
 }

@@ -6,6 +6,8 @@ import type { Principal } from '../auth/principal';
 import { CatalogService, type Manifest } from '../catalog/catalog.service';
 import { DomainError } from '../common/errors/domain-error';
 import { pageOf, type Page } from '../common/pagination';
+import { aliasDeletedData, aliasMovedData } from '../events/event-payload';
+import { EventsService, type RecordedEvent } from '../events/events.service';
 import { StreamsService } from '../streams/streams.service';
 import { AliasRepository, type AliasRow } from './alias.repository';
 
@@ -30,6 +32,7 @@ export class AliasesService {
     private readonly catalog: CatalogService,
     private readonly streams: StreamsService,
     private readonly audit: AuditService,
+    private readonly events: EventsService,
   ) {}
 
   async list(
@@ -90,13 +93,23 @@ export class AliasesService {
         imageName: name,
         detail: { alias, version, from_version: before?.version ?? null },
       });
-      return { row, created: !before };
+      const event = await this.events.record(manager, {
+        type: 'alias.moved',
+        imageName: name,
+        data: aliasMovedData(
+          await this.catalog.manifestById(target.id, manager),
+          { id: row.id, name: alias, previousVersion: before?.version ?? null },
+          this.events.actorOf(actor),
+        ),
+      });
+      return { row, created: !before, event };
     });
-    return result;
+    await this.events.wake(result.event);
+    return { row: result.row, created: result.created };
   }
 
   async delete(actor: Actor, name: string, alias: string, ifMatch?: string): Promise<void> {
-    await this.dataSource.transaction(async (manager) => {
+    const event: RecordedEvent = await this.dataSource.transaction(async (manager) => {
       const image = await this.catalog.imageIn(manager, name);
       const before = await this.aliases.find(image.id, alias, manager, true);
       if (!before) throw new DomainError('ALIAS_NOT_FOUND', `Image ${name} has no alias ${alias}.`);
@@ -115,7 +128,17 @@ export class AliasesService {
         imageName: name,
         detail: { alias, version: before.version },
       });
+      return this.events.record(manager, {
+        type: 'alias.deleted',
+        imageName: name,
+        data: aliasDeletedData(
+          name,
+          { id: before.id, name: alias, version: before.version, versionId: before.versionId },
+          this.events.actorOf(actor),
+        ),
+      });
     });
+    await this.events.wake(event);
   }
 
   /** A ref names an exact published version first, else an alias. */

@@ -6,6 +6,7 @@ export const ACTIONS = [
   'alias.write',
   'auth.manage',
   'audit.read',
+  'webhook.manage',
 ] as const;
 
 export type Action = (typeof ACTIONS)[number];
@@ -22,7 +23,7 @@ export const BUILT_IN_ROLES = {
   reader: ['content.read'],
   'content-writer': ['content.read', 'content.write', 'content.publish', 'alias.write'],
   'release-manager': ['content.read', 'content.publish', 'alias.write'],
-  'auth-manager': ['auth.manage', 'audit.read'],
+  'auth-manager': ['auth.manage', 'audit.read', 'webhook.manage'],
 } as const satisfies Record<string, readonly Action[]>;
 
 export type RoleId = keyof typeof BUILT_IN_ROLES;

@@ -16,6 +16,7 @@ describe('Principal.can', () => {
     expect(p.can('content.write', 'ubuntu-24.04')).toBe(false);
     expect(p.can('content.write')).toBe(true);
     expect(p.can('auth.manage')).toBe(false);
+    expect(p.can('webhook.manage')).toBe(false);
   });
 
   it('combines grants, and ignores scopes for actions that are not image-bound', () => {
@@ -33,6 +34,7 @@ describe('Principal.can', () => {
     expect(p.can('content.publish', 'anything')).toBe(false);
     expect(p.can('auth.manage')).toBe(true);
     expect(p.can('audit.read')).toBe(true);
+    expect(p.can('webhook.manage')).toBe(true);
   });
 
   it('allows nothing without grants', () => {

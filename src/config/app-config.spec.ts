@@ -190,3 +190,41 @@ describe('parseListen and parseDuration', () => {
     expect(() => parseDuration('7w')).toThrow();
   });
 });
+
+describe('webhook settings', () => {
+  it('defaults to a 10 s timeout, a day of retries and no internal host allowed', () => {
+    expect(loadConfig({}).webhooks).toEqual({
+      allowedHosts: [],
+      onlyAllowedHosts: false,
+      timeoutMs: 10_000,
+      retryForMs: 86_400_000,
+      backoffBaseMs: 5_000,
+      backoffCapMs: 3_600_000,
+      leaseMs: 30_000,
+      sweepIntervalMs: 5_000,
+      concurrency: 10,
+    });
+  });
+
+  it('reads allowed hosts in the URL parser’s form and refuses what is not a host', () => {
+    const config = loadConfig({
+      IMGSRV_WEBHOOK_ALLOWED_HOSTS: ' 127.0.0.1, ::1,[::2], Hooks.Example.,2130706433 ',
+    });
+    expect(config.webhooks.allowedHosts).toEqual([
+      '127.0.0.1',
+      '[::1]',
+      '[::2]',
+      'hooks.example',
+      '127.0.0.1',
+    ]);
+    expect(() => loadConfig({ IMGSRV_WEBHOOK_ALLOWED_HOSTS: 'a b,x:80,u@h' })).toThrow(
+      /IMGSRV_WEBHOOK_ALLOWED_HOSTS: not a host[\s\S]*"x:80"[\s\S]*"u@h"/,
+    );
+  });
+
+  it('refuses zero timeouts, leases and sweep intervals', () => {
+    expect(() =>
+      loadConfig({ IMGSRV_WEBHOOK_TIMEOUT: '0s', IMGSRV_WEBHOOK_SWEEP_INTERVAL: '0ms' }),
+    ).toThrow(/IMGSRV_WEBHOOK_TIMEOUT: must be more than 0[\s\S]*IMGSRV_WEBHOOK_SWEEP_INTERVAL/);
+  });
+});

@@ -5,7 +5,7 @@ import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import { parse as parseDotenv } from 'dotenv';
 import { canonicalHost } from '../auth/oidc-issuer-url';
-import { EnvSchema } from './env.schema';
+import { DURATION_PATTERN, EnvSchema } from './env.schema';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
@@ -92,6 +92,27 @@ export interface AppConfig {
     readonly gcDeleteDelayMs: number;
     /** How often workers run the sweepers (expiry, staging cleanup, GC); 0 disables. */
     readonly sweepIntervalMs: number;
+  };
+  readonly webhooks: {
+    /**
+     * Hosts a webhook URL may name although internal (loopback, private, link-local), in
+     * URL-hostname form: `127.0.0.1`, `[::1]`, `hooks.corp.example`.
+     */
+    readonly allowedHosts: readonly string[];
+    /** Deliver to the allowed hosts only (no name resolved, no public address tried). */
+    readonly onlyAllowedHosts: boolean;
+    /** One delivery attempt, connection to the end of the response head. */
+    readonly timeoutMs: number;
+    /** How long after an event its delivery is retried before it fails for good. */
+    readonly retryForMs: number;
+    readonly backoffBaseMs: number;
+    readonly backoffCapMs: number;
+    /** A delivery attempt's lease without a heartbeat (renewed every third of it). */
+    readonly leaseMs: number;
+    /** How often workers look in PostgreSQL for deliveries that lost their wake-up or worker. */
+    readonly sweepIntervalMs: number;
+    /** Parallel deliveries per worker process. */
+    readonly concurrency: number;
   };
 }
 
@@ -213,6 +234,30 @@ export function loadConfig(env: Env, cwd = process.cwd()): AppConfig {
   if (processes > 1 && !roles.api && !problems.some((p) => p.startsWith('IMGSRV_HTTP_PROCESSES:')))
     problems.push('IMGSRV_HTTP_PROCESSES: more than one process needs the api role');
 
+  /** A comma-separated list of hosts, each in the URL parser's form. */
+  const hostList = (name: keyof EnvSchema): string[] => {
+    const hosts: string[] = [];
+    for (const entry of get(name, '').split(',')) {
+      if (entry.trim() === '') continue;
+      const host = canonicalHost(entry.trim());
+      if (host === null)
+        problems.push(`${name}: not a host name or address (got ${JSON.stringify(entry)})`);
+      else hosts.push(host);
+    }
+    return hosts;
+  };
+  const webhookAllowedHosts = hostList('IMGSRV_WEBHOOK_ALLOWED_HOSTS');
+  for (const key of [
+    'IMGSRV_WEBHOOK_TIMEOUT',
+    'IMGSRV_WEBHOOK_LEASE',
+    'IMGSRV_WEBHOOK_SWEEP_INTERVAL',
+    'IMGSRV_WEBHOOK_BACKOFF_BASE',
+  ] as const) {
+    const v = schema[key];
+    if (v && DURATION_PATTERN.test(v) && parseDuration(v) === 0)
+      problems.push(`${key}: must be more than 0 (got "${v}")`);
+  }
+
   const idleTimeout = nonEmpty('IMGSRV_HTTP_IDLE_TIMEOUT', '2m');
   let idleTimeoutMs = 0;
   if (!problems.some((p) => p.startsWith('IMGSRV_HTTP_IDLE_TIMEOUT:'))) {
@@ -221,16 +266,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): AppConfig {
       problems.push(`IMGSRV_HTTP_IDLE_TIMEOUT: must be at least 1s (got "${idleTimeout}")`);
   }
 
-  const oidcAllowedIssuerHosts: string[] = [];
-  for (const entry of get('IMGSRV_OIDC_ALLOWED_ISSUER_HOSTS', '').split(',')) {
-    if (entry.trim() === '') continue;
-    const host = canonicalHost(entry.trim());
-    if (host === null)
-      problems.push(
-        `IMGSRV_OIDC_ALLOWED_ISSUER_HOSTS: not a host name or address (got ${JSON.stringify(entry)})`,
-      );
-    else oidcAllowedIssuerHosts.push(host);
-  }
+  const oidcAllowedIssuerHosts = hostList('IMGSRV_OIDC_ALLOWED_ISSUER_HOSTS');
 
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -287,6 +323,17 @@ export function loadConfig(env: Env, cwd = process.cwd()): AppConfig {
       gcGraceMs: parseDuration(nonEmpty('IMGSRV_CAS_GC_GRACE', '24h')),
       gcDeleteDelayMs: parseDuration(nonEmpty('IMGSRV_CAS_GC_DELETE_DELAY', '1h')),
       sweepIntervalMs: parseDuration(nonEmpty('IMGSRV_CAS_SWEEP_INTERVAL', '1m')),
+    },
+    webhooks: {
+      allowedHosts: webhookAllowedHosts,
+      onlyAllowedHosts: parseBoolean(nonEmpty('IMGSRV_WEBHOOK_ONLY_ALLOWED_HOSTS', 'false')),
+      timeoutMs: parseDuration(nonEmpty('IMGSRV_WEBHOOK_TIMEOUT', '10s')),
+      retryForMs: parseDuration(nonEmpty('IMGSRV_WEBHOOK_RETRY_FOR', '24h')),
+      backoffBaseMs: parseDuration(nonEmpty('IMGSRV_WEBHOOK_BACKOFF_BASE', '5s')),
+      backoffCapMs: parseDuration(nonEmpty('IMGSRV_WEBHOOK_BACKOFF_CAP', '1h')),
+      leaseMs: parseDuration(nonEmpty('IMGSRV_WEBHOOK_LEASE', '30s')),
+      sweepIntervalMs: parseDuration(nonEmpty('IMGSRV_WEBHOOK_SWEEP_INTERVAL', '5s')),
+      concurrency: Number(nonEmpty('IMGSRV_WEBHOOK_CONCURRENCY', '10')),
     },
   };
   return deepFreeze(config);

@@ -167,4 +167,39 @@ export class EnvSchema {
   @IsOptional()
   @Matches(DURATION_PATTERN, { message: 'must be a duration such as 1m (0s disables)' })
   IMGSRV_CAS_SWEEP_INTERVAL?: string;
+
+  /** Checked host by host in app-config.ts (the URL parser decides what a host is). */
+  @IsOptional() @IsString() IMGSRV_WEBHOOK_ALLOWED_HOSTS?: string;
+
+  @IsOptional()
+  @IsIn(BOOLEAN_VALUES, { message: 'must be true or false' })
+  IMGSRV_WEBHOOK_ONLY_ALLOWED_HOSTS?: string;
+
+  @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 10s' })
+  IMGSRV_WEBHOOK_TIMEOUT?: string;
+
+  @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 24h' })
+  IMGSRV_WEBHOOK_RETRY_FOR?: string;
+
+  @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 5s' })
+  IMGSRV_WEBHOOK_BACKOFF_BASE?: string;
+
+  @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 1h' })
+  IMGSRV_WEBHOOK_BACKOFF_CAP?: string;
+
+  @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 30s' })
+  IMGSRV_WEBHOOK_LEASE?: string;
+
+  @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 5s' })
+  IMGSRV_WEBHOOK_SWEEP_INTERVAL?: string;
+
+  @IsOptional()
+  @Matches(/^[1-9]\d{0,2}$/, { message: 'must be a whole number from 1 to 999' })
+  IMGSRV_WEBHOOK_CONCURRENCY?: string;
 }

@@ -5,6 +5,8 @@ import { DataSource, type EntityManager } from 'typeorm';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { CatalogService } from '../catalog/catalog.service';
+import { versionPublishFailedData } from '../events/event-payload';
+import { EventsService, type RecordedEvent } from '../events/events.service';
 import { LOGGER } from '../common/logging/logging.module';
 import type { Logger } from '../common/logging/logger';
 import { PublishJobRepository, type Claim, type Lease } from './publish-job.repository';
@@ -41,6 +43,7 @@ export class StepRunner {
     private readonly validate: ValidateCatalogStep,
     private readonly index: IncusIndexStep,
     private readonly finalize: FinalizePublishStep,
+    private readonly events: EventsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
@@ -129,8 +132,15 @@ export class StepRunner {
         const plan = await this.index.compute(ctx);
         return this.commit(lease, (manager) => this.index.write(manager, ctx, plan));
       }
-      case 'finalize_publish':
-        return this.commit(lease, (manager) => this.finalize.write(manager, ctx));
+      case 'finalize_publish': {
+        let event: RecordedEvent | undefined;
+        await this.commit(lease, async (manager) => {
+          const written = await this.finalize.write(manager, ctx);
+          event = written.event;
+          return written.result;
+        });
+        return this.events.wake(event);
+      }
     }
   }
 
@@ -151,6 +161,7 @@ export class StepRunner {
     const message = failureText(error);
     const { maxAttempts, backoffBaseMs, backoffCapMs } = this.config.publish;
     const retry = shouldRetry(error, claim.attemptsInBudget, maxAttempts);
+    let event: RecordedEvent | undefined;
     try {
       await this.dataSource.transaction(async (manager) => {
         if (!(await this.jobs.holdsLease(manager, claim)))
@@ -162,7 +173,10 @@ export class StepRunner {
             backoffMs(claim.attemptsInBudget, backoffBaseMs, backoffCapMs),
             message,
           );
-        else await this.jobs.markFailed(manager, claim, message);
+        else {
+          await this.jobs.markFailed(manager, claim, message);
+          event = await this.recordFailure(manager, claim, message);
+        }
       });
     } catch (recordError) {
       // PostgreSQL itself may be what failed: the lease expires and the sweeper hands the step
@@ -181,6 +195,27 @@ export class StepRunner {
       await this.queue.wake(claim.jobId, `${claim.step}_${claim.attempt}_retry`, delay);
     } else {
       log.error({ err: { message } }, 'publish step failed');
+      await this.events.wake(event);
     }
+  }
+
+  /** `version.publish_failed`, in the transaction that fails the job. */
+  private async recordFailure(
+    manager: EntityManager,
+    claim: Claim,
+    message: string,
+  ): Promise<RecordedEvent> {
+    const manifest = await this.catalog.manifestById(claim.versionId, manager);
+    const requestedBy = (await this.jobs.findById(claim.jobId, manager))?.requestedBy ?? null;
+    return this.events.record(manager, {
+      type: 'version.publish_failed',
+      imageName: manifest.image.name,
+      data: versionPublishFailedData(
+        manifest,
+        claim.jobId,
+        await this.events.actorById(manager, requestedBy),
+        { step: claim.step, message },
+      ),
+    });
   }
 }

@@ -190,6 +190,11 @@ const ruleBody = {
   enabled: true,
 };
 
+/** A webhook subscription on a closed loopback port: deliveries fail at once, on this machine. */
+const webhookBody = { url: 'http://127.0.0.1:9/matrix', events: ['alias.moved'] };
+const throwawayWebhook = (w: World) =>
+  asBootstrap(w, 'POST', '/v1/webhooks', webhookBody) as Promise<{ id: string }>;
+
 async function check(w: World, method: string, path: string, body?: unknown): Promise<any> {
   const res = await api(w.app, method, path, w.admin, body);
   if (res.status >= 300)
@@ -432,6 +437,59 @@ const ROWS: Row[] = [
       const rule = await asBootstrap(w, 'POST', '/v1/auth/oidc-provisioning-rules', ruleBody);
       return { method: 'DELETE', path: `/v1/auth/oidc-provisioning-rules/${rule.id}` };
     },
+  },
+  // Webhooks (webhook.manage, held by auth-manager); targets on a closed loopback port.
+  {
+    op: 'GET /v1/webhooks',
+    on: 'all subscriptions',
+    expect: E.AUTH_MANAGE,
+    request: () => get('/v1/webhooks'),
+  },
+  {
+    op: 'POST /v1/webhooks',
+    on: 'a new subscription',
+    expect: E.AUTH_MANAGE,
+    request: () => ({ method: 'POST', path: '/v1/webhooks', body: webhookBody }),
+  },
+  {
+    op: 'GET /v1/webhooks/{id}',
+    on: 'a subscription',
+    expect: E.AUTH_MANAGE,
+    request: async (w) => get(`/v1/webhooks/${(await throwawayWebhook(w)).id}`),
+  },
+  {
+    op: 'PUT /v1/webhooks/{id}',
+    on: 'a subscription, replaced',
+    expect: E.AUTH_MANAGE,
+    request: async (w) => ({
+      method: 'PUT',
+      path: `/v1/webhooks/${(await throwawayWebhook(w)).id}`,
+      body: webhookBody,
+    }),
+  },
+  {
+    op: 'DELETE /v1/webhooks/{id}',
+    on: 'a throwaway subscription',
+    expect: E.AUTH_MANAGE,
+    request: async (w) => ({
+      method: 'DELETE',
+      path: `/v1/webhooks/${(await throwawayWebhook(w)).id}`,
+    }),
+  },
+  {
+    op: 'POST /v1/webhooks/{id}/test',
+    on: 'a ping to a subscription',
+    expect: E.AUTH_MANAGE,
+    request: async (w) => ({
+      method: 'POST',
+      path: `/v1/webhooks/${(await throwawayWebhook(w)).id}/test`,
+    }),
+  },
+  {
+    op: 'GET /v1/webhooks/{id}/deliveries',
+    on: 'a subscription’s deliveries',
+    expect: E.AUTH_MANAGE,
+    request: async (w) => get(`/v1/webhooks/${(await throwawayWebhook(w)).id}/deliveries`),
   },
   {
     op: 'GET /v1/audit-events',
@@ -928,7 +986,12 @@ async function seedWorld(
   files: Files,
   started: (app: TestApp) => void,
 ): Promise<World> {
-  const app = await startTestApp({ env: { IMGSRV_PUBLIC_READ: String(mode === 'public') } });
+  const app = await startTestApp({
+    env: {
+      IMGSRV_PUBLIC_READ: String(mode === 'public'),
+      IMGSRV_WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
+    },
+  });
   started(app);
   const admin = (await issueIdentity(app, 'content-writer', ['*'], 'matrix admin')).headers;
   const tokens = {} as Record<Exclude<CallerId, 'anonymous'>, string>;

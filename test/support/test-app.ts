@@ -39,6 +39,8 @@ export function testEnv({ databaseUrl, dataDir, env = {} }: TestEnvOptions): Env
     IMGSRV_LOG_LEVEL: 'debug',
     IMGSRV_SHUTDOWN_TIMEOUT: '2s',
     IMGSRV_BOOTSTRAP_TOKEN: generateApiToken().plaintext,
+    // Tests send webhooks to the hosts they allow (loopback), never out past this machine.
+    IMGSRV_WEBHOOK_ONLY_ALLOWED_HOSTS: 'true',
     ...env,
   };
 }

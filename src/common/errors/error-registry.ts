@@ -2,6 +2,7 @@ import { ALIASES_ERRORS } from '../../aliases/aliases.errors';
 import { AUTH_ERRORS } from '../../auth/auth.errors';
 import { CAS_ERRORS } from '../../cas/cas.errors';
 import { CATALOG_ERRORS } from '../../catalog/catalog.errors';
+import { EVENTS_ERRORS } from '../../events/events.errors';
 import { PUBLISH_ERRORS } from '../../publish/publish.errors';
 
 /**
@@ -37,6 +38,7 @@ export const ERROR_REGISTRY = {
   ...CAS_ERRORS,
   ...CATALOG_ERRORS,
   ...PUBLISH_ERRORS,
+  ...EVENTS_ERRORS,
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_REGISTRY;
