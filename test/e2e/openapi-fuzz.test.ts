@@ -35,7 +35,7 @@ import { sha256Of, uploadBlob } from '../support/uploads';
  * wrong type, huge, unicode, traversal, bad percent-encoding; queries missing, duplicated, huge;
  * every kind of credential; conditional, range and digest headers; bodies valid, truncated,
  * mistyped, padded, nested, not JSON), against a catalog with real rows the generated ids name
- * much of the time (fixtures put back every RESTOCK_EVERY requests). The contract (API.md): never
+ * much of the time (fixtures put back every RESTOCK_EVERY requests). The contract (docs/http-contract.md): never
  * a 5xx, every 4xx is problem+json with a code, no request hangs.
  *
  * Sized for CI. Locally: IMGSRV_FUZZ_REQUESTS=50000 runs more, IMGSRV_FUZZ_SEED=n other requests,

@@ -23,7 +23,7 @@ import { sha256Of, uploadBlob } from '../support/uploads';
  * without a row fails the coverage test, so a new route cannot ship without deciding who may
  * call it.
  *
- * The rules the table follows (API.md, "Statuses", "Visibility" and "Auth"):
+ * The rules the table follows (docs/http-contract.md):
  * - no credentials where the route needs them: 401 (with public reads off, every read needs them);
  * - credentials without the action at all (a reader writing, an auth-manager reading while
  *   public reads are off): 403;

@@ -1034,7 +1034,7 @@ export interface Answer {
   readonly body: Buffer;
 }
 
-/** What is wrong with an answer under the contract (API.md), or null. */
+/** What is wrong with an answer under the contract (docs/http-contract.md), or null. */
 export function contractViolation(method: string, answer: Answer): string | null {
   if (answer.status >= 500) return `status ${answer.status}`;
   if (answer.status < 400) return null;
