@@ -1,5 +1,5 @@
 // Type-checked loosely: plain CommonJS read by jest before any compilation.
-/** Three tiers (STYLE.md): unit beside the code, integration and e2e against the real servers. */
+/** Three tiers (docs/testing.md): unit beside the code, integration and e2e on the real servers. */
 const swc = [
   '@swc/jest',
   {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts the machine's PostgreSQL and Redis when they are down (TESTING.md), and waits for them.
+# Starts the machine's PostgreSQL and Redis if they are down (docs/testing.md); waits for both.
 set -euo pipefail
 
 pg_up() { pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; }

@@ -29,7 +29,7 @@ fi
 src=/etc/apt/sources.list.d/debian.sources
 backports=/etc/apt/sources.list.d/imgsrv-backports.sources
 if [ ! -f "$backports" ]; then
-  # Copy URIs and Signed-By of the main (non-security) entry, as TESTING.md describes.
+  # Copy URIs and Signed-By of the main (non-security) entry (docs/testing.md, "System tools").
   uris=$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' "$src")
   signed=$(awk '/^Signed-By:/ {print $2; exit}' "$src")
   printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: %s\n' \

@@ -1,4 +1,4 @@
-/** What a principal may be allowed to do (API.md, "Auth"). */
+/** What a principal may be allowed to do (docs/architecture.md, "Principals, roles and tokens"). */
 export const ACTIONS = [
   'content.read',
   'content.write',
