@@ -12,8 +12,8 @@ npm run --silent build
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 status=0
-# --forceExit: a test that bounces Redis can leave a BullMQ client behind (see README, known
-# issues); it must not keep the run alive after every test has finished.
+# --forceExit: a test that bounces Redis can leave a BullMQ client behind (see docs/testing.md,
+# "Running it"); it must not keep the run alive after every test has finished.
 npx jest --ci --forceExit --json --outputFile="$results" "$@" || status=$?
 node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));

@@ -19,7 +19,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 
 /**
- * Real, tiny image files built with the system tools (TESTING.md, "real image files"): qcow2 disks
+ * Real, tiny image files built with the system tools (docs/testing.md, "Real image files"): qcow2 disks
  * (qemu-img), squashfs root filesystems (mksquashfs) and incus.tar.xz metadata tarballs (tar, xz).
  * Each builder writes into a fresh directory under `dir`, so calls never overwrite each other, and
  * the same inputs give the same bytes.
@@ -251,7 +251,7 @@ async function run(tool: string, args: readonly string[]): Promise<void> {
     if (e.code === 'ENOENT') {
       throw new Error(
         `test fixtures need \`${tool}\`, which is not installed: install the Debian package ` +
-          `${PACKAGE_OF[tool] ?? tool} (see shared/TESTING.md, "real image files")`,
+          `${PACKAGE_OF[tool] ?? tool} (see docs/testing.md, "Real image files")`,
         { cause: error },
       );
     }
