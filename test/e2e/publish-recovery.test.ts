@@ -10,7 +10,6 @@ import {
 } from '../support/fixtures';
 import {
   composeDraft,
-  eventually,
   holdTableLock,
   metric,
   publishPath,
@@ -21,6 +20,7 @@ import {
   waitForLockWaiter,
   type DedicatedRedis,
 } from '../support/publish';
+import { eventually } from '../support/waiting';
 import { startS3rver, type RunningS3rver } from '../support/s3rver';
 import { TcpProxy } from '../support/tcp-proxy';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';

@@ -13,7 +13,6 @@ import {
 import {
   combinedFingerprint,
   composeDraft,
-  eventually,
   holdTableLock,
   publishPath,
   sql,
@@ -21,6 +20,7 @@ import {
   streamsRowsOf,
   waitForJob,
 } from '../support/publish';
+import { eventually } from '../support/waiting';
 import { startTestApp, testEnv, type TestApp } from '../support/test-app';
 
 const MAIN = resolve(__dirname, '../../dist/main.js');

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { issueIdentity, type IssuedIdentity } from '../support/auth';
 import { MIB, randomData } from '../support/cas-streams';
-import { eventually, metric } from '../support/publish';
+import { metric } from '../support/publish';
+import { eventually } from '../support/waiting';
 import { startTestApp, type TestApp } from '../support/test-app';
 import { sha256Of } from '../support/uploads';
 

@@ -3,13 +3,8 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { bearer, issueIdentity } from '../support/auth';
 import { api, markPublished } from '../support/catalog';
-import {
-  composeDraft,
-  eventually,
-  sql,
-  startDedicatedRedis,
-  type DedicatedRedis,
-} from '../support/publish';
+import { composeDraft, sql, startDedicatedRedis, type DedicatedRedis } from '../support/publish';
+import { eventually } from '../support/waiting';
 import { startTestApp, testEnv, type TestApp } from '../support/test-app';
 import {
   createWebhook,

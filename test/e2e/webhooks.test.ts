@@ -10,7 +10,8 @@ import {
   removeFixtureDir,
   type FixtureFile,
 } from '../support/fixtures';
-import { composeDraft, eventually, publishPath, waitForJob } from '../support/publish';
+import { composeDraft, publishPath, waitForJob } from '../support/publish';
+import { eventually } from '../support/waiting';
 import { startTestApp, type TestApp } from '../support/test-app';
 import {
   createWebhook,

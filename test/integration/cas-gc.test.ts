@@ -2,7 +2,8 @@ import type { EntityManager } from 'typeorm';
 import { BlobReferenceRegistry } from '../../src/cas/blob-references';
 import { casKeyOf } from '../../src/cas/digest';
 import { MetricsService } from '../../src/common/metrics/metrics.service';
-import { ACTOR, eventually, startCasApp, uploadParts, type CasTestApp } from '../support/cas-app';
+import { ACTOR, startCasApp, uploadParts, type CasTestApp } from '../support/cas-app';
+import { waitUntil } from '../support/waiting';
 import { digestOf, randomData } from '../support/cas-streams';
 
 const NOW = { graceMs: 0, markDelayMs: 0, deleteDelayMs: 0 };
@@ -190,7 +191,7 @@ describe('trusted blobs and their garbage collection', () => {
       await t.cas.protectBlob(runner.manager, digest);
       const gc = t.maintenance.collectGarbage(NOW);
       // The GC has seen the (still committed) mark and waits for the digest's lock.
-      await eventually(
+      await waitUntil(
         () =>
           t.sql<{ n: string }>(
             `SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`,
@@ -251,7 +252,7 @@ describe('trusted blobs and their garbage collection', () => {
     await t.store.delete(key);
     await t.sql('DELETE FROM cas_object_deletion WHERE object_key = $1', [key]);
     await t.sql('UPDATE upload_session SET verify_lease_until = now() WHERE id = $1', [session.id]);
-    const done = await eventually(
+    const done = await waitUntil(
       async () => {
         await t.maintenance.requeueVerifications();
         return t.cas.getSession(session.id, ACTOR);

@@ -8,7 +8,6 @@ import { UploadSessionRepository } from '../../src/cas/upload-session.repository
 import { UploadVerifier } from '../../src/cas/upload-verifier';
 import {
   ACTOR,
-  eventually,
   split,
   startCasApp,
   startS3Fixture,
@@ -17,6 +16,7 @@ import {
   type DriverName,
   type S3Fixture,
 } from '../support/cas-app';
+import { waitUntil } from '../support/waiting';
 import { bodyOf, brokenBodyOf, digestOf, MIB, randomData, readAll } from '../support/cas-streams';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 
@@ -39,7 +39,7 @@ describe.each<DriverName>(['fs', 's3'])('verification handed to a worker (%s sto
     const { session, listed } = await uploadParts(t.cas, data, split(data, 5 * MIB), [2, 1]);
     const answered = await t.cas.complete(session.id, listed, ACTOR);
     expect(['completed', 'verifying', 'ready']).toContain(answered.state);
-    const done = await eventually(
+    const done = await waitUntil(
       () => t.cas.getSession(session.id, ACTOR),
       (s) => s.state === 'ready' || s.state === 'failed',
     );
@@ -64,7 +64,7 @@ describe.each<DriverName>(['fs', 's3'])('verification handed to a worker (%s sto
       ACTOR,
     );
     await t.cas.complete(session.id, [{ number: 1, etag: put.etag, sizeBytes: 1000 }], ACTOR);
-    const done = await eventually(
+    const done = await waitUntil(
       () => t.cas.getSession(session.id, ACTOR),
       (s) => s.state === 'ready' || s.state === 'failed',
     );

@@ -10,7 +10,6 @@ import {
 } from '../support/fixtures';
 import {
   composeDraft,
-  eventually,
   holdTableLock,
   publishPath,
   sql,
@@ -18,6 +17,7 @@ import {
   waitForLockWaiter,
   withDb,
 } from '../support/publish';
+import { eventually } from '../support/waiting';
 import { startTestApp, type TestApp } from '../support/test-app';
 import { PublishJobRepository, type Claim } from '../../src/publish/publish-job.repository';
 import { StepRunner } from '../../src/publish/step-runner.service';

@@ -11,7 +11,7 @@ import {
 } from '../../src/common/http/sendfile';
 import { MIB, randomData, sha256Hex } from '../support/cas-streams';
 import { fdTarget, fdsReferringTo } from '../support/fds';
-import { sleep } from '../support/publish';
+import { sleep } from '../support/waiting';
 
 const SIZE = 64 * MIB; // well past the loopback socket buffers on both ends
 

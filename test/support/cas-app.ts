@@ -170,19 +170,3 @@ export async function uploadParts(
   const listed = [...byNumber.values()].sort((a, b) => a.number - b.number);
   return { session, listed };
 }
-
-/** Waits until `check` holds, polling; fails after `limitMs` (a bound, not a timing assertion). */
-export async function eventually<T>(
-  probe: () => Promise<T>,
-  check: (value: T) => boolean,
-  limitMs = 30_000,
-): Promise<T> {
-  const until = Date.now() + limitMs;
-  for (;;) {
-    const value = await probe();
-    if (check(value)) return value;
-    if (Date.now() > until)
-      throw new Error(`condition not met within ${limitMs} ms: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

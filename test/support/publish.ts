@@ -7,6 +7,7 @@ import { api } from './catalog';
 import type { FixtureFile } from './fixtures';
 import type { TestApp } from './test-app';
 import { uploadBlob } from './uploads';
+import { eventually } from './waiting';
 
 /**
  * Helpers for the publish pipeline tests: composing a draft from real fixture files, waiting for
@@ -15,27 +16,6 @@ import { uploadBlob } from './uploads';
  */
 
 export type Headers = Record<string, string>;
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Polls `probe` until it returns a value that is not undefined; fails after `attempts`. */
-export async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  { attempts = 400, intervalMs = 50 }: { attempts?: number; intervalMs?: number } = {},
-): Promise<T> {
-  let last: unknown;
-  for (let i = 0; i < attempts; i++) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await sleep(intervalMs);
-  }
-  throw new Error(`gave up waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
 
 export interface ArtifactSpec {
   /** The primary blob (the root: qcow2 or squashfs). */

@@ -7,7 +7,7 @@ import {
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { api } from './catalog';
-import { eventually } from './publish';
+import { eventually } from './waiting';
 import type { TestApp } from './test-app';
 
 /** One request a receiver got. */
