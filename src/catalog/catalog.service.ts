@@ -17,7 +17,7 @@ import {
   UNIQUE_VIOLATION,
   pgError,
 } from '../database/pg-errors';
-import { normalizeArchitecture } from './architecture';
+import { normalizeArchitecture } from '../incus/architecture';
 import type { ArtifactEntity, ArtifactFormat, AttachmentEntity } from './artifact.entity';
 import { ArtifactRepository } from './artifact.repository';
 import { AttachmentRepository } from './attachment.repository';

@@ -5,7 +5,7 @@
  * VMs). Pure: selection and naming only.
  */
 
-import { normalizeArchitecture } from '../catalog/architecture';
+import { normalizeArchitecture } from '../incus/architecture';
 
 export interface StreamsItem {
   readonly ftype: string;

@@ -3,8 +3,8 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gzipSync } from 'node:zlib';
 import * as tar from 'tar-stream';
+import { architectureMatches } from '../incus/architecture';
 import {
-  architectureMatches,
   IncusMetadataError,
   IncusMetadataProbe,
   parseIncusMetadata,

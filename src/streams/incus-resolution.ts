@@ -1,4 +1,4 @@
-import { incusArchitectureName } from './incus-architecture';
+import { incusArchitectureName } from '../incus/architecture';
 
 /**
  * How the Incus client resolves names in a products document, written line for line after

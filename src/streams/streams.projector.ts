@@ -1,4 +1,4 @@
-import { incusArchitectureKnown, streamsArchitecture } from './incus-architecture';
+import { incusArchitectureKnown, streamsArchitecture } from '../incus/architecture';
 
 /** One projection row as the projector needs it (a published version's eligible artifact). */
 export interface ProjectionInput {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
-import { incusArchitectureName, streamsArchitecture } from './incus-architecture';
+import { incusArchitectureName, streamsArchitecture } from '../incus/architecture';
 import {
   clientAliases,
   clientImages,

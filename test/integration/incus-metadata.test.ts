@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
+import { architectureMatches } from '../../src/incus/architecture';
 import {
-  architectureMatches,
   IncusMetadataError,
   IncusMetadataProbe,
   parseIncusMetadata,

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { request, type Dispatcher } from 'undici';
-import { normalizeArchitecture } from '../../catalog/architecture';
+import { normalizeArchitecture } from '../../incus/architecture';
 import { makeDispatcher, type Schemas } from '../../client/api-client';
 import { call } from '../api';
 import { emitJson, note, say, type CliContext } from '../context';

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { basename, extname } from 'node:path';
-import { normalizeArchitecture } from '../../catalog/architecture';
+import { normalizeArchitecture } from '../../incus/architecture';
 import type { Schemas } from '../../client/api-client';
 import { call } from '../api';
 import { emitJson, note, say, type CliContext } from '../context';

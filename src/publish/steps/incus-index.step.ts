@@ -6,11 +6,15 @@ import type { EntityManager } from 'typeorm';
 import { CasService } from '../../cas/cas.service';
 import type { ArtifactEntity, AttachmentEntity } from '../../catalog/artifact.entity';
 import { artifactFilename } from '../../catalog/catalog.service';
-import { incusArchitectureKnown, streamsArchitecture } from '../../streams/incus-architecture';
+import {
+  architectureMatches,
+  incusArchitectureKnown,
+  streamsArchitecture,
+} from '../../incus/architecture';
 import type { StreamsItemInput } from '../../streams/streams-item.entity';
 import { productCollision, streamsSerial } from '../../streams/streams.projector';
 import { StreamsService } from '../../streams/streams.service';
-import { IncusMetadataError, IncusMetadataProbe, architectureMatches } from '../incus-metadata';
+import { IncusMetadataError, IncusMetadataProbe } from '../incus-metadata';
 import { PermanentStepError } from '../step-plan';
 import type { StepContext } from './step-context';
 
