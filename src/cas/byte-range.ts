@@ -11,7 +11,7 @@ export type RangeRequest =
 
 /**
  * Interprets a `Range` header against an object of `size` bytes (RFC 9110 §14). One range of
- * `bytes=a-b`, `a-` or `-n` is served; several ranges are refused as unsatisfiable (API.md); a
+ * `bytes=a-b`, `a-` or `-n` is served; several ranges are refused as unsatisfiable (docs/uploads.md); a
  * header that is not a valid byte-range set is ignored, as the RFC asks, and the whole object is
  * served.
  */

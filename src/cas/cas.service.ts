@@ -43,7 +43,7 @@ export interface BeginUploadInput {
   readonly filenameHint?: string | null;
 }
 
-/** An upload session as API.md describes it (the controller writes it in snake_case). */
+/** An upload session as docs/uploads.md describes it (the controller writes it in snake_case). */
 export interface UploadSessionView {
   readonly id: string;
   readonly expectedDigest: string;
@@ -137,7 +137,7 @@ function checkHint(value: string | null | undefined, pointer: string): FieldErro
 }
 
 /**
- * The upload protocol and blob reads (API.md, "Uploads and blobs"). Methods take parsed inputs
+ * The upload protocol and blob reads (docs/uploads.md). Methods take parsed inputs
  * and the acting principal, and answer plain objects; a thin controller maps them to HTTP.
  */
 @Injectable()

@@ -1,5 +1,5 @@
 /**
- * Upload session states (API.md): created → uploading → completed → verifying → ready | failed;
+ * Upload session states (docs/uploads.md): created → uploading → completed → verifying → ready | failed;
  * aborted and expired end an open session (abort also a stalled verification: isStalled).
  * `completed` means the parts list is frozen and no verifier has claimed the session yet;
  * `verifying` means one has (and may have crashed: its lease then expires and another verifier

@@ -1,7 +1,7 @@
 /** Pure planning of a multipart upload: which byte ranges, which parts still to send. */
 
 export const MIB = 1024 * 1024;
-/** The server's floor for every part but the last (API.md). */
+/** The server's floor for every part but the last (docs/uploads.md). */
 export const MIN_PART_SIZE = 5 * MIB;
 export const MAX_PARTS = 10_000;
 export const DEFAULT_PART_SIZE = 16 * MIB;

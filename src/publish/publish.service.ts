@@ -22,7 +22,7 @@ export interface JobView {
 
 /**
  * Publishing: freezes a draft (publishing), inserts the job and its steps in the same
- * transaction, and wakes a worker after commit. Retry and cancel per API.md.
+ * transaction, and wakes a worker after commit. Retry and cancel: docs/architecture.md.
  */
 @Injectable()
 export class PublishService {
