@@ -11,7 +11,7 @@ import {
 import type { AppConfig, Env } from '../config/app-config';
 import type { Logger } from '../common/logging/logger';
 import { MetricsService } from '../common/metrics/metrics.service';
-import { StreamsService } from '../streams/streams.service';
+import { SiblingProcesses } from '../common/processes/sibling-processes';
 import { startServer, type RunningServer } from './bootstrap';
 import { closeGracefully, listen, urlOf } from './listeners';
 import { createMetricsServer, type MetricsSource } from './metrics-server';
@@ -24,8 +24,8 @@ import { loadTlsMaterial } from './tls';
  * start) accepts connections and hands each to one API process in turn.
  *
  * The supervisor migrates the database and prepares the TLS certificate before it forks, serves
- * the metrics listener with the sum over its processes, passes word of a streams revision bump
- * from one process to the others (so a change shows on every connection at once), starts a
+ * the metrics listener with the sum over its processes, passes a process's word to the others
+ * (SiblingProcesses: a streams revision bump, so a change shows on every connection at once), starts a
  * process again when one dies (backing off when it keeps dying), and stops them all on SIGTERM. The worker role, when
  * configured, runs in the first API process only, so job concurrency stays as configured.
  */
@@ -36,8 +36,8 @@ export const HTTP_SLOT_ENV = 'IMGSRV_INTERNAL_HTTP_SLOT';
 const READY = 'imgsrv:http-ready';
 const METRICS_REQUEST = 'imgsrv:metrics-request';
 const METRICS_RESPONSE = 'imgsrv:metrics-response';
-/** A process is bumping the streams revision; the supervisor passes it on to the others. */
-const STREAMS_BUMP = 'imgsrv:streams-bump';
+/** A process's word for its siblings (SiblingProcesses); the supervisor passes it on. */
+const SIBLING_WORD = 'imgsrv:sibling-word';
 /** An API process that does not answer a scrape in this time is left out of that scrape. */
 const METRICS_TIMEOUT_MS = 3_000;
 /** A process that dies sooner than this after its start is started again after a growing delay. */
@@ -49,7 +49,7 @@ type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 type Message =
   | { readonly type: typeof READY; readonly urls: RunningServer['urls'] }
   | { readonly type: typeof METRICS_REQUEST; readonly id: number }
-  | { readonly type: typeof STREAMS_BUMP }
+  | { readonly type: typeof SIBLING_WORD; readonly topic: string }
   | {
       readonly type: typeof METRICS_RESPONSE;
       readonly id: number;
@@ -86,10 +86,10 @@ export async function startHttpProcess(
     logger,
   );
   const registry = server.application.app.get(MetricsService).registry;
-  const streams = server.application.app.get(StreamsService, { strict: false });
-  streams.onBump(() => send({ type: STREAMS_BUMP }));
+  const siblings = server.application.app.get(SiblingProcesses, { strict: false });
+  siblings.connect((topic) => send({ type: SIBLING_WORD, topic }));
   process.on('message', (message: Message) => {
-    if (message?.type === STREAMS_BUMP) streams.changedElsewhere();
+    if (message?.type === SIBLING_WORD) siblings.heard(message.topic);
     if (message?.type !== METRICS_REQUEST) return;
     registry.getMetricsAsJSON().then(
       (metrics) => send({ type: METRICS_RESPONSE, id: message.id, metrics }),
@@ -192,7 +192,7 @@ export async function superviseHttpProcesses(
         }
       } else if (message?.type === METRICS_RESPONSE) {
         scrapes.get(message.id)?.(message);
-      } else if (message?.type === STREAMS_BUMP) {
+      } else if (message?.type === SIBLING_WORD) {
         for (const other of slots)
           if (other !== slot && other.worker?.isConnected()) other.worker.send(message);
       }

@@ -44,6 +44,7 @@ export function unreadBodyTooLarge(req: IncomingMessage): boolean {
 export class UnreadBodyResponse extends ServerResponse {
   constructor(req: IncomingMessage) {
     super(req);
+    trackUnderWay(req.socket, this);
     if (
       req.headers['content-length'] !== undefined ||
       req.headers['transfer-encoding'] !== undefined
@@ -69,6 +70,35 @@ export class UnreadBodyResponse extends ServerResponse {
     // Node's writeHead tells a reason phrase from headers by its type, as the overloads do.
     return super.writeHead(statusCode, reasonOrHeaders as string, headers);
   }
+}
+
+/**
+ * The responses of each connection that have not finished, oldest first (pipelined requests are
+ * answered in order), from Node's public events: Node keeps the one on the wire in a private
+ * socket field, which the server does not read.
+ */
+const underWay = new WeakMap<object, ServerResponse[]>();
+
+function trackUnderWay(socket: object, res: ServerResponse): void {
+  let queue = underWay.get(socket);
+  if (!queue) underWay.set(socket, (queue = []));
+  queue.push(res);
+  const list = queue;
+  // 'close': the response finished, or its connection went away first.
+  res.once('close', () => {
+    const i = list.indexOf(res);
+    if (i >= 0) list.splice(i, 1);
+  });
+}
+
+/** The response on the wire of a connection, if a request is under way on it. */
+export function responseUnderWay(socket: object): ServerResponse | undefined {
+  return underWay.get(socket)?.[0];
+}
+
+/** The last response a connection owes (its latest request's), if any. */
+export function lastResponseUnderWay(socket: object): ServerResponse | undefined {
+  return underWay.get(socket)?.at(-1);
 }
 
 /**

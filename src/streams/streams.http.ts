@@ -1,10 +1,15 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { requestIdFrom } from '../common/http/request-id';
-import type { FrontHandler } from '../common/http/request-head';
+import { FastPaths, type RequestHandler } from '../common/http/fast-paths';
+import type { AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/config.module';
+import { LOGGER } from '../common/logging/logging.module';
 import type { Logger } from '../common/logging/logger';
-import type { MetricsService } from '../common/metrics/metrics.service';
-import type { RenderedDocument, RenderedStreams, StreamsService } from './streams.service';
+import { MetricsService } from '../common/metrics/metrics.service';
+import { StreamsMetrics } from './streams.metrics';
+import { StreamsService, type RenderedDocument, type RenderedStreams } from './streams.service';
 
 /** Aliases move, so clients and proxies revalidate often; 304s make that cheap. */
 const MAX_AGE = 60;
@@ -22,7 +27,10 @@ interface StreamsAnswer {
   readonly body?: Buffer;
 }
 
-/** What to answer for one streams document: 304 on a matching If-None-Match, gzip when asked. */
+/**
+ * What to answer for one streams document: 304 on a matching If-None-Match, gzip when asked. The
+ * controller and the fast path both answer through this, so a document has one answer.
+ */
 function answer(
   headers: IncomingHttpHeaders,
   doc: RenderedDocument,
@@ -65,113 +73,76 @@ export function sendStreamsDocument(
   return a.body ? reply.send(a.body) : reply.send();
 }
 
-/** Answers a request itself (true) or leaves it to the application (false). */
-export type FastPath = (req: IncomingMessage, res: ServerResponse) => boolean;
-
-/** The paths of the two documents, for a front that answers them before Node's HTTP server. */
-export const STREAMS_DOCUMENT_PATHS: ReadonlySet<string> = new Set(Object.keys(DOCUMENTS));
-
-interface AnonymousRead {
-  readonly method: string;
-  readonly route: string;
-  readonly url: string;
-  readonly headers: IncomingHttpHeaders;
-  readonly startedMs: number;
-}
-
-/**
- * The full answer to an anonymous read of one document (request id and Content-Length included,
- * the same headers the controller sends), counted and logged like any request.
- */
-function anonymousAnswer(
-  docs: RenderedStreams,
-  read: AnonymousRead,
-  metrics: MetricsService,
-  logger: Logger,
-): StreamsAnswer {
-  const a = answer(read.headers, docs[DOCUMENTS[read.route]], true);
-  const reqId = requestIdFrom(read.headers['x-request-id']);
-  const headers = {
-    'x-request-id': reqId,
-    ...a.headers,
-    ...(a.body ? { 'content-length': String(a.body.length) } : {}),
-  };
-  const seconds = (performance.now() - read.startedMs) / 1000;
-  metrics.observeRequest(read.method, read.route, a.status, seconds);
-  logger.info(
-    {
-      reqId,
-      method: read.method,
-      route: read.route,
-      url: read.url,
-      status: a.status,
-      ms: Math.round(seconds * 1e4) / 10,
-    },
-    'request',
-  );
-  return { ...a, headers };
-}
-
 /**
  * Incus hosts poll the streams documents far more than anything else is asked for. When public
- * reads are on, an anonymous GET or HEAD of either document is answered here, before the web
- * framework, from the rendered bytes: same headers as the controller, a request id, the request
- * metric and log line. Anything else (credentials, another path, an error reading the revision)
- * goes to `fallback`, the application, which answers as usual.
+ * reads are on, an anonymous GET or HEAD of either document is answered here, after Node's HTTP
+ * parser but before the web framework, from the rendered bytes: the controller's headers and
+ * status (`answer`), plus what the framework's hooks would add (a request id, Content-Length, the
+ * request metric and log line). Anything else (credentials, another method or path) is left to
+ * the application; a failure to read the current revision hands the request to it too, and the
+ * controller answers or reports the problem as usual.
  */
-export function streamsFastPath(
-  streams: StreamsService,
-  metrics: MetricsService,
-  logger: Logger,
-  fallback: (req: IncomingMessage, res: ServerResponse) => void,
-): FastPath {
-  return (req, res) => {
+@Injectable()
+export class StreamsFastPath implements OnModuleInit {
+  constructor(
+    private readonly streams: StreamsService,
+    private readonly fastPaths: FastPaths,
+    private readonly metrics: MetricsService,
+    private readonly streamsMetrics: StreamsMetrics,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  onModuleInit(): void {
+    if (this.config.auth.publicRead)
+      this.fastPaths.register((req, res, next) => this.take(req, res, next));
+  }
+
+  private take(req: IncomingMessage, res: ServerResponse, next: RequestHandler): boolean {
     if ((req.method !== 'GET' && req.method !== 'HEAD') || req.headers.authorization !== undefined)
       return false;
     const url = req.url ?? '';
     const q = url.indexOf('?');
     const route = q < 0 ? url : url.slice(0, q);
-    if (!STREAMS_DOCUMENT_PATHS.has(route)) return false;
-    const read = {
-      method: req.method,
-      route,
-      url,
-      headers: req.headers,
-      startedMs: performance.now(),
-    };
-    streams.current().then(
-      (docs) => {
-        const a = anonymousAnswer(docs, read, metrics, logger);
-        res.writeHead(a.status, a.headers);
-        res.end(a.body);
-      },
-      () => fallback(req, res),
-    );
+    const document = DOCUMENTS[route];
+    if (document === undefined) return false;
+    const startedMs = performance.now();
+    const docs = this.streams.currentIfTrusted();
+    if (docs) this.send(req, res, route, docs[document], startedMs);
+    else
+      this.streams.current().then(
+        (current) => this.send(req, res, route, current[document], startedMs),
+        () => next(req, res),
+      );
     return true;
-  };
-}
+  }
 
-/**
- * The same answers for the connection front (src/server/http-front.ts), which hands it only
- * simple anonymous GET/HEAD requests of STREAMS_DOCUMENT_PATHS. Answers synchronously while the
- * cached revision is trusted; a failure to read the revision leaves the request to the
- * application.
- */
-export function streamsFrontHandler(
-  streams: StreamsService,
-  metrics: MetricsService,
-  logger: Logger,
-): FrontHandler {
-  return (request) => {
-    const read = {
-      method: request.method,
-      route: request.path,
-      url: request.path,
-      headers: request.headers,
-      startedMs: performance.now(),
-    };
-    const docs = streams.currentIfTrusted();
-    if (docs) return anonymousAnswer(docs, read, metrics, logger);
-    return streams.current().then((d) => anonymousAnswer(d, read, metrics, logger));
-  };
+  private send(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: string,
+    doc: RenderedDocument,
+    startedMs: number,
+  ): void {
+    const a = answer(req.headers, doc, true);
+    const reqId = requestIdFrom(req.headers['x-request-id']);
+    const headers: Record<string, string> = { 'x-request-id': reqId, ...a.headers };
+    if (a.body) headers['content-length'] = String(a.body.length);
+    res.writeHead(a.status, headers);
+    res.end(req.method === 'GET' ? a.body : undefined);
+    const seconds = (performance.now() - startedMs) / 1000;
+    this.metrics.observeRequest(req.method as string, route, a.status, seconds);
+    this.streamsMetrics.countFastPathAnswer();
+    this.logger.info(
+      {
+        reqId,
+        method: req.method,
+        route,
+        url: req.url,
+        status: a.status,
+        ms: Math.round(seconds * 1e4) / 10,
+      },
+      'request',
+    );
+  }
 }

@@ -1,6 +1,7 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import type { AppConfig } from '../config/app-config';
 import { MetricsService } from '../common/metrics/metrics.service';
+import { SiblingProcesses } from '../common/processes/sibling-processes';
 import type { StreamsRepository } from './streams.repository';
 import { REVISION_RECHECK_MS, StreamsService } from './streams.service';
 
@@ -15,6 +16,7 @@ describe('StreamsService revision checks', () => {
     bumpRevision: jest.Mock;
   };
   let service: StreamsService;
+  let siblings: SiblingProcesses;
   const manager = {} as EntityManager;
 
   beforeEach(async () => {
@@ -32,11 +34,13 @@ describe('StreamsService revision checks', () => {
       transaction: (_isolation: string, work: (m: EntityManager) => Promise<unknown>) =>
         work(manager),
     } as unknown as DataSource;
+    siblings = new SiblingProcesses();
     service = new StreamsService(
       dataSource,
       repository as unknown as StreamsRepository,
       new MetricsService(),
       { auth: { publicRead: true } } as AppConfig,
+      siblings,
     );
     await service.current();
     repository.revision.mockClear();
@@ -65,16 +69,17 @@ describe('StreamsService revision checks', () => {
     expect(answers.every((a) => a.revision === 2)).toBe(true);
   });
 
-  it('tells its listeners when it bumps the revision', async () => {
-    const listener = jest.fn();
-    service.onBump(listener);
+  it('tells its sibling processes when it bumps the revision', async () => {
+    const sent = jest.fn();
+    siblings.connect(sent);
     await service.bumpRevision(manager);
-    expect(listener).toHaveBeenCalledTimes(1);
+    expect(sent).toHaveBeenCalledTimes(1);
+    expect(sent).toHaveBeenCalledWith('streams.revision-bumped');
   });
 
   it('reads the revision for each request just after another process said it changes it', async () => {
     revision = 2; // committed by the other process
-    service.changedElsewhere();
+    siblings.heard('streams.revision-bumped');
     expect(service.currentIfTrusted()).toBeUndefined();
     const answers = await Promise.all(Array.from({ length: 3 }, () => service.current()));
     expect(repository.revision).toHaveBeenCalledTimes(3);

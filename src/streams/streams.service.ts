@@ -7,6 +7,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import type { Principal } from '../auth/principal';
 import { DomainError } from '../common/errors/domain-error';
 import { MetricsService } from '../common/metrics/metrics.service';
+import { SiblingProcesses } from '../common/processes/sibling-processes';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import type { StreamsItemInput } from './streams-item.entity';
@@ -24,6 +25,9 @@ export const REVISION_RECHECK_MS = 250;
 
 /** After this process bumps the revision, it re-reads it on every request for this long. */
 const LOCAL_CHANGE_WINDOW_MS = 10_000;
+
+/** What the API processes of one host tell each other when one bumps the revision. */
+const REVISION_BUMPED = 'streams.revision-bumped';
 
 export interface RenderedDocument {
   readonly body: Buffer;
@@ -92,14 +96,15 @@ export class StreamsService {
   /** Until then, every request reads the revision: this process changed it very recently. */
   private recheckUntil = 0;
   private readonly renders: Counter;
-  private readonly bumpListeners: (() => void)[] = [];
 
   constructor(
     private readonly dataSource: DataSource,
     private readonly repository: StreamsRepository,
     metrics: MetricsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly siblings: SiblingProcesses,
   ) {
+    siblings.on(REVISION_BUMPED, () => this.changedElsewhere());
     this.renders = new Counter({
       name: 'imgsrv_streams_renders_total',
       help: 'Renderings of the streams documents (one per revision per process)',
@@ -140,17 +145,13 @@ export class StreamsService {
   /**
    * Marks the documents stale: every API process renders the new revision on its next request
    * after reading it (this one at once: the bump commits after this call, so for a while every
-   * request here reads the revision instead of trusting the one it has).
+   * request here reads the revision instead of trusting the one it has; its sibling processes on
+   * this host likewise, told before the bump commits).
    */
   bumpRevision(manager: EntityManager): Promise<number> {
     this.changedElsewhere();
-    for (const listener of this.bumpListeners) listener();
+    this.siblings.tell(REVISION_BUMPED);
     return this.repository.bumpRevision(manager);
-  }
-
-  /** Calls `listener` whenever this process bumps the revision (before the bump commits). */
-  onBump(listener: () => void): void {
-    this.bumpListeners.push(listener);
   }
 
   /**

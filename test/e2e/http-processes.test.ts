@@ -181,11 +181,10 @@ describe('several API processes on one host', () => {
   });
 
   it('serves one metrics listener that sums its processes', async () => {
-    const before =
-      sample(await metricsOf(supervisor), 'imgsrv_http_front_total{outcome="answered"}') ?? 0;
+    const before = sample(await metricsOf(supervisor), 'imgsrv_streams_fast_path_total') ?? 0;
     await Promise.all(Array.from({ length: 8 }, () => readOnNewConnection(supervisor)));
     const text = await metricsOf(supervisor);
-    expect(sample(text, 'imgsrv_http_front_total{outcome="answered"}')).toBe(before + 8);
+    expect(sample(text, 'imgsrv_streams_fast_path_total')).toBe(before + 8);
     expect(sample(text, 'imgsrv_http_processes')).toBe(2);
     // Gauges read from PostgreSQL count once, not once per process.
     const [{ n }] = await sql(app.database.url, 'SELECT count(*)::int AS n FROM cas_blob');

@@ -97,8 +97,7 @@ describe('the real Incus client', () => {
     return dir;
   };
 
-  const frontAnswered = async () =>
-    (await metric(app, 'imgsrv_http_front_total{outcome="answered"}')) ?? 0;
+  const fastPathAnswered = async () => (await metric(app, 'imgsrv_streams_fast_path_total')) ?? 0;
 
   beforeAll(async () => {
     fixtures = await makeFixtureDir();
@@ -144,7 +143,7 @@ describe('the real Incus client', () => {
   });
 
   it('lists every published image with its type, architecture and aliases', async () => {
-    const answeredBefore = await frontAnswered();
+    const answeredBefore = await fastPathAnswered();
     const conf = await freshConf();
     await incus(app, conf, [
       'remote',
@@ -173,7 +172,7 @@ describe('the real Incus client', () => {
       byFingerprint.get(await combined(v2.ctMeta, v2.squashfs))?.aliases.map((a) => a.name),
     ).toEqual(expect.arrayContaining(['debian-12/20261124']));
     // The client's reads of the documents are simple enough for the connection front.
-    expect(await frontAnswered()).toBeGreaterThan(answeredBefore);
+    expect(await fastPathAnswered()).toBeGreaterThan(answeredBefore);
   });
 
   it('shows the expected fingerprint by alias and exports the uploaded bytes', async () => {

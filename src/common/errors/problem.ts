@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { HttpException } from '@nestjs/common';
 import { DomainError } from './domain-error';
 import { ERROR_REGISTRY, codeForStatus, problemType, type ErrorCode } from './error-registry';
@@ -172,31 +172,46 @@ function internal(requestId: string): Problem {
   };
 }
 
-/** A problem answered outside Fastify (no route, no request id): its status and JSON body. */
-export function bareProblem(code: ErrorCode, detail: string): { status: number; body: string } {
+/**
+ * A problem answered before the web framework (no route, no request id): its status, and the
+ * head fields and body a bare answer carries. The connection closes after it.
+ */
+export function bareProblem(
+  code: ErrorCode,
+  detail: string,
+): { status: number; headers: Record<string, string>; body: string } {
   const spec = ERROR_REGISTRY[code];
+  const body = JSON.stringify({
+    type: problemType(code),
+    title: spec.title,
+    status: spec.status,
+    detail,
+    code,
+  });
   return {
     status: spec.status,
-    body: JSON.stringify({
-      type: problemType(code),
-      title: spec.title,
-      status: spec.status,
-      detail,
-      code,
-    }),
+    headers: {
+      'content-type': PROBLEM_CONTENT_TYPE,
+      'content-length': String(Buffer.byteLength(body)),
+      connection: 'close',
+    },
+    body,
   };
 }
 
-/** The head and problem body of a bare problem on a raw socket; the connection closes after it. */
+/** A bare problem on Node's response, for a request Node parsed but the server refuses. */
+export function writeBareProblem(res: ServerResponse, code: ErrorCode, detail: string): void {
+  const { status, headers, body } = bareProblem(code, detail);
+  res.writeHead(status, headers);
+  res.end(body);
+}
+
+/** The same bare problem as bytes, for a raw socket: a request Node could not parse. */
 export function rawProblemResponse(code: ErrorCode, detail: string): string {
-  const { status, body } = bareProblem(code, detail);
-  return (
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
-    `Content-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
-    `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-    'Connection: close\r\n\r\n' +
-    body
-  );
+  const { status, headers, body } = bareProblem(code, detail);
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`;
+  for (const name in headers) head += `${name}: ${headers[name]}\r\n`;
+  return `${head}\r\n${body}`;
 }
 
 /** The answer to a request Node's HTTP parser refused (a server's 'clientError'). */

@@ -1,5 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
-import type { OutgoingHttpHeaders } from 'node:http';
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { finished, type Readable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
@@ -160,7 +160,7 @@ export class DownloadResponder {
     const file = await this.fileToSend(request, source);
     if (file) {
       // Node gives a pipelined request's response the socket only once the one before is done.
-      const socket = reply.raw.socket;
+      const socket = reply.raw.socket ?? (await assignedSocket(reply.raw));
       if (socket) {
         return this.sendFileBody(
           request,
@@ -245,4 +245,23 @@ export class DownloadResponder {
     }
     return reply;
   }
+}
+
+/**
+ * The socket Node assigns to a pipelined request's response once the responses before it are
+ * done ('socket'), or null if the response closes first (the client went away).
+ */
+function assignedSocket(res: ServerResponse): Promise<Socket | null> {
+  return new Promise((resolve) => {
+    const onSocket = (socket: Socket) => {
+      res.off('close', onClose);
+      resolve(socket);
+    };
+    const onClose = () => {
+      res.off('socket', onSocket);
+      resolve(null);
+    };
+    res.once('socket', onSocket);
+    res.once('close', onClose);
+  });
 }

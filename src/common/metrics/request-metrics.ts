@@ -31,7 +31,7 @@ interface CollectedMetric extends Omit<Exposed, 'values'> {
 /**
  * The request counter and latency histogram by method, route pattern and status, kept with a
  * plain map instead of prom-client's Counter and Histogram. prom-client validates and hashes the
- * labels on every call, which cost as much as the rest of a 304 from the connection front (about
+ * labels on every call, which cost as much as the rest of a 304 from the streams fast path (about
  * a sixth of its throughput). Here a request is one map lookup and a few additions; the series
  * are turned into prom-client's exposition (the same names, labels and values its own Counter and
  * Histogram give, `le` first) only when scraped, and sum across a supervisor's API processes.

@@ -1,0 +1,37 @@
+import { Injectable } from '@nestjs/common';
+import { Counter } from 'prom-client';
+import { MetricsService } from '../common/metrics/metrics.service';
+
+/** Streams metrics. */
+@Injectable()
+export class StreamsMetrics {
+  /**
+   * Anonymous document reads the fast path answered, counted in a plain number per answer and
+   * given to prom-client when scraped: its counter bookkeeping would be a noticeable share of a
+   * 304's cost.
+   */
+  private fastPathAnswers = 0;
+
+  constructor(metrics: MetricsService) {
+    const counted = () => {
+      const n = this.fastPathAnswers;
+      this.fastPathAnswers = 0;
+      return n;
+    };
+    new Counter({
+      name: 'imgsrv_streams_fast_path_total',
+      help:
+        'Anonymous reads of index.json and images.json answered ahead of the web framework ' +
+        '(with public reads on); every other request, and these with credentials, go through it',
+      registers: [metrics.registry],
+      collect() {
+        const n = counted();
+        if (n > 0) this.inc(n);
+      },
+    });
+  }
+
+  countFastPathAnswer(): void {
+    this.fastPathAnswers++;
+  }
+}
