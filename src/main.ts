@@ -101,7 +101,9 @@ async function serve(config: AppConfig, logger: Logger, env: Env): Promise<void>
     },
     'imgsrv is running',
   );
-  if (server.tlsCertFile) process.stdout.write(`imgsrv: TLS certificate: ${server.tlsCertFile}\n`);
+  // For a person at a terminal; a log collector has it in the line above.
+  if (server.tlsCertFile && process.stdout.isTTY)
+    process.stdout.write(`imgsrv: TLS certificate: ${server.tlsCertFile}\n`);
   stopOnSignals(config, logger, () => server.close());
 }
 

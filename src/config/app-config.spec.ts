@@ -92,6 +92,17 @@ describe('loadConfig', () => {
     );
   });
 
+  it('logs at info, as text on a terminal and JSON otherwise, unless told; refuses other values', () => {
+    expect(loadConfig({}).log).toEqual({ level: 'info', format: 'auto' });
+    expect(loadConfig({ IMGSRV_LOG_FORMAT: 'text', IMGSRV_LOG_LEVEL: 'debug' }).log).toEqual({
+      level: 'debug',
+      format: 'text',
+    });
+    expect(() => loadConfig({ IMGSRV_LOG_FORMAT: 'yaml' })).toThrow(
+      /IMGSRV_LOG_FORMAT: must be auto, json or text/,
+    );
+  });
+
   it('runs one API process unless asked for more, auto meaning one per CPU', () => {
     expect(loadConfig({}).http.processes).toBe(1);
     expect(loadConfig({ IMGSRV_HTTP_PROCESSES: '4' }).http.processes).toBe(4);

@@ -8,6 +8,7 @@ import { canonicalHost } from '../auth/oidc-issuer-url';
 import { DURATION_PATTERN, EnvSchema } from './env.schema';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+export type LogFormat = 'auto' | 'json' | 'text';
 
 export interface ListenAddress {
   readonly host: string;
@@ -65,7 +66,8 @@ export interface AppConfig {
      */
     readonly oidcAllowedIssuerHosts: readonly string[];
   };
-  readonly log: { readonly level: LogLevel; readonly format: 'json' | 'text' };
+  /** `auto`: human-readable text when stdout is a terminal, JSON lines otherwise. */
+  readonly log: { readonly level: LogLevel; readonly format: LogFormat };
   readonly shutdownTimeoutMs: number;
   readonly publish: {
     /** Parallel BullMQ jobs per worker process. */
@@ -305,7 +307,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): AppConfig {
     },
     log: {
       level: nonEmpty('IMGSRV_LOG_LEVEL', 'info') as LogLevel,
-      format: nonEmpty('IMGSRV_LOG_FORMAT', 'json') as 'json' | 'text',
+      format: nonEmpty('IMGSRV_LOG_FORMAT', 'auto') as LogFormat,
     },
     shutdownTimeoutMs: parseDuration(nonEmpty('IMGSRV_SHUTDOWN_TIMEOUT', '25s')),
     publish: {

@@ -113,7 +113,7 @@ export class EnvSchema {
   @IsIn(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` })
   IMGSRV_LOG_LEVEL?: string;
   @IsOptional()
-  @IsIn(['json', 'text'], { message: 'must be json or text' })
+  @IsIn(['auto', 'json', 'text'], { message: 'must be auto, json or text' })
   IMGSRV_LOG_FORMAT?: string;
 
   @IsOptional()

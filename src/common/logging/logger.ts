@@ -58,6 +58,15 @@ function scrubbingDestination(format: 'json' | 'text', out: DestinationStream): 
   };
 }
 
+/** `auto` is text for a person at a terminal, JSON lines for anything that collects stdout. */
+export function resolveLogFormat(
+  format: AppConfig['log']['format'],
+  stdoutIsTerminal = process.stdout.isTTY === true,
+): 'json' | 'text' {
+  if (format !== 'auto') return format;
+  return stdoutIsTerminal ? 'text' : 'json';
+}
+
 export function createLogger(
   config: AppConfig['log'],
   out: DestinationStream = pino.destination({ dest: 1, sync: false }),
@@ -70,16 +79,20 @@ export function createLogger(
       timestamp: pino.stdTimeFunctions.epochTime,
       serializers: { err: pino.stdSerializers.err },
     },
-    scrubbingDestination(config.format, out),
+    scrubbingDestination(resolveLogFormat(config.format), out),
   );
 }
 
-/** Routes Nest's own log calls into the same pino logger. */
+/**
+ * Routes Nest's own log calls into the same pino logger. Nest's `log` level is its start-up
+ * narrative (every module initialized, every route mapped: about a hundred lines): debug, so a
+ * default start shows what an operator needs and no more.
+ */
 export class NestPinoLogger implements LoggerService {
   constructor(private readonly logger: Logger) {}
 
   log(message: unknown, context?: string): void {
-    this.logger.info({ context }, String(message));
+    this.logger.debug({ context }, String(message));
   }
   error(message: unknown, stack?: string, context?: string): void {
     this.logger.error({ context, stack }, String(message));
