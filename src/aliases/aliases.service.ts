@@ -4,6 +4,7 @@ import { AuditService } from '../audit/audit.service';
 import type { Actor } from '../auth/current-principal.decorator';
 import type { Principal } from '../auth/principal';
 import { CatalogService, type Manifest } from '../catalog/catalog.service';
+import { VersionLifecycleService } from '../catalog/version-lifecycle.service';
 import { DomainError } from '../common/errors/domain-error';
 import { pageOf, type Page } from '../common/pagination';
 import { aliasDeletedData, aliasMovedData } from '../events/event-payload';
@@ -30,6 +31,7 @@ export class AliasesService {
     private readonly dataSource: DataSource,
     private readonly aliases: AliasRepository,
     private readonly catalog: CatalogService,
+    private readonly lifecycle: VersionLifecycleService,
     private readonly streams: StreamsService,
     private readonly audit: AuditService,
     private readonly events: EventsService,
@@ -68,12 +70,7 @@ export class AliasesService {
       );
       if (!target)
         throw new DomainError('VERSION_NOT_FOUND', `Image ${name} has no version ${version}.`);
-      if (target.state !== 'published') {
-        throw new DomainError(
-          'ALIAS_TARGET_NOT_PUBLISHED',
-          `Version ${version} is ${target.state}; aliases point only to published versions.`,
-        );
-      }
+      this.lifecycle.requireAliasTarget(target);
       const before = await this.aliases.find(image.id, alias, manager, true);
       if (!ifMatchHolds(ifMatch, before)) {
         throw new DomainError(

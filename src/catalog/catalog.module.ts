@@ -9,8 +9,9 @@ import { ImageVersionRepository } from './image-version.repository';
 import { ImageController } from './image.controller';
 import { ImageRepository } from './image.repository';
 import { VersionController } from './version.controller';
+import { VersionLifecycleService } from './version-lifecycle.service';
 
-/** Images, versions, artifacts, attachments, manifests and their downloads. */
+/** Images, versions (and their lifecycle), artifacts, attachments, manifests and their downloads. */
 @Module({})
 export class CatalogModule {
   static register(config: AppConfig): DynamicModule {
@@ -26,8 +27,9 @@ export class CatalogModule {
         ImageVersionRepository,
         ArtifactRepository,
         AttachmentRepository,
+        VersionLifecycleService,
       ],
-      exports: [CatalogService],
+      exports: [CatalogService, VersionLifecycleService],
     };
   }
 }

@@ -11,18 +11,14 @@ import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { DomainError } from '../common/errors/domain-error';
 import { pageOf, type Page } from '../common/pagination';
-import {
-  CHECK_VIOLATION,
-  FOREIGN_KEY_VIOLATION,
-  UNIQUE_VIOLATION,
-  pgError,
-} from '../database/pg-errors';
+import { FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, pgError } from '../database/pg-errors';
 import { normalizeArchitecture } from '../incus/architecture';
 import type { ArtifactEntity, ArtifactFormat, AttachmentEntity } from './artifact.entity';
 import { ArtifactRepository } from './artifact.repository';
 import { AttachmentRepository } from './attachment.repository';
 import { ImageVersionEntity, type VersionState } from './image-version.entity';
 import { ImageVersionRepository } from './image-version.repository';
+import { lifecycleRefusal } from './lifecycle-refusals';
 import { ImageEntity } from './image.entity';
 import { ImageRepository } from './image.repository';
 
@@ -488,29 +484,6 @@ export class CatalogService implements OnModuleInit {
     return this.manifestOf(image, row, manager);
   }
 
-  /** draft → publishing, in the caller's transaction (the row is already locked). */
-  async markPublishing(manager: EntityManager, versionId: string): Promise<void> {
-    await manager.update(ImageVersionEntity, { id: versionId }, { state: 'publishing' });
-  }
-
-  /** publishing → published, with the time and who asked for it. */
-  async markPublished(
-    manager: EntityManager,
-    versionId: string,
-    publishedBy: string | null,
-  ): Promise<void> {
-    await manager.update(
-      ImageVersionEntity,
-      { id: versionId },
-      { state: 'published', publishedAt: new Date(), publishedBy },
-    );
-  }
-
-  /** publishing → draft: the explicit cancel of a failed or stuck publish. */
-  async markDraftAgain(manager: EntityManager, versionId: string): Promise<void> {
-    await manager.update(ImageVersionEntity, { id: versionId }, { state: 'draft' });
-  }
-
   private async manifestOf(
     image: ImageEntity,
     version: ImageVersionEntity,
@@ -599,13 +572,7 @@ export class CatalogService implements OnModuleInit {
       if (code === FOREIGN_KEY_VIOLATION && constraint === 'fk_attachment_artifact') {
         throw new DomainError('ARTIFACT_NOT_FOUND', 'The artifact was deleted meanwhile.');
       }
-      if (code === CHECK_VIOLATION) {
-        throw new DomainError(
-          'VERSION_NOT_DRAFT',
-          'The version is no longer a draft; its manifest and identity are frozen.',
-        );
-      }
-      throw error;
+      throw lifecycleRefusal(error) ?? error;
     }
   }
 }

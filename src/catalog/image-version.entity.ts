@@ -1,6 +1,7 @@
 import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
+import type { VersionState } from './version-state';
 
-export type VersionState = 'draft' | 'publishing' | 'published';
+export type { VersionState };
 
 @Entity({ name: 'image_version' })
 export class ImageVersionEntity {

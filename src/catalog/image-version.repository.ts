@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, In, type EntityManager } from 'typeorm';
 import { decodeCursor } from '../common/pagination';
 import { ImageVersionEntity, type VersionState } from './image-version.entity';
+import { VERSION_TRANSITIONS, type VersionTransition } from './version-state';
 
 @Injectable()
 export class ImageVersionRepository {
@@ -51,6 +52,27 @@ export class ImageVersionRepository {
       .setLock('pessimistic_read')
       .where('v.image_id = :imageId AND v.version = :version', { imageId, version })
       .getOne();
+  }
+
+  /**
+   * Moves a version along its lifecycle: only from the transition's `from` state, with the
+   * columns that go with the new state. Returns whether the row moved (false: it was not in
+   * `from`, or does not exist).
+   */
+  async transition(
+    manager: EntityManager,
+    id: string,
+    transition: VersionTransition,
+    fields: Partial<Pick<ImageVersionEntity, 'publishedAt' | 'publishedBy'>> = {},
+  ): Promise<boolean> {
+    const { from, to } = VERSION_TRANSITIONS[transition];
+    const result = await manager
+      .createQueryBuilder()
+      .update(ImageVersionEntity)
+      .set({ ...fields, state: to })
+      .where('id = :id AND state = :from', { id, from })
+      .execute();
+    return (result.affected ?? 0) === 1;
   }
 
   async delete(manager: EntityManager, id: string): Promise<void> {

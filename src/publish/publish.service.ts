@@ -6,6 +6,7 @@ import { BUILT_IN_ROLES, type Action } from '../auth/actions';
 import { globToRegExp } from '../auth/image-glob';
 import type { Principal } from '../auth/principal';
 import { CatalogService, type Manifest } from '../catalog/catalog.service';
+import { VersionLifecycleService } from '../catalog/version-lifecycle.service';
 import { DomainError } from '../common/errors/domain-error';
 import { pageOf, type Page } from '../common/pagination';
 import type { JobState, PublishJobEntity, PublishStepEntity } from './publish-job.entity';
@@ -30,6 +31,7 @@ export class PublishService {
     private readonly dataSource: DataSource,
     private readonly jobs: PublishJobRepository,
     private readonly catalog: CatalogService,
+    private readonly lifecycle: VersionLifecycleService,
     private readonly checker: PublishabilityChecker,
     private readonly queue: PublishQueue,
     private readonly audit: AuditService,
@@ -61,7 +63,7 @@ export class PublishService {
           { problems },
         );
       }
-      await this.catalog.markPublishing(manager, row.id);
+      await this.lifecycle.beginPublishing(manager, row.id);
       const jobId = await this.jobs.insertWithSteps(manager, row.id, actor.principal?.id ?? null);
       await this.audit.record(manager, {
         actor,
@@ -159,7 +161,7 @@ export class PublishService {
         );
       }
       await this.jobs.cancel(manager, jobId);
-      await this.catalog.markDraftAgain(manager, job.versionId);
+      await this.lifecycle.backToDraft(manager, job.versionId);
       const manifest = await this.catalog.manifestById(job.versionId, manager);
       await this.audit.record(manager, {
         actor,

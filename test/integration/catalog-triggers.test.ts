@@ -129,6 +129,46 @@ describe('catalog immutability in PostgreSQL', () => {
     });
   });
 
+  describe('refusals', () => {
+    const refused = (constraint: string, sql: string, params: unknown[] = []) =>
+      expect(db.query(sql, params)).rejects.toMatchObject({ code: '23514', constraint });
+
+    it('name what they refused, so the application maps each one by name', async () => {
+      const published = await version('7.0');
+      await publish(published.versionId);
+      await refused(
+        'image_version_frozen',
+        `UPDATE image_version SET state = 'draft' WHERE id = $1`,
+        [published.versionId],
+      );
+      await refused('image_version_delete_not_draft', `DELETE FROM image_version WHERE id = $1`, [
+        published.versionId,
+      ]);
+      await refused('manifest_frozen', `DELETE FROM artifact WHERE id = $1`, [
+        published.artifactId,
+      ]);
+      const draft = await version('8.0');
+      await refused(
+        'image_version_transition',
+        `UPDATE image_version SET state = 'published', published_at = now() WHERE id = $1`,
+        [draft.versionId],
+      );
+      await refused(
+        'image_version_identity',
+        `UPDATE image_version SET version = '8.1' WHERE id = $1`,
+        [draft.versionId],
+      );
+      await refused(
+        'manifest_row_immutable',
+        `UPDATE artifact SET architecture = 'arm64' WHERE id = $1`,
+        [draft.artifactId],
+      );
+      await refused('image_identity', `UPDATE image SET name = 'debian-14' WHERE id = $1`, [
+        imageId,
+      ]);
+    });
+  });
+
   describe('identities', () => {
     it('never change, even in drafts', async () => {
       const v = await version('5.0');

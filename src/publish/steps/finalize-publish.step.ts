@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import { CatalogService } from '../../catalog/catalog.service';
+import { VersionLifecycleService } from '../../catalog/version-lifecycle.service';
 import { versionPublishedData } from '../../events/event-payload';
 import { EventsService, type RecordedEvent } from '../../events/events.service';
 import { StreamsService } from '../../streams/streams.service';
@@ -13,7 +13,7 @@ import type { StepContext } from './step-context';
 @Injectable()
 export class FinalizePublishStep {
   constructor(
-    private readonly catalog: CatalogService,
+    private readonly lifecycle: VersionLifecycleService,
     private readonly streams: StreamsService,
     private readonly events: EventsService,
   ) {}
@@ -22,7 +22,7 @@ export class FinalizePublishStep {
     manager: EntityManager,
     ctx: StepContext,
   ): Promise<{ result: Record<string, unknown>; event: RecordedEvent }> {
-    await this.catalog.markPublished(manager, ctx.manifest.version.id, ctx.requestedBy);
+    await this.lifecycle.finishPublishing(manager, ctx.manifest.version.id, ctx.requestedBy);
     const result = { streams_revision: await this.streams.bumpRevision(manager) };
     const event = await this.events.record(manager, {
       type: 'version.published',
