@@ -26,7 +26,7 @@ import { ImageParamsDto, RefParamsDto } from '../catalog/dto/catalog.request.dto
 import { ManifestResponseDto } from '../catalog/dto/catalog.response.dto';
 import { ApiProblems } from '../common/http/api-problems.decorator';
 import { PaginationQueryDto } from '../common/http/pagination.query.dto';
-import { DEFAULT_PAGE_SIZE } from '../common/pagination';
+import { DEFAULT_PAGE_SIZE, pageResponse } from '../common/pagination';
 import { aliasEtag, AliasesService } from './aliases.service';
 import {
   AliasListResponseDto,
@@ -56,7 +56,7 @@ export class AliasesController {
       query.limit ?? DEFAULT_PAGE_SIZE,
       query.cursor,
     );
-    return { aliases: page.items.map((a) => AliasResponseDto.of(a)), next_cursor: page.nextCursor };
+    return pageResponse('aliases', page, (a) => AliasResponseDto.of(a));
   }
 
   @Get('aliases/:alias')

@@ -2,7 +2,7 @@ import { Controller, Get, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { RequireAction } from '../auth/require-action.decorator';
 import { ApiProblems } from '../common/http/api-problems.decorator';
-import { DEFAULT_PAGE_SIZE } from '../common/pagination';
+import { DEFAULT_PAGE_SIZE, pageResponse } from '../common/pagination';
 import { AuditService } from './audit.service';
 import { AuditEventListResponseDto, AuditEventQueryDto } from './dto/audit-event.dto';
 
@@ -23,20 +23,17 @@ export class AuditController {
       query.limit ?? DEFAULT_PAGE_SIZE,
       query.cursor,
     );
-    return {
-      audit_events: page.items.map((e) => ({
-        id: String(e.id),
-        occurred_at: e.occurredAt.toISOString(),
-        principal_id: e.principalId,
-        principal_name: e.principalName,
-        action: e.action,
-        target_type: e.targetType,
-        target_id: e.targetId,
-        image_name: e.imageName,
-        request_id: e.requestId,
-        detail: e.detail,
-      })),
-      next_cursor: page.nextCursor,
-    };
+    return pageResponse('audit_events', page, (e) => ({
+      id: String(e.id),
+      occurred_at: e.occurredAt.toISOString(),
+      principal_id: e.principalId,
+      principal_name: e.principalName,
+      action: e.action,
+      target_type: e.targetType,
+      target_id: e.targetId,
+      image_name: e.imageName,
+      request_id: e.requestId,
+      detail: e.detail,
+    }));
   }
 }

@@ -10,7 +10,7 @@ import {
 import { DomainError } from '../common/errors/domain-error';
 import { ApiProblems } from '../common/http/api-problems.decorator';
 import { PaginationQueryDto } from '../common/http/pagination.query.dto';
-import { DEFAULT_PAGE_SIZE } from '../common/pagination';
+import { DEFAULT_PAGE_SIZE, pageResponse } from '../common/pagination';
 import { AuthService } from './auth.service';
 import { CurrentActor, CurrentPrincipal, type Actor } from './current-principal.decorator';
 import {
@@ -101,10 +101,7 @@ export class AuthController {
   @ApiProblems(400, 401, 403)
   async listPrincipals(@Query() query: PaginationQueryDto): Promise<PrincipalListResponseDto> {
     const page = await this.auth.listPrincipals(query.limit ?? DEFAULT_PAGE_SIZE, query.cursor);
-    return {
-      principals: page.items.map((p) => toPrincipalResponse(p, [])),
-      next_cursor: page.nextCursor,
-    };
+    return pageResponse('principals', page, (p) => toPrincipalResponse(p, []));
   }
 
   @Post('principals')
@@ -171,7 +168,7 @@ export class AuthController {
       query.limit ?? DEFAULT_PAGE_SIZE,
       query.cursor,
     );
-    return { api_tokens: page.items.map(toTokenResponse), next_cursor: page.nextCursor };
+    return pageResponse('api_tokens', page, toTokenResponse);
   }
 
   @Post('principals/:principal_id/api-tokens')
@@ -212,10 +209,7 @@ export class AuthController {
     @Query() query: PaginationQueryDto,
   ): Promise<OidcProvisioningRuleListResponseDto> {
     const page = await this.auth.listRules(query.limit ?? DEFAULT_PAGE_SIZE, query.cursor);
-    return {
-      oidc_provisioning_rules: page.items.map(toRuleResponse),
-      next_cursor: page.nextCursor,
-    };
+    return pageResponse('oidc_provisioning_rules', page, toRuleResponse);
   }
 
   @Post('oidc-provisioning-rules')

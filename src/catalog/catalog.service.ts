@@ -3,10 +3,9 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { BlobReferenceRegistry } from '../cas/blob-references';
 import { CasService } from '../cas/cas.service';
 import { AuditService } from '../audit/audit.service';
-import { BUILT_IN_ROLES } from '../auth/actions';
 import type { Actor } from '../auth/current-principal.decorator';
-import { globToRegExp } from '../auth/image-glob';
 import type { Principal } from '../auth/principal';
+import { scopePatterns } from '../auth/scope';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { DomainError } from '../common/errors/domain-error';
@@ -155,9 +154,7 @@ export class CatalogService implements OnModuleInit {
     limit: number,
     cursor?: string,
   ): Promise<Page<ImageEntity>> {
-    const readablePatterns = (principal?.grants ?? [])
-      .filter((g) => (BUILT_IN_ROLES[g.roleId] as readonly string[]).includes('content.read'))
-      .flatMap((g) => g.images.map((p) => globToRegExp(p).source));
+    const readablePatterns = scopePatterns(principal, 'content.read');
     const rows = await this.images.list(
       { readablePatterns, publishedVisible: this.config.auth.publicRead },
       limit,

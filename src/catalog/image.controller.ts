@@ -11,7 +11,7 @@ import type { Principal } from '../auth/principal';
 import { PublicRead, RequireAction } from '../auth/require-action.decorator';
 import { ApiProblems } from '../common/http/api-problems.decorator';
 import { PaginationQueryDto } from '../common/http/pagination.query.dto';
-import { DEFAULT_PAGE_SIZE } from '../common/pagination';
+import { DEFAULT_PAGE_SIZE, pageResponse } from '../common/pagination';
 import { CatalogService } from './catalog.service';
 import { ImageCreateDto, ImageParamsDto, ImageUpdateDto } from './dto/catalog.request.dto';
 import { ImageListResponseDto, ImageResponseDto } from './dto/catalog.response.dto';
@@ -38,7 +38,7 @@ export class ImageController {
       query.limit ?? DEFAULT_PAGE_SIZE,
       query.cursor,
     );
-    return { images: page.items.map((i) => ImageResponseDto.of(i)), next_cursor: page.nextCursor };
+    return pageResponse('images', page, (i) => ImageResponseDto.of(i));
   }
 
   @Post()

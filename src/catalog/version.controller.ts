@@ -11,7 +11,7 @@ import { CurrentActor, CurrentPrincipal, type Actor } from '../auth/current-prin
 import type { Principal } from '../auth/principal';
 import { PublicRead, RequireAction } from '../auth/require-action.decorator';
 import { ApiProblems } from '../common/http/api-problems.decorator';
-import { DEFAULT_PAGE_SIZE } from '../common/pagination';
+import { DEFAULT_PAGE_SIZE, pageResponse } from '../common/pagination';
 import { CatalogService } from './catalog.service';
 import {
   ImageParamsDto,
@@ -48,10 +48,7 @@ export class VersionController {
       query.limit ?? DEFAULT_PAGE_SIZE,
       query.cursor,
     );
-    return {
-      versions: page.items.map((v) => VersionResponseDto.of(v)),
-      next_cursor: page.nextCursor,
-    };
+    return pageResponse('versions', page, (v) => VersionResponseDto.of(v));
   }
 
   @Post('versions')

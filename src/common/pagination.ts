@@ -9,6 +9,21 @@ export interface Page<T> {
   readonly nextCursor: string | null;
 }
 
+/**
+ * A list endpoint's answer: the page's items, each turned into its response shape, under the
+ * list's name, and the cursor of the next page (null on the last).
+ */
+export function pageResponse<K extends string, T, U>(
+  key: K,
+  page: Page<T>,
+  toItem: (item: T) => U,
+): Record<K, U[]> & { next_cursor: string | null } {
+  return { [key]: page.items.map((item) => toItem(item)), next_cursor: page.nextCursor } as Record<
+    K,
+    U[]
+  > & { next_cursor: string | null };
+}
+
 /** Cursors are opaque to clients: base64url JSON of the last row's sort key. */
 export function encodeCursor(key: readonly (string | number)[]): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url');

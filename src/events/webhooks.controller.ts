@@ -12,7 +12,7 @@ import { CurrentActor, type Actor } from '../auth/current-principal.decorator';
 import { RequireAction } from '../auth/require-action.decorator';
 import { ApiProblems } from '../common/http/api-problems.decorator';
 import { PaginationQueryDto } from '../common/http/pagination.query.dto';
-import { DEFAULT_PAGE_SIZE } from '../common/pagination';
+import { DEFAULT_PAGE_SIZE, pageResponse } from '../common/pagination';
 import {
   DeliveryListResponseDto,
   DeliveryResponseDto,
@@ -37,10 +37,7 @@ export class WebhooksController {
   @ApiProblems(400, 401, 403)
   async listWebhooks(@Query() query: PaginationQueryDto): Promise<WebhookListResponseDto> {
     const page = await this.webhooks.list(query.limit ?? DEFAULT_PAGE_SIZE, query.cursor);
-    return {
-      webhooks: page.items.map((s) => WebhookResponseDto.of(s)),
-      next_cursor: page.nextCursor,
-    };
+    return pageResponse('webhooks', page, (s) => WebhookResponseDto.of(s));
   }
 
   @Post()
@@ -133,9 +130,6 @@ export class WebhooksController {
       query.limit ?? DEFAULT_PAGE_SIZE,
       query.cursor,
     );
-    return {
-      deliveries: page.items.map((d) => DeliveryResponseDto.of(d)),
-      next_cursor: page.nextCursor,
-    };
+    return pageResponse('deliveries', page, (d) => DeliveryResponseDto.of(d));
   }
 }

@@ -12,7 +12,7 @@ import type { Principal } from '../auth/principal';
 import { RequireAction } from '../auth/require-action.decorator';
 import { VersionParamsDto } from '../catalog/dto/catalog.request.dto';
 import { ApiProblems } from '../common/http/api-problems.decorator';
-import { DEFAULT_PAGE_SIZE } from '../common/pagination';
+import { DEFAULT_PAGE_SIZE, pageResponse } from '../common/pagination';
 import {
   PublishJobListQueryDto,
   PublishJobListResponseDto,
@@ -78,10 +78,7 @@ export class PublishController {
       query.limit ?? DEFAULT_PAGE_SIZE,
       query.cursor,
     );
-    return {
-      publish_jobs: page.items.map((v) => PublishJobResponseDto.of(v)),
-      next_cursor: page.nextCursor,
-    };
+    return pageResponse('publish_jobs', page, (v) => PublishJobResponseDto.of(v));
   }
 
   @Get('v1/publish-jobs/:job_id')

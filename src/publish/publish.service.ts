@@ -2,9 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import type { Actor } from '../auth/current-principal.decorator';
-import { BUILT_IN_ROLES, type Action } from '../auth/actions';
-import { globToRegExp } from '../auth/image-glob';
 import type { Principal } from '../auth/principal';
+import { scopePatterns } from '../auth/scope';
 import { CatalogService, type Manifest } from '../catalog/catalog.service';
 import { VersionLifecycleService } from '../catalog/version-lifecycle.service';
 import { DomainError } from '../common/errors/domain-error';
@@ -216,11 +215,4 @@ export class PublishService {
 
 function notFound(jobId: string): DomainError {
   return new DomainError('PUBLISH_JOB_NOT_FOUND', `No publish job has id ${jobId}.`);
-}
-
-/** The image scope in which `principal` may perform `action`, as regular expressions. */
-function scopePatterns(principal: Principal | null, action: Action): string[] {
-  return (principal?.grants ?? [])
-    .filter((g) => (BUILT_IN_ROLES[g.roleId] as readonly Action[]).includes(action))
-    .flatMap((g) => g.images.map((p) => globToRegExp(p).source));
 }

@@ -5,13 +5,13 @@ import { Inject, Injectable } from '@nestjs/common';
 import { Counter } from 'prom-client';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { Principal } from '../auth/principal';
+import { scopeKey } from '../auth/scope';
 import { DomainError } from '../common/errors/domain-error';
 import { MetricsService } from '../common/metrics/metrics.service';
 import { SiblingProcesses } from '../common/processes/sibling-processes';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import type { StreamsItemInput } from './streams-item.entity';
-import { BUILT_IN_ROLES } from '../auth/actions';
 import { projectStreams, type ProjectionInput } from './streams.projector';
 import { StreamsRepository, type ItemCitation } from './streams.repository';
 
@@ -49,19 +49,6 @@ interface FullStreams extends RenderedStreams {
 
 /** Scoped documents kept per revision: one per distinct set of read scopes, the oldest dropped. */
 const SCOPED_CACHE_SIZE = 256;
-
-/**
- * The read scope of a principal, as a cache key: its content.read patterns, sorted; `*` when one
- * of them is every image.
- */
-function readScopeKey(principal: Principal | null): string {
-  const patterns = new Set(
-    (principal?.grants ?? [])
-      .filter((g) => (BUILT_IN_ROLES[g.roleId] as readonly string[]).includes('content.read'))
-      .flatMap((g) => g.images),
-  );
-  return patterns.has('*') ? '*' : [...patterns].sort().join('\n');
-}
 
 async function renderDocuments(
   revision: number,
@@ -181,7 +168,7 @@ export class StreamsService {
   async currentFor(principal: Principal | null): Promise<RenderedStreams> {
     const full = (this.currentIfTrusted() ?? (await this.currentChecked())) as FullStreams;
     if (this.config.auth.publicRead) return full;
-    const key = readScopeKey(principal);
+    const key = scopeKey(principal, 'content.read');
     if (key === '*') return full;
     if (this.scopedRevision !== full.revision) {
       this.scoped.clear();
