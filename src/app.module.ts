@@ -4,6 +4,7 @@ import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
 import { BlobStoreModule } from './cas/blob-store/blob-store.module';
 import { CasModule } from './cas/cas.module';
+import { CATALOG_BLOB_REFERENCES } from './catalog/catalog.service';
 import { CatalogModule } from './catalog/catalog.module';
 import { EventsModule } from './events/events.module';
 import { PublishModule } from './publish/publish.module';
@@ -34,7 +35,7 @@ export class AppModule {
         HealthModule,
         AuditModule,
         AuthModule,
-        CasModule.register(config),
+        CasModule.register(config, { referenceSources: [CATALOG_BLOB_REFERENCES] }),
         CatalogModule.register(config),
         PublishModule.register(config),
         StreamsModule,

@@ -1,7 +1,7 @@
 import { BullModule } from '@nestjs/bullmq';
 import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import type { AppConfig } from '../config/app-config';
-import { BlobReferenceRegistry } from './blob-references';
+import { BLOB_REFERENCE_SOURCES, BlobReferenceRegistry } from './blob-references';
 import { CasBlobRepository } from './cas-blob.repository';
 import { CasMaintenanceService } from './cas-maintenance.service';
 import { CasMetrics } from './cas.metrics';
@@ -17,8 +17,15 @@ import { UploadController } from './upload.controller';
 /** Upload sessions, digest verification, blob reads and the blob-store drivers. */
 @Module({})
 export class CasModule {
-  /** Processors (BullMQ workers) are registered only when this process has the worker role. */
-  static register(config: AppConfig): DynamicModule {
+  /**
+   * Processors (BullMQ workers) are registered only when this process has the worker role.
+   * `referenceSources` names every BlobReferenceSource the composition's other modules register
+   * (the catalog's, in the application): the GC refuses to run until all of them have.
+   */
+  static register(
+    config: AppConfig,
+    options: { readonly referenceSources: readonly string[] },
+  ): DynamicModule {
     const workerProviders: Provider[] = config.roles.worker
       ? [CasProcessor, CasSweepScheduler]
       : [];
@@ -35,6 +42,7 @@ export class CasModule {
         CasJobs,
         CasMetrics,
         BlobReferenceRegistry,
+        { provide: BLOB_REFERENCE_SOURCES, useValue: options.referenceSources },
         UploadSessionRepository,
         UploadPartRepository,
         CasBlobRepository,

@@ -21,6 +21,9 @@ import { lifecycleRefusal } from './lifecycle-refusals';
 import { ImageEntity } from './image.entity';
 import { ImageRepository } from './image.repository';
 
+/** The name under which the catalog tells the GC what manifests cite (CasModule.register). */
+export const CATALOG_BLOB_REFERENCES = 'catalog.manifests';
+
 export interface Manifest {
   readonly image: ImageEntity;
   readonly version: ImageVersionEntity;
@@ -109,7 +112,7 @@ export class CatalogService implements OnModuleInit {
   /** Tells the CAS garbage collector which blobs manifests cite (drafts included). */
   onModuleInit(): void {
     this.references.register({
-      name: 'catalog.manifests',
+      name: CATALOG_BLOB_REFERENCES,
       citedDigests: async (manager, digests) =>
         new Set(await this.artifacts.citedAmong(manager, digests)),
       imagesCiting: async (digest) =>

@@ -3,6 +3,7 @@ import { AuditModule } from '../audit/audit.module';
 import { AuthMaintenanceModule } from '../auth/auth-maintenance.module';
 import { BlobStoreModule } from '../cas/blob-store/blob-store.module';
 import { CasModule } from '../cas/cas.module';
+import { CATALOG_BLOB_REFERENCES } from '../catalog/catalog.service';
 import { CatalogModule } from '../catalog/catalog.module';
 import type { AppConfig } from '../config/app-config';
 import { ConfigModule } from '../config/config.module';
@@ -38,7 +39,7 @@ export class MaintenanceModule {
         BlobStoreModule,
         AuditModule,
         DownloadModule,
-        CasModule.register(noWorkers),
+        CasModule.register(noWorkers, { referenceSources: [CATALOG_BLOB_REFERENCES] }),
         CatalogModule.register(noWorkers),
       ],
     };

@@ -289,3 +289,34 @@ describe('trusted blobs and their garbage collection', () => {
     expect(text).toMatch(/imgsrv_cas_objects_deleted_total [1-9]/);
   });
 });
+
+describe('the GC without every reference source it expects', () => {
+  let t: CasTestApp;
+
+  beforeAll(async () => {
+    // As a composition that expects the catalog's source but never built the catalog.
+    t = await startCasApp({ referenceSources: ['catalog.manifests'] });
+  });
+  afterAll(() => t.close());
+
+  it('refuses to mark or delete anything, and runs once the source has registered', async () => {
+    const data = randomData(1000);
+    const { session, listed } = await uploadParts(t.cas, data, [data]);
+    expect((await t.cas.complete(session.id, listed, ACTOR)).state).toBe('ready');
+    const digest = digestOf(data);
+    const marks = () => t.sql('SELECT 1 FROM cas_blob_gc_mark WHERE digest = $1', [digest]);
+
+    await expect(t.maintenance.collectGarbage(NOW)).rejects.toThrow(
+      /reference sources catalog\.manifests never registered/,
+    );
+    expect(await marks()).toHaveLength(0);
+    expect(await t.sql('SELECT 1 FROM cas_blob WHERE digest = $1', [digest])).toHaveLength(1);
+
+    t.get(BlobReferenceRegistry).register({
+      name: 'catalog.manifests',
+      citedDigests: async () => new Set<string>(),
+    });
+    await t.maintenance.collectGarbage({ graceMs: 0, markDelayMs: 60_000 });
+    expect(await marks()).toHaveLength(1);
+  });
+});

@@ -95,7 +95,13 @@ export async function startS3Fixture(): Promise<S3Fixture> {
  * HTTP layer. Sweeps are not scheduled unless the test asks: tests call the sweepers themselves.
  */
 export async function startCasApp(
-  options: { env?: Env; s3?: S3Fixture | null; database?: TestDatabase } = {},
+  options: {
+    env?: Env;
+    s3?: S3Fixture | null;
+    database?: TestDatabase;
+    /** The blob reference sources the GC must wait for; none by default (no catalog here). */
+    referenceSources?: readonly string[];
+  } = {},
 ): Promise<CasTestApp> {
   const database = options.database ?? (await createTestDatabase());
   const ownDir = await mkdtemp(join(tmpdir(), 'imgsrv-cas-'));
@@ -112,7 +118,7 @@ export async function startCasApp(
       QueueModule,
       BlobStoreModule,
       AuditModule,
-      CasModule.register(config),
+      CasModule.register(config, { referenceSources: options.referenceSources ?? [] }),
     ],
   }).compile();
   await moduleRef.init();
