@@ -7,12 +7,8 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { architectureMatches } from '../../src/incus/architecture';
-import {
-  IncusMetadataError,
-  IncusMetadataProbe,
-  parseIncusMetadata,
-  type IncusMetadataErrorCode,
-} from '../../src/publish/incus-metadata';
+import { IncusMetadataError, type IncusMetadataErrorCode } from '../../src/incus/metadata';
+import { IncusMetadataProbe, parseIncusMetadata } from '../../src/incus/metadata-tarball';
 import {
   makeFixtureDir,
   makeIncusMetadata,

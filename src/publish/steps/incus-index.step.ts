@@ -14,7 +14,8 @@ import {
 import type { StreamsItemInput } from '../../streams/streams-item.entity';
 import { productCollision, streamsSerial } from '../../streams/streams.projector';
 import { StreamsService } from '../../streams/streams.service';
-import { IncusMetadataError, IncusMetadataProbe } from '../incus-metadata';
+import { IncusMetadataError } from '../../incus/metadata';
+import { IncusMetadataProbe } from '../../incus/metadata-tarball';
 import { PermanentStepError } from '../step-plan';
 import type { StepContext } from './step-context';
 

@@ -3,14 +3,9 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gzipSync } from 'node:zlib';
 import * as tar from 'tar-stream';
-import { architectureMatches } from '../incus/architecture';
-import {
-  IncusMetadataError,
-  IncusMetadataProbe,
-  parseIncusMetadata,
-  parseMetadataYaml,
-  type IncusMetadataErrorCode,
-} from './incus-metadata';
+import { architectureMatches } from './architecture';
+import { IncusMetadataError, parseMetadataYaml, type IncusMetadataErrorCode } from './metadata';
+import { IncusMetadataProbe, parseIncusMetadata } from './metadata-tarball';
 
 const lzma = require('lzma-native') as {
   compress(data: Buffer, options: { preset: number }): Promise<Buffer>;
