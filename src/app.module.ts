@@ -1,3 +1,4 @@
+import './app.errors';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { AliasesModule } from './aliases/aliases.module';
 import { AuditModule } from './audit/audit.module';
@@ -15,6 +16,7 @@ import type { Logger } from './common/logging/logger';
 import { LoggingModule } from './common/logging/logging.module';
 import { MetricsModule } from './common/metrics/metrics.module';
 import { DownloadModule } from './common/http/download.module';
+import { ENTITIES } from './app.entities';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { QueueModule } from './queue/queue.module';
@@ -29,7 +31,7 @@ export class AppModule {
         LoggingModule.forRoot(logger),
         MetricsModule,
         DownloadModule,
-        DatabaseModule,
+        DatabaseModule.forRoot(ENTITIES),
         QueueModule,
         BlobStoreModule,
         HealthModule,

@@ -19,7 +19,8 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { CurrentActor, CurrentPrincipal, type Actor } from '../auth/current-principal.decorator';
+import { CurrentActor, CurrentPrincipal } from '../auth/current-principal.decorator';
+import type { Actor } from '../auth/actor';
 import type { Principal } from '../auth/principal';
 import { PublicRead, RequireAction } from '../auth/require-action.decorator';
 import { ImageParamsDto, RefParamsDto } from '../catalog/dto/catalog.request.dto';

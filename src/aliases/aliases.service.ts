@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
-import type { Actor } from '../auth/current-principal.decorator';
+import type { Actor } from '../auth/actor';
 import type { Principal } from '../auth/principal';
 import { CatalogService, type Manifest } from '../catalog/catalog.service';
 import { VersionLifecycleService } from '../catalog/version-lifecycle.service';

@@ -1,4 +1,4 @@
-import type { Actor } from '../auth/current-principal.decorator';
+import type { Actor } from '../auth/actor';
 
 /** One mutation to record; written in the same transaction as the mutation itself. */
 export interface AuditEventInput {

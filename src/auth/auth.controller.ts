@@ -12,7 +12,8 @@ import { ApiProblems } from '../common/http/api-problems.decorator';
 import { PaginationQueryDto } from '../common/http/pagination.query.dto';
 import { DEFAULT_PAGE_SIZE, pageResponse } from '../common/pagination';
 import { AuthService } from './auth.service';
-import { CurrentActor, CurrentPrincipal, type Actor } from './current-principal.decorator';
+import { CurrentActor, CurrentPrincipal } from './current-principal.decorator';
+import type { Actor } from './actor';
 import {
   ApiTokenCreateDto,
   ApiTokenParamsDto,

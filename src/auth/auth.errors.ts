@@ -1,4 +1,6 @@
-/** Error codes of the auth module (merged into ERROR_REGISTRY). */
+import type { ErrorTable } from '../common/errors/error-registry';
+
+/** Error codes of the auth module (registered by src/app.errors.ts). */
 export const AUTH_ERRORS = {
   PRINCIPAL_NOT_FOUND: { status: 404, title: 'No such principal' },
   ROLE_NOT_FOUND: { status: 404, title: 'No such role' },
@@ -6,4 +8,8 @@ export const AUTH_ERRORS = {
   API_TOKEN_NOT_FOUND: { status: 404, title: 'No such API token' },
   OIDC_RULE_NOT_FOUND: { status: 404, title: 'No such OIDC provisioning rule' },
   LAST_AUTH_MANAGER: { status: 409, title: 'Nobody would be left to manage access' },
-} as const satisfies Record<string, { status: number; title: string }>;
+} as const satisfies ErrorTable;
+
+declare module '../common/errors/error-registry' {
+  interface FeatureErrorCodes extends Record<keyof typeof AUTH_ERRORS, true> {}
+}

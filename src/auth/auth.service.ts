@@ -9,7 +9,7 @@ import { BUILT_IN_ROLES, type RoleId } from './actions';
 import { generateApiToken, hashSecret } from './api-token';
 import type { ApiTokenEntity } from './api-token.entity';
 import { ApiTokenRepository } from './api-token.repository';
-import type { Actor } from './current-principal.decorator';
+import type { Actor } from './actor';
 import { checkIssuerUrl } from './oidc-issuer-url';
 import type { OidcProvisioningRuleEntity } from './oidc-provisioning-rule.entity';
 import {

@@ -1,5 +1,6 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
+import type { Actor } from './actor';
 import type { Principal } from './principal';
 
 declare module 'fastify' {
@@ -7,20 +8,6 @@ declare module 'fastify' {
     /** Set by the auth guard: the authenticated principal, or null for an anonymous caller. */
     principal?: Principal | null;
   }
-}
-
-/**
- * Who acts, as controllers hand it to services: the principal (null when anonymous) and the
- * request id, both recorded by the audit log. Services never see HTTP.
- */
-export interface Actor {
-  readonly principal: Principal | null;
-  readonly requestId: string | null;
-  /**
-   * Who acts when no principal does and it is not the server itself: `system:cli` for the
-   * operator's maintenance commands (node dist/main.js token …). Recorded as the principal name.
-   */
-  readonly system?: string;
 }
 
 /** The caller (`null` when anonymous), as the auth guard established it. */

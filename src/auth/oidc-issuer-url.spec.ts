@@ -2,7 +2,6 @@ import type { LookupAddress } from 'node:dns';
 import fc from 'fast-check';
 import { isInternalAddress } from './internal-address';
 import {
-  canonicalHost,
   checkIssuerUrl,
   internalAddressGuard,
   parseIssuerUrl,
@@ -139,17 +138,6 @@ describe('checkIssuerUrl', () => {
     expect(problemOf('https://Issuer.Localhost./', policy)).toBeNull();
     expect(problemOf('https://127.0.0.2/', policy)).toMatch(/internal/);
     expect(problemOf('https://10.0.0.1/', policy)).toMatch(/internal/);
-  });
-});
-
-describe('canonicalHost', () => {
-  it('writes hosts as the URL parser does, or refuses them', () => {
-    expect(canonicalHost('::1')).toBe('[::1]');
-    expect(canonicalHost('[0::1]')).toBe('[::1]');
-    expect(canonicalHost('LOCALHOST.')).toBe('localhost');
-    expect(canonicalHost('0x7f.1')).toBe('127.0.0.1');
-    for (const bad of ['', 'a:80', 'a/b', 'u@a', 'a..b', '1.2.3.4..'])
-      expect([bad, canonicalHost(bad)]).toEqual([bad, null]);
   });
 });
 

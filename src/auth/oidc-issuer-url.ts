@@ -1,5 +1,6 @@
 import type { LookupAddress, LookupAllOptions } from 'node:dns';
-import { isIP, type LookupFunction } from 'node:net';
+import type { LookupFunction } from 'node:net';
+import { canonicalHost } from '../common/net/canonical-host';
 import { isInternalAddress, isInternalHost, isLoopbackHost } from './internal-address';
 
 /** What decides whether an issuer (or JWKS) URL may be fetched. */
@@ -11,29 +12,6 @@ export interface IssuerUrlPolicy {
 }
 
 export type ParsedUrl = { readonly url: string; readonly hostname: string } | { problem: string };
-
-/**
- * A host name or address in the form URL parsing gives it: lower case, numeric IPv4 spellings
- * (`2130706433`, `0x7f.1`) as dotted decimal, IPv6 compressed in brackets, no trailing dot.
- * Null when it is not a host at all.
- */
-export function canonicalHost(host: string): string | null {
-  const literal = isIP(host) === 6 ? `[${host}]` : host;
-  let hostname: string;
-  try {
-    const u = new URL(`https://${literal}/`);
-    if (u.port !== '' || u.username || u.password || u.pathname !== '/') return null;
-    hostname = u.hostname;
-  } catch {
-    return null;
-  }
-  if (hostname.endsWith('.') && !hostname.startsWith('[')) {
-    // One trailing dot is the same DNS name; re-parse, since `1.2.3.4..` is an address then.
-    return hostname.endsWith('..') ? null : canonicalHost(hostname.slice(0, -1));
-  }
-  if (hostname === '' || hostname.startsWith('.') || hostname.includes('..')) return null;
-  return hostname;
-}
 
 /**
  * Parses an issuer URL and writes it in the one form rules store and tokens are compared in:

@@ -1,4 +1,6 @@
-/** Error codes of the cas module (merged into ERROR_REGISTRY). */
+import type { ErrorTable } from '../common/errors/error-registry';
+
+/** Error codes of the cas module (registered by src/app.errors.ts). */
 export const CAS_ERRORS = {
   UPLOAD_NOT_FOUND: { status: 404, title: 'No such upload session' },
   BLOB_NOT_FOUND: { status: 404, title: 'No such blob' },
@@ -42,4 +44,8 @@ export const CAS_ERRORS = {
     title: 'The uploaded content does not have the expected size',
   },
   STORAGE_FULL: { status: 507, title: 'The blob store is out of space' },
-} as const satisfies Record<string, { status: number; title: string }>;
+} as const satisfies ErrorTable;
+
+declare module '../common/errors/error-registry' {
+  interface FeatureErrorCodes extends Record<keyof typeof CAS_ERRORS, true> {}
+}

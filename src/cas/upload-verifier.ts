@@ -4,7 +4,7 @@ import { DataSource } from 'typeorm';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { DomainError } from '../common/errors/domain-error';
-import { ERROR_REGISTRY } from '../common/errors/error-registry';
+import { errorSpec } from '../common/errors/error-registry';
 import { LOGGER } from '../common/logging/logging.module';
 import type { Logger } from '../common/logging/logger';
 import { BLOB_STORE, type BlobStore, type StagingRef } from './blob-store/blob-store';
@@ -123,7 +123,7 @@ export class UploadVerifier {
   /** Content problems end the session; anything else (503, bugs, aborts) is retried. */
   private asFailure(error: unknown): VerificationFailure | null {
     if (error instanceof VerificationFailure) return error;
-    if (error instanceof DomainError && ERROR_REGISTRY[error.code].status < 500) {
+    if (error instanceof DomainError && errorSpec(error.code).status < 500) {
       return new VerificationFailure('UPLOAD_PART_MISMATCH', error.detail);
     }
     return null;

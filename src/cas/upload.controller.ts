@@ -12,7 +12,8 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { CurrentActor, type Actor } from '../auth/current-principal.decorator';
+import { CurrentActor } from '../auth/current-principal.decorator';
+import type { Actor } from '../auth/actor';
 import { RequireAction } from '../auth/require-action.decorator';
 import { ApiProblems } from '../common/http/api-problems.decorator';
 import { CasService } from './cas.service';

@@ -1,4 +1,6 @@
-/** Error codes of the catalog module (merged into ERROR_REGISTRY). */
+import type { ErrorTable } from '../common/errors/error-registry';
+
+/** Error codes of the catalog module (registered by src/app.errors.ts). */
 export const CATALOG_ERRORS = {
   IMAGE_NOT_FOUND: { status: 404, title: 'No such image' },
   IMAGE_EXISTS: { status: 409, title: 'An image with that name exists' },
@@ -13,4 +15,8 @@ export const CATALOG_ERRORS = {
   ATTACHMENT_NOT_FOUND: { status: 404, title: 'No such attachment' },
   ATTACHMENT_EXISTS: { status: 409, title: 'An attachment with that name exists on the artifact' },
   REF_NOT_FOUND: { status: 404, title: 'No published version or alias by that name' },
-} as const satisfies Record<string, { status: number; title: string }>;
+} as const satisfies ErrorTable;
+
+declare module '../common/errors/error-registry' {
+  interface FeatureErrorCodes extends Record<keyof typeof CATALOG_ERRORS, true> {}
+}

@@ -3,7 +3,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { BlobReferenceRegistry } from '../cas/blob-references';
 import { CasService } from '../cas/cas.service';
 import { AuditService } from '../audit/audit.service';
-import type { Actor } from '../auth/current-principal.decorator';
+import type { Actor } from '../auth/actor';
 import type { Principal } from '../auth/principal';
 import { scopePatterns } from '../auth/scope';
 import type { AppConfig } from '../config/app-config';

@@ -7,7 +7,8 @@ import {
   ApiOperation,
   ApiTags,
 } from '@nestjs/swagger';
-import { CurrentActor, CurrentPrincipal, type Actor } from '../auth/current-principal.decorator';
+import { CurrentActor, CurrentPrincipal } from '../auth/current-principal.decorator';
+import type { Actor } from '../auth/actor';
 import type { Principal } from '../auth/principal';
 import { PublicRead, RequireAction } from '../auth/require-action.decorator';
 import { ApiProblems } from '../common/http/api-problems.decorator';

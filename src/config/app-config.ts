@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import { parse as parseDotenv } from 'dotenv';
-import { canonicalHost } from '../auth/oidc-issuer-url';
+import { canonicalHost } from '../common/net/canonical-host';
 import { DURATION_PATTERN, EnvSchema } from './env.schema';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';

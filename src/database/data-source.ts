@@ -1,17 +1,25 @@
 import { join } from 'node:path';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import type { AppConfig } from '../config/app-config';
-import { ENTITIES } from './entities';
 
 /** Where the hand-written migrations live: `migrations/` beside `src/` and `dist/`. */
 export const MIGRATIONS_GLOB = join(__dirname, '..', '..', 'migrations', '*.js');
 
-/** The one options builder, used by the application, the migrate command and the tests. */
-export function buildDataSourceOptions(database: AppConfig['database']): DataSourceOptions {
+/** The entities of a DataSource: the application's composition (src/app.entities.ts). */
+export type Entities = NonNullable<DataSourceOptions['entities']>;
+
+/**
+ * The one options builder, used by the application, the migrate command and the tests. Migrations
+ * and schema checks need no entities; the application passes its composition's.
+ */
+export function buildDataSourceOptions(
+  database: AppConfig['database'],
+  entities: Entities = [],
+): DataSourceOptions {
   return {
     type: 'postgres',
     url: database.url,
-    entities: ENTITIES,
+    entities,
     migrations: [MIGRATIONS_GLOB],
     migrationsTableName: 'schema_migration',
     migrationsTransactionMode: 'each',
@@ -27,6 +35,9 @@ export function buildDataSourceOptions(database: AppConfig['database']): DataSou
   };
 }
 
-export function createDataSource(database: AppConfig['database']): DataSource {
-  return new DataSource(buildDataSourceOptions(database));
+export function createDataSource(
+  database: AppConfig['database'],
+  entities: Entities = [],
+): DataSource {
+  return new DataSource(buildDataSourceOptions(database, entities));
 }

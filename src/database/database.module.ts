@@ -1,8 +1,14 @@
-import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Global,
+  Inject,
+  Module,
+  type DynamicModule,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
-import { createDataSource } from './data-source';
+import { createDataSource, type Entities } from './data-source';
 
 class DataSourceCloser implements OnApplicationShutdown {
   constructor(@Inject(DataSource) private readonly dataSource: DataSource) {}
@@ -13,19 +19,26 @@ class DataSourceCloser implements OnApplicationShutdown {
 }
 
 /**
- * Provides the initialized DataSource. The schema is migrated before the application starts
+ * Provides the initialized DataSource, with the entities of the composition that imports it
+ * (src/app.entities.ts for the application). The schema is migrated before the application starts
  * (main.ts, or the test template), never synchronized.
  */
 @Global()
-@Module({
-  providers: [
-    {
-      provide: DataSource,
-      inject: [APP_CONFIG],
-      useFactory: async (config: AppConfig) => createDataSource(config.database).initialize(),
-    },
-    DataSourceCloser,
-  ],
-  exports: [DataSource],
-})
-export class DatabaseModule {}
+@Module({})
+export class DatabaseModule {
+  static forRoot(entities: Entities): DynamicModule {
+    return {
+      module: DatabaseModule,
+      providers: [
+        {
+          provide: DataSource,
+          inject: [APP_CONFIG],
+          useFactory: async (config: AppConfig) =>
+            createDataSource(config.database, entities).initialize(),
+        },
+        DataSourceCloser,
+      ],
+      exports: [DataSource],
+    };
+  }
+}

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import type { Actor } from '../auth/current-principal.decorator';
+import type { Actor } from '../auth/actor';
 import type { EventActor } from './event-payload';
 import { orderingKey, type DeliveredEventType } from './event-types';
 import { EventsQueue } from './events.queue';

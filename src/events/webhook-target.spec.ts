@@ -1,4 +1,5 @@
-import { canonicalHost, isAllowedHost, refusedAddress, targetProblem } from './webhook-target';
+import { canonicalHost } from '../common/net/canonical-host';
+import { isAllowedHost, refusedAddress, targetProblem } from './webhook-target';
 
 describe('webhook targets', () => {
   it.each([
@@ -63,14 +64,5 @@ describe('webhook targets', () => {
     expect(refusedAddress('hooks.example', ['::ffff:127.0.0.1'], [])).toBe('::ffff:127.0.0.1');
     expect(refusedAddress('hooks.example.', ['10.1.2.3'], ['hooks.example'])).toBeNull();
     expect(isAllowedHost('Hooks.Example', ['hooks.example'])).toBe(false);
-  });
-
-  it('canonicalizes allowed hosts as the URL parser writes hosts', () => {
-    expect(canonicalHost(' 127.0.0.1 ')).toBe('127.0.0.1');
-    expect(canonicalHost('::1')).toBe('[::1]');
-    expect(canonicalHost('[::FFFF:127.0.0.1]')).toBe('[::ffff:7f00:1]');
-    expect(canonicalHost('Hooks.Example.')).toBe('hooks.example');
-    for (const bad of ['', 'a b', 'x:80', 'u@h', 'x/y', 'x?y'])
-      expect([bad, canonicalHost(bad)]).toEqual([bad, null]);
   });
 });

@@ -1,4 +1,3 @@
-import { isIPv6 } from 'node:net';
 import { isInternalAddress, isInternalHost } from '../auth/internal-address';
 
 /**
@@ -10,27 +9,6 @@ import { isInternalAddress, isInternalHost } from '../auth/internal-address';
  * The address checks are auth/internal-address.ts's; this file adds what a webhook needs around
  * them (a trailing dot, the allow list, the URL's other parts).
  */
-
-/**
- * A host as the URL parser writes it (`127.0.0.1`, `[::1]`, `hooks.example`), without a
- * trailing dot, or null when `text` is not a bare host name or address. An unbracketed IPv6
- * address is accepted and bracketed.
- */
-export function canonicalHost(text: string): string | null {
-  const trimmed = text.trim();
-  if (trimmed === '') return null;
-  const bracketed = isIPv6(trimmed) ? `[${trimmed}]` : trimmed;
-  // A port (even the scheme's default, which the parser drops) is not part of a host.
-  if (/:\d*$/.test(bracketed.replace(/^\[[^\]]*\]/, ''))) return null;
-  let url: URL;
-  try {
-    url = new URL(`http://${bracketed}/`);
-  } catch {
-    return null;
-  }
-  if (url.username || url.password || url.port || url.pathname !== '/' || url.search) return null;
-  return stripDot(url.hostname);
-}
 
 /** `localhost.` and `localhost` are one name to a resolver; the checks see it without the dot. */
 function stripDot(hostname: string): string {

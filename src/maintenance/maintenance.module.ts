@@ -1,3 +1,4 @@
+import '../app.errors';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module';
 import { AuthMaintenanceModule } from '../auth/auth-maintenance.module';
@@ -11,6 +12,7 @@ import { DownloadModule } from '../common/http/download.module';
 import type { Logger } from '../common/logging/logger';
 import { LoggingModule } from '../common/logging/logging.module';
 import { MetricsModule } from '../common/metrics/metrics.module';
+import { ENTITIES } from '../app.entities';
 import { DatabaseModule } from '../database/database.module';
 import { QueueModule } from '../queue/queue.module';
 
@@ -34,7 +36,7 @@ export class MaintenanceModule {
         ConfigModule.forRoot(config),
         LoggingModule.forRoot(logger),
         MetricsModule,
-        DatabaseModule,
+        DatabaseModule.forRoot(ENTITIES),
         QueueModule,
         BlobStoreModule,
         AuditModule,
@@ -52,7 +54,7 @@ export class MaintenanceModule {
       imports: [
         ConfigModule.forRoot(config),
         LoggingModule.forRoot(logger),
-        DatabaseModule,
+        DatabaseModule.forRoot(ENTITIES),
         AuditModule,
         AuthMaintenanceModule,
       ],

@@ -2,13 +2,12 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { BUILT_IN_ROLES, type RoleId } from '../auth/actions';
 import { parseApiToken } from '../auth/api-token';
 import { AuthService, isRoleId } from '../auth/auth.service';
-import type { Actor } from '../auth/current-principal.decorator';
+import { CLI_ACTOR } from '../auth/actor';
 import type { PrincipalEntity } from '../auth/principal.entity';
 import { DomainError } from '../common/errors/domain-error';
 import { durationOption, parseCommandArgs, UsageError } from './command-args';
 
 /** The audit log's actor for these commands: no principal, no request, named. */
-export const CLI_ACTOR: Actor = { principal: null, requestId: null, system: 'system:cli' };
 
 /** The role that manages principals, grants and tokens (and reads the audit log). */
 export const DEFAULT_RECOVERY_ROLE: RoleId = 'auth-manager';

@@ -1,4 +1,6 @@
-/** Error codes of the publish module (merged into ERROR_REGISTRY). */
+import type { ErrorTable } from '../common/errors/error-registry';
+
+/** Error codes of the publish module (registered by src/app.errors.ts). */
 export const PUBLISH_ERRORS = {
   VERSION_NOT_PUBLISHABLE: { status: 409, title: 'The version cannot be published as it is' },
   PUBLISH_JOB_NOT_FOUND: { status: 404, title: 'No such publish job' },
@@ -6,4 +8,8 @@ export const PUBLISH_ERRORS = {
     status: 409,
     title: 'The publish job is not in a state that allows this',
   },
-} as const satisfies Record<string, { status: number; title: string }>;
+} as const satisfies ErrorTable;
+
+declare module '../common/errors/error-registry' {
+  interface FeatureErrorCodes extends Record<keyof typeof PUBLISH_ERRORS, true> {}
+}

@@ -1,3 +1,4 @@
+import '../../src/app.errors';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,9 +13,10 @@ import { ConfigModule } from '../../src/config/config.module';
 import { createLogger } from '../../src/common/logging/logger';
 import { LoggingModule } from '../../src/common/logging/logging.module';
 import { MetricsModule } from '../../src/common/metrics/metrics.module';
+import { ENTITIES } from '../../src/app.entities';
 import { DatabaseModule } from '../../src/database/database.module';
 import { QueueModule } from '../../src/queue/queue.module';
-import type { Actor } from '../../src/auth/current-principal.decorator';
+import type { Actor } from '../../src/auth/actor';
 import { BLOB_STORE, type BlobStore } from '../../src/cas/blob-store/blob-store';
 import { CasMaintenanceService } from '../../src/cas/cas-maintenance.service';
 import { CasService, type UploadSessionView } from '../../src/cas/cas.service';
@@ -114,7 +116,7 @@ export async function startCasApp(
       ConfigModule.forRoot(config),
       LoggingModule.forRoot(logger),
       MetricsModule,
-      DatabaseModule,
+      DatabaseModule.forRoot(ENTITIES),
       QueueModule,
       BlobStoreModule,
       AuditModule,

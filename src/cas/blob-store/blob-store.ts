@@ -1,6 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import type { ByteRange } from '../byte-range';
+import type { ByteRange } from '../../common/http/byte-range';
 
 /**
  * Where one upload session's bytes wait until they are verified. `id` is the session id; `token`

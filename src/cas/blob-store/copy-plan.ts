@@ -1,4 +1,4 @@
-import type { ByteRange } from '../byte-range';
+import type { ByteRange } from '../../common/http/byte-range';
 
 const MIB = 1024 * 1024;
 /** S3 copies at most 5 GiB in one CopyObject or UploadPartCopy. */

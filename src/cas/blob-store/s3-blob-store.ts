@@ -27,7 +27,7 @@ import {
   type StagedPart,
   type StagingRef,
 } from './blob-store';
-import { rangeLength } from '../byte-range';
+import { rangeLength } from '../../common/http/byte-range';
 import { copyRanges, MAX_COPY_BYTES } from './copy-plan';
 
 /** The first `n` bytes of `source`; the rest is never read. */

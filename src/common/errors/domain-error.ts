@@ -8,7 +8,7 @@ export interface FieldError {
 
 /**
  * An expected failure of a use case, with a stable code. Services throw it and know nothing of
- * HTTP; the problem filter maps the code to a status through ERROR_REGISTRY.
+ * HTTP; the problem writer maps the code to a status through the error registry.
  */
 export class DomainError extends Error {
   constructor(

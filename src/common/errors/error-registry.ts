@@ -1,15 +1,14 @@
-import { ALIASES_ERRORS } from '../../aliases/aliases.errors';
-import { AUTH_ERRORS } from '../../auth/auth.errors';
-import { CAS_ERRORS } from '../../cas/cas.errors';
-import { CATALOG_ERRORS } from '../../catalog/catalog.errors';
-import { EVENTS_ERRORS } from '../../events/events.errors';
-import { PUBLISH_ERRORS } from '../../publish/publish.errors';
+/** What a code answers with. */
+export interface ErrorSpec {
+  readonly status: number;
+  readonly title: string;
+}
 
-/**
- * Every stable error code imgsrv answers with, and its HTTP status and title. DomainError only
- * accepts keys of this object, so a code without an entry does not compile.
- */
-export const ERROR_REGISTRY = {
+/** A module's error codes: `<MODULE>_ERRORS` in its `*.errors.ts`. */
+export type ErrorTable = Readonly<Record<string, ErrorSpec>>;
+
+/** The codes of the framework and the HTTP layer, which belong to no feature. */
+export const COMMON_ERRORS = {
   VALIDATION_FAILED: { status: 400, title: 'The request is not valid' },
   MALFORMED_JSON: { status: 400, title: 'The request body is not valid JSON' },
   BAD_REQUEST: { status: 400, title: 'The request is malformed' },
@@ -33,15 +32,46 @@ export const ERROR_REGISTRY = {
   INTERNAL_ERROR: { status: 500, title: 'Internal server error' },
   DEPENDENCY_UNAVAILABLE: { status: 503, title: 'A dependency is unavailable' },
   NOT_READY: { status: 503, title: 'The service is not ready' },
-  ...AUTH_ERRORS,
-  ...ALIASES_ERRORS,
-  ...CAS_ERRORS,
-  ...CATALOG_ERRORS,
-  ...PUBLISH_ERRORS,
-  ...EVENTS_ERRORS,
-} as const satisfies Record<string, { status: number; title: string }>;
+} as const satisfies ErrorTable;
 
-export type ErrorCode = keyof typeof ERROR_REGISTRY;
+/**
+ * The codes features add. Each `*.errors.ts` extends this interface (module augmentation) with
+ * its table's keys, so DomainError accepts exactly the registered codes and this module imports
+ * no feature.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled by augmentation
+export interface FeatureErrorCodes {}
+
+/** Every stable error code imgsrv answers with. */
+export type ErrorCode = keyof typeof COMMON_ERRORS | keyof FeatureErrorCodes;
+
+const registry = new Map<string, ErrorSpec>(Object.entries(COMMON_ERRORS));
+
+/**
+ * Adds the features' error tables. The application's composition does it once, as it loads
+ * (src/app.errors.ts); a code registered twice must mean the same.
+ */
+export function registerErrors(...tables: ErrorTable[]): void {
+  for (const table of tables)
+    for (const [code, spec] of Object.entries(table)) {
+      const known = registry.get(code);
+      if (known && (known.status !== spec.status || known.title !== spec.title))
+        throw new Error(`error code ${code} is registered twice with different meanings`);
+      registry.set(code, spec);
+    }
+}
+
+/** The status and title of a code; a code nobody registered is a composition bug. */
+export function errorSpec(code: ErrorCode): ErrorSpec {
+  const spec = registry.get(code);
+  if (!spec) throw new Error(`error code ${code} is not registered (src/app.errors.ts)`);
+  return spec;
+}
+
+/** Every registered code, for checks that the composition is complete. */
+export function registeredErrorCodes(): string[] {
+  return [...registry.keys()];
+}
 
 /** The problem `type` URI of a code: stable, never dereferenced. */
 export function problemType(code: ErrorCode): string {

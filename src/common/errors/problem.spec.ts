@@ -1,6 +1,6 @@
 import { BadRequestException, HttpException, NotFoundException } from '@nestjs/common';
 import { DomainError } from './domain-error';
-import { ERROR_REGISTRY } from './error-registry';
+import { COMMON_ERRORS } from './error-registry';
 import { isDatabaseUnavailable, toProblem } from './problem';
 
 describe('toProblem', () => {
@@ -12,7 +12,7 @@ describe('toProblem', () => {
     expect(p.unexpected).toBe(false);
     expect(p.body).toEqual({
       type: 'urn:imgsrv:problem:validation-failed',
-      title: ERROR_REGISTRY.VALIDATION_FAILED.title,
+      title: COMMON_ERRORS.VALIDATION_FAILED.title,
       status: 400,
       detail: '/name: too long',
       instance: 'req-1',

@@ -1,7 +1,7 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { HttpException } from '@nestjs/common';
 import { DomainError } from './domain-error';
-import { ERROR_REGISTRY, codeForStatus, problemType, type ErrorCode } from './error-registry';
+import { codeForStatus, errorSpec, problemType, type ErrorCode } from './error-registry';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -43,7 +43,7 @@ function problemOf(
   requestId: string,
   extensions: Readonly<Record<string, unknown>> = {},
 ): ProblemBody {
-  const spec = ERROR_REGISTRY[code];
+  const spec = errorSpec(code);
   return {
     type: problemType(code),
     title: spec.title,
@@ -180,7 +180,7 @@ export function bareProblem(
   code: ErrorCode,
   detail: string,
 ): { status: number; headers: Record<string, string>; body: string } {
-  const spec = ERROR_REGISTRY[code];
+  const spec = errorSpec(code);
   const body = JSON.stringify({
     type: problemType(code),
     title: spec.title,

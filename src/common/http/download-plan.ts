@@ -1,4 +1,4 @@
-import { parseRange, contentRange, rangeLength, type ByteRange } from '../../cas/byte-range';
+import { parseRange, contentRange, rangeLength, type ByteRange } from './byte-range';
 
 /** What is known about the bytes before any of them is read. */
 export interface DownloadMeta {

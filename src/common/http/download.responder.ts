@@ -5,7 +5,7 @@ import { finished, type Readable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Counter } from 'prom-client';
-import type { ByteRange } from '../../cas/byte-range';
+import type { ByteRange } from './byte-range';
 import type { AppConfig } from '../../config/app-config';
 import { APP_CONFIG } from '../../config/config.module';
 import { DomainError } from '../errors/domain-error';
