@@ -1,5 +1,7 @@
 import js from '@eslint/js';
+import boundaries from 'eslint-plugin-boundaries';
 import tseslint from 'typescript-eslint';
+import { LAYER_ELEMENTS, LAYER_FILES, LAYER_POLICIES } from './eslint.layers.mjs';
 
 export default tseslint.config(
   {
@@ -37,6 +39,11 @@ export default tseslint.config(
         { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
       ],
       '@typescript-eslint/no-require-imports': 'off',
+      // Feature error tables extend the registry's FeatureErrorCodes by module augmentation.
+      '@typescript-eslint/no-empty-object-type': [
+        'error',
+        { allowInterfaces: 'with-single-extends' },
+      ],
       'no-restricted-properties': [
         'error',
         {
@@ -64,5 +71,19 @@ export default tseslint.config(
       'src/cli/**',
     ],
     rules: { 'no-restricted-properties': 'off' },
+  },
+  {
+    // The layers of src/ (eslint.layers.mjs, docs/architecture.md): checked on every import.
+    files: ['src/**/*.ts'],
+    plugins: { boundaries },
+    settings: {
+      'import/resolver': { typescript: { project: './tsconfig.json' } },
+      'boundaries/elements': LAYER_ELEMENTS,
+      'boundaries/files': LAYER_FILES,
+      'boundaries/include': ['src/**/*.ts'],
+    },
+    rules: {
+      'boundaries/dependencies': ['error', { default: 'allow', policies: LAYER_POLICIES }],
+    },
   },
 );

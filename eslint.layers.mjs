@@ -1,0 +1,61 @@
+// The layers of src/ and who may import whom, for eslint-plugin-boundaries (eslint.config.mjs).
+// docs/architecture.md explains them; test/layers.test.ts shows the rule failing on a forbidden
+// import. The first element whose pattern matches a file is its element.
+
+/** Every folder or file of src/ is one of these. */
+export const LAYER_ELEMENTS = [
+  // The compositions the maintenance commands run in, beside the application's (root files below).
+  { type: 'root', pattern: 'src/maintenance' },
+  { type: 'common', pattern: 'src/common' },
+  { type: 'config', pattern: 'src/config' },
+  { type: 'database', pattern: 'src/database' },
+  { type: 'server', pattern: 'src/server' },
+  { type: 'incus', pattern: 'src/incus' },
+  { type: 'cli', pattern: 'src/cli' },
+  { type: 'client', pattern: 'src/client' },
+  // Every other folder of src/ (not the root's files: they are no folder).
+  { type: 'feature', pattern: 'src/!(*.*)', capture: ['name'] },
+];
+
+/** The composition root: main.ts, app.module.ts, app.errors.ts, app.entities.ts, app.setup.ts. */
+export const LAYER_FILES = [{ category: 'root', pattern: 'src/*.ts' }];
+
+const to = (...types) => [
+  { to: { element: { types: { anyOf: types } } } },
+  ...(types.includes('root') ? [{ to: { file: { categories: 'root' } } }] : []),
+];
+
+/** Allowed unless a policy here disallows it. */
+export const LAYER_POLICIES = [
+  // Shared code knows no feature, and no composition.
+  {
+    from: { element: { type: 'common' } },
+    disallow: to('feature', 'server', 'cli', 'client', 'root', 'database', 'incus'),
+  },
+  {
+    from: { element: { type: 'config' } },
+    disallow: to('feature', 'server', 'cli', 'client', 'root', 'database', 'incus'),
+  },
+  {
+    from: { element: { type: 'database' } },
+    disallow: to('feature', 'server', 'cli', 'client', 'root'),
+  },
+  // The server runs the application the root composes; it knows no feature by name.
+  { from: { element: { type: 'server' } }, disallow: to('feature', 'cli', 'client') },
+  // Incus knowledge is pure: it imports nothing else of src/.
+  {
+    from: { element: { type: 'incus' } },
+    disallow: to('common', 'config', 'database', 'server', 'feature', 'cli', 'client', 'root'),
+  },
+  // The CLI is a client of the HTTP API: the generated client and Incus knowledge, no server code.
+  {
+    from: { element: { type: 'cli' } },
+    disallow: to('common', 'config', 'database', 'server', 'feature', 'root'),
+  },
+  {
+    from: { element: { type: 'client' } },
+    disallow: to('common', 'config', 'database', 'server', 'feature', 'cli', 'root'),
+  },
+  // Features never reach into the server, the CLI or the composition that contains them.
+  { from: { element: { type: 'feature' } }, disallow: to('server', 'cli', 'root') },
+];
