@@ -1,20 +1,13 @@
-import '../app.errors';
 import { Module, type DynamicModule } from '@nestjs/common';
+import { ENTITIES } from '../app.entities';
+import { contentModules, infrastructureModules } from '../app.modules';
 import { AuditModule } from '../audit/audit.module';
 import { AuthMaintenanceModule } from '../auth/auth-maintenance.module';
-import { BlobStoreModule } from '../cas/blob-store/blob-store.module';
-import { CasModule } from '../cas/cas.module';
-import { CATALOG_BLOB_REFERENCES } from '../catalog/catalog.service';
-import { CatalogModule } from '../catalog/catalog.module';
 import type { AppConfig } from '../config/app-config';
 import { ConfigModule } from '../config/config.module';
-import { DownloadModule } from '../common/http/download.module';
 import type { Logger } from '../common/logging/logger';
 import { LoggingModule } from '../common/logging/logging.module';
-import { MetricsModule } from '../common/metrics/metrics.module';
-import { ENTITIES } from '../app.entities';
 import { DatabaseModule } from '../database/database.module';
-import { QueueModule } from '../queue/queue.module';
 
 /**
  * The compositions the server's maintenance commands run in: Nest application contexts (no HTTP
@@ -24,26 +17,15 @@ import { QueueModule } from '../queue/queue.module';
 export class MaintenanceModule {
   /**
    * `gc`: the CAS sweepers, and the catalog, which tells the GC which blobs manifests cite (a GC
-   * without it would see every blob as unreferenced). The queue is there because the sweep wakes
-   * workers for stalled verifications; the catalog's controllers come along and need the
-   * download responder, but nothing routes to them.
+   * without it refuses to run: BlobReferenceRegistry fails closed). The queue is there because
+   * the sweep wakes workers for stalled verifications; the catalog's controllers come along and
+   * need the download responder, but nothing routes to them.
    */
   static forGc(config: AppConfig, logger: Logger): DynamicModule {
     const noWorkers: AppConfig = { ...config, roles: { api: false, worker: false } };
     return {
       module: MaintenanceModule,
-      imports: [
-        ConfigModule.forRoot(config),
-        LoggingModule.forRoot(logger),
-        MetricsModule,
-        DatabaseModule.forRoot(ENTITIES),
-        QueueModule,
-        BlobStoreModule,
-        AuditModule,
-        DownloadModule,
-        CasModule.register(noWorkers, { referenceSources: [CATALOG_BLOB_REFERENCES] }),
-        CatalogModule.register(noWorkers),
-      ],
+      imports: [...infrastructureModules(config, logger), ...contentModules(noWorkers)],
     };
   }
 

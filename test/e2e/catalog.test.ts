@@ -1,12 +1,13 @@
 import { startTestApp, type TestApp } from '../support/test-app';
 import { issueIdentity, type IssuedIdentity } from '../support/auth';
-import { api, digestOf, markPublished } from '../support/catalog';
+import { api, markPublished } from '../support/catalog';
+import { fakeDigest } from '../support/digests';
 
 const artifactBody = (over: Record<string, unknown> = {}) => ({
   operating_system: 'debian',
   architecture: 'amd64',
   format: 'qcow2',
-  primary_blob_digest: digestOf('a'),
+  primary_blob_digest: fakeDigest('a'),
   primary_blob_size_bytes: 1024,
   primary_media_type: 'application/x-qemu-disk',
   ...over,
@@ -188,7 +189,7 @@ describe('catalog', () => {
         'POST',
         base,
         w,
-        artifactBody({ format: 'squashfs', primary_blob_digest: digestOf('b') }),
+        artifactBody({ format: 'squashfs', primary_blob_digest: fakeDigest('b') }),
       );
       expect(ct.status).toBe(201);
 
@@ -217,7 +218,7 @@ describe('catalog', () => {
       const meta = {
         name: 'incus.tar.xz',
         media_type: 'application/x-xz',
-        blob_digest: digestOf('c'),
+        blob_digest: fakeDigest('c'),
         blob_size_bytes: 300,
       };
       expect((await api(app, 'POST', attach, w, meta)).status).toBe(201);
@@ -256,7 +257,7 @@ describe('catalog', () => {
         {
           name: 'sig',
           media_type: 'application/pgp-signature',
-          blob_digest: digestOf('d'),
+          blob_digest: fakeDigest('d'),
           blob_size_bytes: 1,
         },
       );
@@ -331,7 +332,7 @@ describe('catalog', () => {
       const att = await api(app, 'POST', `${base}/${a.body.id}/attachments`, w, {
         name: 'sbom.json',
         media_type: 'application/spdx+json',
-        blob_digest: digestOf('e'),
+        blob_digest: fakeDigest('e'),
         blob_size_bytes: 2,
       });
       expect(

@@ -3,16 +3,17 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { casKeyOf } from '../../src/cas/digest';
 import { issueIdentity, type IssuedIdentity } from '../support/auth';
-import { MIB, randomData, sha256Hex } from '../support/cas-streams';
+import { MIB, randomData } from '../support/cas-streams';
 import { publishedDownload } from '../support/catalog';
 import { fdsReferringTo } from '../support/fds';
-import { metric } from '../support/publish';
+import { metric } from '../support/processes';
 import { eventually, sleep } from '../support/waiting';
 import { RawConnection, rawRequest as get } from '../support/raw-http';
 import { startS3rver, type RunningS3rver } from '../support/s3rver';
 import { TcpProxy } from '../support/tcp-proxy';
 import { startTestApp, type TestApp } from '../support/test-app';
 import { uploadBlob } from '../support/uploads';
+import { sha256Hex } from '../support/digests';
 
 /** Waits until `check` holds: for what the server records after the client has had every byte. */
 const until = (what: string, check: () => boolean | Promise<boolean>) =>

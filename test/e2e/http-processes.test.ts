@@ -12,7 +12,8 @@ import {
   removeFixtureDir,
   type FixtureFile,
 } from '../support/fixtures';
-import { composeDraft, publishPath, sql, waitForJob } from '../support/publish';
+import { composeDraft, publishPath, waitForJob } from '../support/publish';
+import { sql } from '../support/sql';
 import { eventually } from '../support/waiting';
 import { RawConnection, rawRequest } from '../support/raw-http';
 import { startTestApp, testEnv, type TestApp } from '../support/test-app';

@@ -3,14 +3,15 @@ import { connect as connectTls } from 'node:tls';
 import { join } from 'node:path';
 import { casKeyOf } from '../../src/cas/digest';
 import { issueIdentity, type IssuedIdentity } from '../support/auth';
-import { MIB, randomData, sha256Hex } from '../support/cas-streams';
+import { MIB, randomData } from '../support/cas-streams';
 import { publishedDownload } from '../support/catalog';
 import { fdsReferringTo } from '../support/fds';
-import { metric } from '../support/publish';
+import { metric } from '../support/processes';
 import { eventually, sleep } from '../support/waiting';
 import { RawConnection, rawRequest as get } from '../support/raw-http';
 import { startTestApp, type TestApp } from '../support/test-app';
-import { sha256Of, uploadBlob } from '../support/uploads';
+import { uploadBlob } from '../support/uploads';
+import { sha256Hex, sha256Of } from '../support/digests';
 
 const until = (what: string, check: () => boolean | Promise<boolean>) =>
   eventually(what, async () => ((await check()) ? true : undefined));

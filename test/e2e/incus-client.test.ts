@@ -14,7 +14,7 @@ import {
   removeFixtureDir,
 } from '../support/fixtures';
 import { incus as runIncus } from '../support/cli';
-import { metric } from '../support/publish';
+import { metric } from '../support/processes';
 
 interface Fixture {
   path: string;

@@ -27,7 +27,8 @@ import {
 } from '../support/openapi-fuzz';
 import { composeDraft, publishPath, waitForJob } from '../support/publish';
 import { startTestApp, type TestApp } from '../support/test-app';
-import { sha256Of, uploadBlob } from '../support/uploads';
+import { uploadBlob } from '../support/uploads';
+import { sha256Of } from '../support/digests';
 
 /**
  * A fuzz pass over every operation of the app's own OpenAPI document (GET /docs-json): requests

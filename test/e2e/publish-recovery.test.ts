@@ -8,18 +8,9 @@ import {
   removeFixtureDir,
   type FixtureFile,
 } from '../support/fixtures';
-import {
-  composeDraft,
-  holdTableLock,
-  metric,
-  publishPath,
-  startDedicatedRedis,
-  stepOf,
-  streamsRowsOf,
-  waitForJob,
-  waitForLockWaiter,
-  type DedicatedRedis,
-} from '../support/publish';
+import { metric, startDedicatedRedis, type DedicatedRedis } from '../support/processes';
+import { composeDraft, publishPath, stepOf, streamsRowsOf, waitForJob } from '../support/publish';
+import { holdTableLock, waitForLockWaiter } from '../support/sql';
 import { eventually } from '../support/waiting';
 import { startS3rver, type RunningS3rver } from '../support/s3rver';
 import { TcpProxy } from '../support/tcp-proxy';

@@ -13,13 +13,12 @@ import {
 import {
   combinedFingerprint,
   composeDraft,
-  holdTableLock,
   publishPath,
-  sql,
   stepOf,
   streamsRowsOf,
   waitForJob,
 } from '../support/publish';
+import { holdTableLock, sql } from '../support/sql';
 import { eventually } from '../support/waiting';
 import { startTestApp, testEnv, type TestApp } from '../support/test-app';
 

@@ -9,20 +9,18 @@ import {
   removeFixtureDir,
   type FixtureFile,
 } from '../support/fixtures';
+import { metric } from '../support/processes';
 import {
   addArtifact,
   combinedFingerprint,
   composeDraft,
-  holdTableLock,
-  metric,
   publishPath,
-  sql,
   stepOf,
   streamsRowsOf,
   waitForJob,
-  waitForLockWaiter,
   type JobBody,
 } from '../support/publish';
+import { holdTableLock, sql, waitForLockWaiter } from '../support/sql';
 import { startTestApp, type TestApp } from '../support/test-app';
 
 const STEP_NAMES = ['validate_catalog', 'incus_index', 'finalize_publish'];

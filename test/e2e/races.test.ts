@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { issueIdentity } from '../support/auth';
 import { api } from '../support/catalog';
 import { startTestApp, type TestApp } from '../support/test-app';
-import { sha256Of, uploadBlob } from '../support/uploads';
+import { uploadBlob } from '../support/uploads';
+import { sha256Of } from '../support/digests';
 
 /**
  * Requests that race one another over the same rows or files answer a 4xx that names what

@@ -15,7 +15,8 @@ import {
 } from '../support/fixtures';
 import { combinedFingerprint, composeDraft, publishPath, waitForJob } from '../support/publish';
 import { startTestApp, type TestApp } from '../support/test-app';
-import { sha256Of, uploadBlob } from '../support/uploads';
+import { uploadBlob } from '../support/uploads';
+import { sha256Of } from '../support/digests';
 
 /**
  * Every operation of the OpenAPI document, asked by every kind of caller, with public reads on

@@ -10,7 +10,8 @@ import {
 } from '../support/fixtures';
 import { composeDraft, publishPath, waitForJob } from '../support/publish';
 import { startTestApp, type TestApp } from '../support/test-app';
-import { sha256Of, uploadBlob } from '../support/uploads';
+import { uploadBlob } from '../support/uploads';
+import { sha256Of } from '../support/digests';
 
 /**
  * Image scopes on blobs, the streams documents and upload sessions: a caller sees and touches only

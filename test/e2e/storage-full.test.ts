@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { issueIdentity, type IssuedIdentity } from '../support/auth';
 import { MIB, randomData } from '../support/cas-streams';
-import { metric } from '../support/publish';
+import { metric } from '../support/processes';
 import { eventually } from '../support/waiting';
 import { startTestApp, type TestApp } from '../support/test-app';
-import { sha256Of } from '../support/uploads';
+import { sha256Of } from '../support/digests';
 
 /**
  * The fs blob store on a real, tiny filesystem (a tmpfs as IMGSRV_DATA_DIR) that the test fills

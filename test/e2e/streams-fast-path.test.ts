@@ -1,5 +1,5 @@
 import { gunzipSync } from 'node:zlib';
-import { metric } from '../support/publish';
+import { metric } from '../support/processes';
 import { RawConnection, rawRequest as get } from '../support/raw-http';
 import { startTestApp, type TestApp } from '../support/test-app';
 

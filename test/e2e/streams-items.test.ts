@@ -9,7 +9,8 @@ import {
   removeFixtureDir,
   type FixtureFile,
 } from '../support/fixtures';
-import { composeDraft, publishPath, sql, streamsRowsOf, waitForJob } from '../support/publish';
+import { composeDraft, publishPath, streamsRowsOf, waitForJob } from '../support/publish';
+import { sql } from '../support/sql';
 import { api } from '../support/catalog';
 import { startTestApp, type TestApp } from '../support/test-app';
 

@@ -3,7 +3,9 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { bearer, issueIdentity } from '../support/auth';
 import { api, markPublished } from '../support/catalog';
-import { composeDraft, sql, startDedicatedRedis, type DedicatedRedis } from '../support/publish';
+import { startDedicatedRedis, type DedicatedRedis } from '../support/processes';
+import { composeDraft } from '../support/publish';
+import { sql } from '../support/sql';
 import { eventually } from '../support/waiting';
 import { startTestApp, testEnv, type TestApp } from '../support/test-app';
 import {

@@ -9,7 +9,8 @@ import { S3BlobStore, createS3Client } from '../../src/cas/blob-store/s3-blob-st
 import { casKeyOf } from '../../src/cas/digest';
 import { DomainError } from '../../src/common/errors/domain-error';
 import { startS3rver, type RunningS3rver } from '../support/s3rver';
-import { bodyOf, brokenBodyOf, digestOf, MIB, randomData, readAll } from '../support/cas-streams';
+import { bodyOf, brokenBodyOf, MIB, randomData, readAll } from '../support/cas-streams';
+import { sha256Of } from '../support/digests';
 
 interface Driver {
   readonly store: BlobStore;
@@ -84,7 +85,7 @@ describe.each(DRIVERS)('the %s blob store', (_name, make) => {
   }
 
   describe('a multi-MiB upload promoted to its CAS key', () => {
-    const key = casKeyOf(digestOf(data));
+    const key = casKeyOf(sha256Of(data));
     let staging: StagingRef;
 
     beforeAll(async () => {
@@ -265,7 +266,7 @@ describe.each(DRIVERS)('the %s blob store', (_name, make) => {
   });
 
   it('answers a missing key with null from stat and BLOB_NOT_FOUND from read', async () => {
-    const key = casKeyOf(digestOf(randomData(8)));
+    const key = casKeyOf(sha256Of(randomData(8)));
     expect(await store.stat(key)).toBeNull();
     await expect(store.read(key)).rejects.toMatchObject({ code: 'BLOB_NOT_FOUND' });
     if (store.openFile) {
@@ -277,7 +278,7 @@ describe.each(DRIVERS)('the %s blob store', (_name, make) => {
     expect(store.openFile !== undefined).toBe(store.driver === 'fs');
     if (!store.openFile) return;
     const bytes = randomData(3 * MIB + 7);
-    const key = casKeyOf(digestOf(bytes));
+    const key = casKeyOf(sha256Of(bytes));
     const staging = await stageAll([bytes]);
     expect(await store.promote(staging, key)).toBe('created');
     await store.deleteStaging(staging);
@@ -319,7 +320,7 @@ describe('an s3 blob store whose server is down', () => {
   afterAll(() => store.client.destroy());
 
   it('reports DEPENDENCY_UNAVAILABLE rather than an internal error', async () => {
-    const key = casKeyOf(digestOf(Buffer.from('x')));
+    const key = casKeyOf(sha256Of(Buffer.from('x')));
     await expect(store.stat(key)).rejects.toMatchObject({ code: 'DEPENDENCY_UNAVAILABLE' });
     await expect(store.read(key)).rejects.toMatchObject({ code: 'DEPENDENCY_UNAVAILABLE' });
     await expect(store.createStaging(randomUUID())).rejects.toMatchObject({

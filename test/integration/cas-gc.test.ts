@@ -4,7 +4,8 @@ import { casKeyOf } from '../../src/cas/digest';
 import { MetricsService } from '../../src/common/metrics/metrics.service';
 import { ACTOR, startCasApp, uploadParts, type CasTestApp } from '../support/cas-app';
 import { waitUntil } from '../support/waiting';
-import { digestOf, randomData } from '../support/cas-streams';
+import { randomData } from '../support/cas-streams';
+import { sha256Of } from '../support/digests';
 
 const NOW = { graceMs: 0, markDelayMs: 0, deleteDelayMs: 0 };
 
@@ -21,7 +22,7 @@ describe('trusted blobs and their garbage collection', () => {
     const data = randomData(size);
     const { session, listed } = await uploadParts(t.cas, data, [data]);
     expect((await t.cas.complete(session.id, listed, ACTOR)).state).toBe('ready');
-    return digestOf(data);
+    return sha256Of(data);
   }
 
   const rowCount = async (digest: string) =>
@@ -63,7 +64,7 @@ describe('trusted blobs and their garbage collection', () => {
     });
 
     it('checks that the object key derives from the digest', async () => {
-      const other = digestOf(randomData(5));
+      const other = sha256Of(randomData(5));
       await expect(
         t.sql(
           `INSERT INTO cas_blob (digest, size_bytes, object_key) VALUES ($1, 5, 'cas/elsewhere')`,
@@ -114,7 +115,7 @@ describe('trusted blobs and their garbage collection', () => {
 
   it('keeps a blob an open upload session cites', async () => {
     const data = randomData(1000);
-    const digest = digestOf(data);
+    const digest = sha256Of(data);
     // One session is still uploading the digest while another makes it trusted.
     await t.cas.begin({ expectedDigest: digest, expectedSizeBytes: 1000 }, ACTOR);
     const { session, listed } = await uploadParts(t.cas, data, [data]);
@@ -209,7 +210,7 @@ describe('trusted blobs and their garbage collection', () => {
 
   it('keeps the bytes of a digest uploaded again before they were deleted', async () => {
     const data = randomData(1000);
-    const digest = digestOf(data);
+    const digest = sha256Of(data);
     const key = casKeyOf(digest);
     {
       const { session, listed } = await uploadParts(t.cas, data, [data]);
@@ -230,7 +231,7 @@ describe('trusted blobs and their garbage collection', () => {
 
   it('makes a new upload wait while the bytes of its digest are being deleted', async () => {
     const data = randomData(1000);
-    const digest = digestOf(data);
+    const digest = sha256Of(data);
     const key = casKeyOf(digest);
     {
       const { session, listed } = await uploadParts(t.cas, data, [data]);
@@ -266,7 +267,7 @@ describe('trusted blobs and their garbage collection', () => {
 
   it('answers the trusted sizes of the digests it knows, inside a transaction too', async () => {
     const digest = await trusted(1234);
-    const unknown = digestOf(randomData(9));
+    const unknown = sha256Of(randomData(9));
     expect(await t.cas.trustedSizes([digest, unknown, 'not-a-digest'])).toEqual(
       new Map([[digest, 1234]]),
     );
@@ -303,7 +304,7 @@ describe('the GC without every reference source it expects', () => {
     const data = randomData(1000);
     const { session, listed } = await uploadParts(t.cas, data, [data]);
     expect((await t.cas.complete(session.id, listed, ACTOR)).state).toBe('ready');
-    const digest = digestOf(data);
+    const digest = sha256Of(data);
     const marks = () => t.sql('SELECT 1 FROM cas_blob_gc_mark WHERE digest = $1', [digest]);
 
     await expect(t.maintenance.collectGarbage(NOW)).rejects.toThrow(

@@ -17,8 +17,9 @@ import {
   type S3Fixture,
 } from '../support/cas-app';
 import { waitUntil } from '../support/waiting';
-import { bodyOf, brokenBodyOf, digestOf, MIB, randomData, readAll } from '../support/cas-streams';
+import { bodyOf, brokenBodyOf, MIB, randomData, readAll } from '../support/cas-streams';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { sha256Of } from '../support/digests';
 
 describe.each<DriverName>(['fs', 's3'])('verification handed to a worker (%s store)', (driver) => {
   let s3: S3Fixture | null = null;
@@ -50,13 +51,13 @@ describe.each<DriverName>(['fs', 's3'])('verification handed to a worker (%s sto
     );
     expect(row.verify_attempt).toBe(1);
     expect(row.verify_owner).not.toBeNull();
-    expect((await readAll((await t.cas.readBlob(digestOf(data))).stream)).equals(data)).toBe(true);
+    expect((await readAll((await t.cas.readBlob(sha256Of(data))).stream)).equals(data)).toBe(true);
   });
 
   it('fails a wrong upload from the worker too', async () => {
     const data = randomData(1000);
     const { session } = await t.cas.begin(
-      { expectedDigest: digestOf(randomData(3)), expectedSizeBytes: 1000 },
+      { expectedDigest: sha256Of(randomData(3)), expectedSizeBytes: 1000 },
       ACTOR,
     );
     const put = await t.cas.putPart(
@@ -70,7 +71,7 @@ describe.each<DriverName>(['fs', 's3'])('verification handed to a worker (%s sto
     );
     expect(done).toMatchObject({
       state: 'failed',
-      failureMessage: expect.stringContaining(digestOf(data)),
+      failureMessage: expect.stringContaining(sha256Of(data)),
     });
   });
 });
@@ -95,7 +96,7 @@ describe('resuming an upload in another process', () => {
 
     const first = await startCasApp({ env, database });
     const { session } = await first.cas.begin(
-      { expectedDigest: digestOf(data), expectedSizeBytes: data.length },
+      { expectedDigest: sha256Of(data), expectedSizeBytes: data.length },
       ACTOR,
     );
     for (const n of [1, 2]) {
@@ -160,7 +161,7 @@ describe('resuming an upload in another process', () => {
         sizeBytes: p.sizeBytes,
       }));
       expect((await second.cas.complete(session.id, listed, ACTOR)).state).toBe('ready');
-      expect((await readAll((await second.cas.readBlob(digestOf(data))).stream)).equals(data)).toBe(
+      expect((await readAll((await second.cas.readBlob(sha256Of(data))).stream)).equals(data)).toBe(
         true,
       );
     } finally {
@@ -180,7 +181,7 @@ describe('a verifier that dies', () => {
 
   it('between promotion and the trusted row leaves nothing served, and a retry finishes', async () => {
     const data = randomData(2 * MIB);
-    const digest = digestOf(data);
+    const digest = sha256Of(data);
     const { session, listed } = await uploadParts(t.cas, data, [data]);
     expect((await t.cas.complete(session.id, listed, ACTOR)).state).toBe('completed');
 

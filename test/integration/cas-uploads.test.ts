@@ -13,7 +13,8 @@ import {
   type DriverName,
   type S3Fixture,
 } from '../support/cas-app';
-import { bodyOf, brokenBodyOf, digestOf, MIB, randomData, readAll } from '../support/cas-streams';
+import { bodyOf, brokenBodyOf, MIB, randomData, readAll } from '../support/cas-streams';
+import { sha256Of } from '../support/digests';
 
 const DRIVERS: DriverName[] = ['fs', 's3'];
 
@@ -48,7 +49,7 @@ describe.each(DRIVERS)('uploads to the %s store', (driver) => {
 
   describe('the whole protocol, parts in order', () => {
     const data = randomData(12 * MIB + 777);
-    const digest = digestOf(data);
+    const digest = sha256Of(data);
 
     it('goes from begin to ready, hashing parts as they arrive, and serves the blob', async () => {
       const { session, listed } = await uploadParts(t.cas, data, split(data, 5 * MIB));
@@ -160,14 +161,14 @@ describe.each(DRIVERS)('uploads to the %s store', (driver) => {
     // Part 1 starts the chain, part 2 continues it; part 3 came first and could not be hashed.
     expect(links.map((l) => l.has_state)).toEqual([true, true, false]);
     expect((await t.cas.complete(session.id, listed, ACTOR)).state).toBe('ready');
-    expect(await blobRows(digestOf(data))).toHaveLength(1);
+    expect(await blobRows(sha256Of(data))).toHaveLength(1);
   });
 
   it('takes a re-sent part in place of the earlier one', async () => {
     const data = randomData(6 * MIB);
     const parts = split(data, 5 * MIB);
     const { session } = await t.cas.begin(
-      { expectedDigest: digestOf(data), expectedSizeBytes: data.length },
+      { expectedDigest: sha256Of(data), expectedSizeBytes: data.length },
       ACTOR,
     );
     const wrong = randomData(parts[0].length);
@@ -218,7 +219,7 @@ describe.each(DRIVERS)('uploads to the %s store', (driver) => {
 
   it('fails the session on a wrong digest, trusts nothing, and frees its staging', async () => {
     const data = randomData(3 * MIB);
-    const claimed = digestOf(randomData(16));
+    const claimed = sha256Of(randomData(16));
     const { session } = await t.cas.begin(
       { expectedDigest: claimed, expectedSizeBytes: data.length },
       ACTOR,
@@ -230,16 +231,16 @@ describe.each(DRIVERS)('uploads to the %s store', (driver) => {
     const listed = [{ number: 1, etag: put.etag, sizeBytes: data.length }];
     const error = await domainError(t.cas.complete(session.id, listed, ACTOR));
     expect(error.code).toBe('UPLOAD_DIGEST_MISMATCH');
-    expect(error.detail).toContain(digestOf(data));
+    expect(error.detail).toContain(sha256Of(data));
     const failed = await t.cas.getSession(session.id, ACTOR);
     expect(failed).toMatchObject({
       state: 'failed',
       failureMessage: expect.stringContaining(claimed),
     });
     expect(await blobRows(claimed)).toEqual([]);
-    expect(await blobRows(digestOf(data))).toEqual([]);
+    expect(await blobRows(sha256Of(data))).toEqual([]);
     expect(await t.store.stat(casKeyOf(claimed))).toBeNull();
-    expect(await t.store.stat(casKeyOf(digestOf(data)))).toBeNull();
+    expect(await t.store.stat(casKeyOf(sha256Of(data)))).toBeNull();
     if (driver === 'fs') expect(existsSync(stagingDir(session.id))).toBe(false);
     // Repeating complete answers the failed session as it is.
     expect(await t.cas.complete(session.id, listed, ACTOR)).toMatchObject({ state: 'failed' });
@@ -248,7 +249,7 @@ describe.each(DRIVERS)('uploads to the %s store', (driver) => {
   it('answers a list that does not add up with 400 and keeps the session open for a corrected one', async () => {
     const data = randomData(5 * MIB + 1000);
     const { session } = await t.cas.begin(
-      { expectedDigest: digestOf(data), expectedSizeBytes: data.length },
+      { expectedDigest: sha256Of(data), expectedSizeBytes: data.length },
       ACTOR,
     );
     const first = data.subarray(0, 5 * MIB);
@@ -280,7 +281,7 @@ describe.each(DRIVERS)('uploads to the %s store', (driver) => {
 
     beforeAll(async () => {
       uploadId = (
-        await t.cas.begin({ expectedDigest: digestOf(data), expectedSizeBytes: data.length }, ACTOR)
+        await t.cas.begin({ expectedDigest: sha256Of(data), expectedSizeBytes: data.length }, ACTOR)
       ).session.id;
     });
 
@@ -391,7 +392,7 @@ describe.each(DRIVERS)('uploads to the %s store', (driver) => {
 
     it('refuses parts after abort, and aborting again answers the same', async () => {
       const { session } = await t.cas.begin(
-        { expectedDigest: digestOf(data), expectedSizeBytes: 1000 },
+        { expectedDigest: sha256Of(data), expectedSizeBytes: 1000 },
         ACTOR,
       );
       await t.cas.putPart(
@@ -416,7 +417,7 @@ describe.each(DRIVERS)('uploads to the %s store', (driver) => {
 
     it('refuses parts after expiry, and the sweeper frees the staged bytes', async () => {
       const { session } = await t.cas.begin(
-        { expectedDigest: digestOf(data), expectedSizeBytes: 1000 },
+        { expectedDigest: sha256Of(data), expectedSizeBytes: 1000 },
         ACTOR,
       );
       await t.cas.putPart(
@@ -451,7 +452,7 @@ describe.each(DRIVERS)('uploads to the %s store', (driver) => {
       const id = '00000000-0000-4000-8000-000000000000';
       expect((await domainError(t.cas.getSession(id, ACTOR))).code).toBe('UPLOAD_NOT_FOUND');
       expect((await domainError(t.cas.getSession('nope', ACTOR))).code).toBe('UPLOAD_NOT_FOUND');
-      expect((await domainError(t.cas.getBlob(digestOf(randomData(4))))).code).toBe(
+      expect((await domainError(t.cas.getBlob(sha256Of(randomData(4))))).code).toBe(
         'BLOB_NOT_FOUND',
       );
       expect((await domainError(t.cas.getBlob('sha256:xyz'))).code).toBe('BLOB_NOT_FOUND');

@@ -8,15 +8,8 @@ import {
   removeFixtureDir,
   type FixtureFile,
 } from '../support/fixtures';
-import {
-  composeDraft,
-  holdTableLock,
-  publishPath,
-  sql,
-  streamsRowsOf,
-  waitForLockWaiter,
-  withDb,
-} from '../support/publish';
+import { composeDraft, publishPath, streamsRowsOf } from '../support/publish';
+import { holdTableLock, sql, waitForLockWaiter, withDb } from '../support/sql';
 import { eventually } from '../support/waiting';
 import { startTestApp, type TestApp } from '../support/test-app';
 import { PublishJobRepository, type Claim } from '../../src/publish/publish-job.repository';

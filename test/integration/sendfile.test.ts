@@ -9,9 +9,10 @@ import {
   sendFile,
   sendfileUnavailable,
 } from '../../src/common/http/sendfile';
-import { MIB, randomData, sha256Hex } from '../support/cas-streams';
+import { MIB, randomData } from '../support/cas-streams';
 import { fdTarget, fdsReferringTo } from '../support/fds';
 import { sleep } from '../support/waiting';
+import { sha256Hex } from '../support/digests';
 
 const SIZE = 64 * MIB; // well past the loopback socket buffers on both ends
 

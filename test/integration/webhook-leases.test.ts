@@ -3,7 +3,8 @@ import { DeliveryRunner } from '../../src/events/delivery-runner.service';
 import { WebhookDeliveryRepository } from '../../src/events/webhook-delivery.repository';
 import { bearer, issueIdentity } from '../support/auth';
 import { api, markPublished } from '../support/catalog';
-import { composeDraft, sql } from '../support/publish';
+import { composeDraft } from '../support/publish';
+import { sql } from '../support/sql';
 import { startTestApp, type TestApp } from '../support/test-app';
 import { createWebhook, startReceiver, type Receiver } from '../support/webhooks';
 

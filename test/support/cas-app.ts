@@ -1,21 +1,13 @@
-import '../../src/app.errors';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Test } from '@nestjs/testing';
 import { DataSource } from 'typeorm';
-import { AuditModule } from '../../src/audit/audit.module';
-import { BlobStoreModule } from '../../src/cas/blob-store/blob-store.module';
+import { infrastructureModules } from '../../src/app.modules';
 import { CasModule } from '../../src/cas/cas.module';
 import { loadConfig, type AppConfig, type Env } from '../../src/config/app-config';
-import { ConfigModule } from '../../src/config/config.module';
 import { createLogger } from '../../src/common/logging/logger';
-import { LoggingModule } from '../../src/common/logging/logging.module';
-import { MetricsModule } from '../../src/common/metrics/metrics.module';
-import { ENTITIES } from '../../src/app.entities';
-import { DatabaseModule } from '../../src/database/database.module';
-import { QueueModule } from '../../src/queue/queue.module';
 import type { Actor } from '../../src/auth/actor';
 import { BLOB_STORE, type BlobStore } from '../../src/cas/blob-store/blob-store';
 import { CasMaintenanceService } from '../../src/cas/cas-maintenance.service';
@@ -23,8 +15,9 @@ import { CasService, type UploadSessionView } from '../../src/cas/cas.service';
 import type { ListedPart } from '../../src/cas/upload-parts';
 
 import { startS3rver, type RunningS3rver } from './s3rver';
-import { bodyOf, digestOf } from './cas-streams';
+import { bodyOf } from './cas-streams';
 import { createTestDatabase, type TestDatabase } from './test-database';
+import { sha256Of } from './digests';
 
 export type DriverName = 'fs' | 's3';
 
@@ -113,13 +106,7 @@ export async function startCasApp(
   const logger = createLogger(config.log, logSink);
   const moduleRef = await Test.createTestingModule({
     imports: [
-      ConfigModule.forRoot(config),
-      LoggingModule.forRoot(logger),
-      MetricsModule,
-      DatabaseModule.forRoot(ENTITIES),
-      QueueModule,
-      BlobStoreModule,
-      AuditModule,
+      ...infrastructureModules(config, logger),
       CasModule.register(config, { referenceSources: options.referenceSources ?? [] }),
     ],
   }).compile();
@@ -163,7 +150,7 @@ export async function uploadParts(
   order: number[] = parts.map((_, i) => i + 1),
 ): Promise<{ session: UploadSessionView; listed: ListedPart[] }> {
   const { session } = await cas.begin(
-    { expectedDigest: digestOf(data), expectedSizeBytes: data.length },
+    { expectedDigest: sha256Of(data), expectedSizeBytes: data.length },
     ACTOR,
   );
   const byNumber = new Map<number, ListedPart>();

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 
 export const MIB = 1024 * 1024;
@@ -6,14 +6,6 @@ export const MIB = 1024 * 1024;
 /** Deterministic-enough random bytes for uploads. */
 export function randomData(size: number): Buffer {
   return randomBytes(size);
-}
-
-export function sha256Hex(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-export function digestOf(data: Uint8Array): string {
-  return `sha256:${sha256Hex(data)}`;
 }
 
 /** A body stream delivering `data` in chunks of at most 64 KiB, as a socket would. */

@@ -1,8 +1,6 @@
 import { Client } from 'pg';
 import type { TestApp } from './test-app';
 
-export const digestOf = (c: string) => `sha256:${c.repeat(64)}`;
-
 /** JSON request helper: returns status and parsed body. */
 export async function api(
   app: TestApp,

@@ -1,18 +1,16 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
-import { Client } from 'pg';
 import { api } from './catalog';
+import { sql } from './sql';
 import type { FixtureFile } from './fixtures';
 import type { TestApp } from './test-app';
 import { uploadBlob } from './uploads';
 import { eventually } from './waiting';
 
 /**
- * Helpers for the publish pipeline tests: composing a draft from real fixture files, waiting for
- * a job (bounded polling, never timed assertions), reading PostgreSQL directly, holding a table
- * lock to keep a step in the middle of its write, and a dedicated Redis server to flush.
+ * Builders for the publish pipeline tests: composing a draft from real fixture files, waiting for
+ * a job (bounded polling, never timed assertions), and the rows a publish projects. PostgreSQL
+ * helpers are in sql.ts, processes and metrics in processes.ts.
  */
 
 export type Headers = Record<string, string>;
@@ -160,25 +158,6 @@ export async function combinedFingerprint(metadata: string, root: string): Promi
   return hash.digest('hex');
 }
 
-/** Runs `work` with a client connected straight to `url` (not through any proxy). */
-export async function withDb<T>(url: string, work: (db: Client) => Promise<T>): Promise<T> {
-  const db = new Client({ connectionString: url });
-  await db.connect();
-  try {
-    return await work(db);
-  } finally {
-    await db.end();
-  }
-}
-
-export async function sql<T = Record<string, any>>(
-  url: string,
-  query: string,
-  params: unknown[] = [],
-): Promise<T[]> {
-  return withDb(url, async (db) => (await db.query(query, params)).rows as T[]);
-}
-
 /** The streams_item rows of a version (the incus_index projection). */
 export function streamsRowsOf(url: string, versionId: string) {
   return sql<{
@@ -192,129 +171,4 @@ export function streamsRowsOf(url: string, versionId: string) {
       ORDER BY artifact_id`,
     [versionId],
   );
-}
-
-export interface HeldLock {
-  release(): Promise<void>;
-}
-
-/**
- * Holds `LOCK TABLE <table> IN <mode> MODE` in an open transaction on a connection straight to
- * PostgreSQL until released. SHARE lets reads go on and holds writers back: it keeps a step in
- * the middle of its fenced write, so a test can act while the step is certainly running.
- */
-export async function holdTableLock(
-  url: string,
-  table: string,
-  mode: 'SHARE' | 'ACCESS EXCLUSIVE' = 'SHARE',
-): Promise<HeldLock> {
-  const db = new Client({ connectionString: url });
-  await db.connect();
-  try {
-    await db.query('BEGIN');
-    await db.query(`LOCK TABLE ${table} IN ${mode} MODE`);
-  } catch (error) {
-    await db.end();
-    throw error;
-  }
-  let released = false;
-  return {
-    release: async () => {
-      if (released) return;
-      released = true;
-      try {
-        await db.query('ROLLBACK');
-      } finally {
-        await db.end();
-      }
-    },
-  };
-}
-
-/**
- * Waits until some session of `database` waits on a lock: on `table` itself when given (a writer
- * held back by a table lock), else on any lock (row locks are waited for on transaction ids).
- */
-export function waitForLockWaiter(url: string, database: string, table?: string): Promise<true> {
-  return eventually(`a session waiting on a lock${table ? ` of ${table}` : ''}`, async () => {
-    const rows = table
-      ? await sql(
-          url,
-          `SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-            WHERE NOT l.granted AND l.relation = $1::regclass AND a.datname = $2`,
-          [table, database],
-        )
-      : await sql(
-          url,
-          `SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'`,
-          [database],
-        );
-    return rows.length > 0 ? true : undefined;
-  });
-}
-
-/**
- * The value of one sample on the app's metrics listener, e.g.
- * `metric(app, 'imgsrv_publish_jobs{state="succeeded"}')`; undefined when absent.
- */
-export async function metric(app: TestApp, sample: string): Promise<number | undefined> {
-  const url = app.server.urls.metrics;
-  if (!url) throw new Error('the app has no metrics listener');
-  const text = await (await fetch(url)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
-  return line === undefined ? undefined : Number(line.slice(sample.length + 1));
-}
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-export interface DedicatedRedis {
-  readonly url: string;
-  readonly port: number;
-  cli(...args: string[]): Promise<string>;
-  stop(): Promise<void>;
-}
-
-/**
- * A redis-server of this test's own on a free port, without persistence: safe to FLUSHALL, which
- * the machine's shared Redis never is.
- */
-export async function startDedicatedRedis(): Promise<DedicatedRedis> {
-  const port = await freePort();
-  const child: ChildProcess = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' },
-  );
-  const cli = (...args: string[]) =>
-    new Promise<string>((resolve, reject) => {
-      const c = spawn('redis-cli', ['-p', String(port), ...args], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let out = '';
-      c.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      c.on('error', reject);
-      c.on('close', (code) =>
-        code === 0 ? resolve(out.trim()) : reject(new Error(`redis-cli exited ${code}`)),
-      );
-    });
-  await eventually('the dedicated redis-server to answer', async () =>
-    (await cli('PING')) === 'PONG' ? true : undefined,
-  );
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    port,
-    cli,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
 }

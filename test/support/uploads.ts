@@ -1,11 +1,8 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { sha256Of } from './digests';
 import type { TestApp } from './test-app';
 
 const PART = 8 * 1024 * 1024;
-
-export const sha256Of = (bytes: Buffer) =>
-  `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
 /**
  * Uploads bytes through the real upload API (begin, parts of 8 MiB, complete) and returns the
