@@ -5,6 +5,8 @@ import { MetricsService } from '../common/metrics/metrics.service';
 /** Streams metrics. */
 @Injectable()
 export class StreamsMetrics {
+  readonly renders: Counter;
+
   /**
    * Anonymous document reads the fast path answered, counted in a plain number per answer and
    * given to prom-client when scraped: its counter bookkeeping would be a noticeable share of a
@@ -13,6 +15,11 @@ export class StreamsMetrics {
   private fastPathAnswers = 0;
 
   constructor(metrics: MetricsService) {
+    this.renders = new Counter({
+      name: 'imgsrv_streams_renders_total',
+      help: 'Renderings of the streams documents (one per revision per process)',
+      registers: [metrics.registry],
+    });
     const counted = () => {
       const n = this.fastPathAnswers;
       this.fastPathAnswers = 0;

@@ -2,6 +2,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import type { AppConfig } from '../config/app-config';
 import { MetricsService } from '../common/metrics/metrics.service';
 import { SiblingProcesses } from '../common/processes/sibling-processes';
+import { StreamsMetrics } from './streams.metrics';
 import type { StreamsRepository } from './streams.repository';
 import { REVISION_RECHECK_MS, StreamsService } from './streams.service';
 
@@ -38,7 +39,7 @@ describe('StreamsService revision checks', () => {
     service = new StreamsService(
       dataSource,
       repository as unknown as StreamsRepository,
-      new MetricsService(),
+      new StreamsMetrics(new MetricsService()),
       { auth: { publicRead: true } } as AppConfig,
       siblings,
     );

@@ -2,17 +2,16 @@ import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { Inject, Injectable } from '@nestjs/common';
-import { Counter } from 'prom-client';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { Principal } from '../auth/principal';
 import { scopeKey } from '../auth/scope';
 import { DomainError } from '../common/errors/domain-error';
-import { MetricsService } from '../common/metrics/metrics.service';
 import { SiblingProcesses } from '../common/processes/sibling-processes';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import type { StreamsItemInput } from './streams-item.entity';
 import { projectStreams, type ProjectionInput } from './streams.projector';
+import { StreamsMetrics } from './streams.metrics';
 import { StreamsRepository, type ItemCitation } from './streams.repository';
 
 const gzipAsync = promisify(gzip);
@@ -82,21 +81,15 @@ export class StreamsService {
   private trustedUntil = 0;
   /** Until then, every request reads the revision: this process changed it very recently. */
   private recheckUntil = 0;
-  private readonly renders: Counter;
 
   constructor(
     private readonly dataSource: DataSource,
     private readonly repository: StreamsRepository,
-    metrics: MetricsService,
+    private readonly metrics: StreamsMetrics,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly siblings: SiblingProcesses,
   ) {
     siblings.on(REVISION_BUMPED, () => this.changedElsewhere());
-    this.renders = new Counter({
-      name: 'imgsrv_streams_renders_total',
-      help: 'Renderings of the streams documents (one per revision per process)',
-      registers: [metrics.registry],
-    });
   }
 
   /**
@@ -218,7 +211,7 @@ export class StreamsService {
       }),
     );
     const inputs = rows.map((r) => ({ ...r, aliases: aliases.get(r.versionId) ?? [] }));
-    this.renders.inc();
+    this.metrics.renders.inc();
     return { ...(await renderDocuments(revision, inputs)), rows: inputs };
   }
 }

@@ -4,14 +4,13 @@ import type { Socket } from 'node:net';
 import { finished, type Readable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { Counter } from 'prom-client';
 import type { ByteRange } from './byte-range';
 import type { AppConfig } from '../../config/app-config';
 import { APP_CONFIG } from '../../config/config.module';
 import { DomainError } from '../errors/domain-error';
 import type { Logger } from '../logging/logger';
 import { LOGGER } from '../logging/logging.module';
-import { MetricsService } from '../metrics/metrics.service';
+import { DownloadMetrics } from './download.metrics';
 import { planDownload, type DownloadMeta } from './download-plan';
 import { flushed, plainSocketFd, sendFile, SendfileError, sendfileUnavailable } from './sendfile';
 
@@ -42,49 +41,14 @@ const header = (request: FastifyRequest, name: string): string | undefined => {
  */
 @Injectable()
 export class DownloadResponder {
-  private readonly downloads: Counter<'kind' | 'status'>;
-  private readonly bytes: Counter<'kind'>;
-  private readonly sendfiles: Counter<'kind'>;
-  private readonly aborted: Counter<'kind'>;
-  private readonly storeFailures: Counter<'kind'>;
   private readonly sendfile: boolean;
   private readonly idleTimeoutMs: number;
 
   constructor(
-    metrics: MetricsService,
+    private readonly metrics: DownloadMetrics,
     @Inject(APP_CONFIG) config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
-    this.downloads = new Counter({
-      name: 'imgsrv_downloads_total',
-      help: 'Download answers by kind (blob, artifact, attachment) and status (200, 206, 304, 416)',
-      labelNames: ['kind', 'status'],
-      registers: [metrics.registry],
-    });
-    this.bytes = new Counter({
-      name: 'imgsrv_download_bytes_total',
-      help: 'Bytes of completed download responses, by kind',
-      labelNames: ['kind'],
-      registers: [metrics.registry],
-    });
-    this.sendfiles = new Counter({
-      name: 'imgsrv_download_sendfile_total',
-      help: 'Download bodies the kernel sent from the file (sendfile), not copied through Node, by kind',
-      labelNames: ['kind'],
-      registers: [metrics.registry],
-    });
-    this.aborted = new Counter({
-      name: 'imgsrv_downloads_aborted_total',
-      help: 'Download bodies the client went away from before the last byte, by kind',
-      labelNames: ['kind'],
-      registers: [metrics.registry],
-    });
-    this.storeFailures = new Counter({
-      name: 'imgsrv_download_store_failures_total',
-      help: 'Download bodies cut before the last byte because the blob store failed, by kind',
-      labelNames: ['kind'],
-      registers: [metrics.registry],
-    });
     const unavailable = config.http.sendfile ? sendfileUnavailable() : null;
     this.sendfile = config.http.sendfile && unavailable === null;
     this.idleTimeoutMs = config.http.idleTimeoutMs;
@@ -110,7 +74,7 @@ export class DownloadResponder {
       },
       meta,
     );
-    this.downloads.inc({ kind, status: String(plan.status) });
+    this.metrics.downloads.inc({ kind, status: String(plan.status) });
     if (plan.status === 416) {
       throw new DomainError(
         'RANGE_NOT_SATISFIABLE',
@@ -133,7 +97,7 @@ export class DownloadResponder {
     }
 
     const length = Number(plan.headers['content-length']);
-    reply.raw.on('finish', () => this.bytes.inc({ kind }, length));
+    reply.raw.on('finish', () => this.metrics.bytes.inc({ kind }, length));
     // A response closed before the last byte lets the body's source go (either path). Fastify
     // logs a request when its response finishes; one cut short is logged here, and blamed on
     // the store when the store failed first (the response is then destroyed), else the client.
@@ -144,14 +108,14 @@ export class DownloadResponder {
       gone.abort();
       const entry = { reqId: request.id, method: request.method, url: request.url, kind };
       if (storeError !== undefined) {
-        this.storeFailures.inc({ kind });
+        this.metrics.storeFailures.inc({ kind });
         this.logger.warn(
           { ...entry, bytes: length, err: storeError },
           'download cut: the blob store failed',
         );
         return;
       }
-      this.aborted.inc({ kind });
+      this.metrics.aborted.inc({ kind });
       this.logger.info({ ...entry, bytes: length }, 'download aborted by the client');
     });
     const storeFailed = (error: unknown) => {
@@ -218,7 +182,7 @@ export class DownloadResponder {
     const res = reply.raw;
     const headers = reply.getHeaders() as OutgoingHttpHeaders;
     reply.hijack();
-    this.sendfiles.inc({ kind });
+    this.metrics.sendfiles.inc({ kind });
     try {
       res.writeHead(reply.statusCode, headers);
       res.flushHeaders();
