@@ -42,7 +42,7 @@ export class MissingReferenceSourcesError extends Error {
 /**
  * The hook through which other modules tell the GC what they reference. The catalog registers
  * its source at start (`onModuleInit`); citing a digest in a transaction should also call
- * `CasService.protectBlob(manager, digest)`, which removes a pending GC mark under the digest's
+ * `BlobProtection.protectBlob(manager, digest)`, which removes a pending GC mark under the digest's
  * lock, so a draft citing a blob wins against a GC deleting it.
  *
  * It fails closed: until every expected source has registered, asking what is cited throws

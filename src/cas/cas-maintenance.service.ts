@@ -161,7 +161,7 @@ export class CasMaintenanceService {
    * that nothing cites (no upload session, no registered source). Delete: under the digest's
    * lock, a blob still marked after the mark delay, and still uncited, loses its row (through the
    * trigger's GC path); its bytes are scheduled for deletion after the delete delay. Whoever
-   * cites the digest meanwhile removes the mark (CasService.protectBlob, begin), and wins.
+   * cites the digest meanwhile removes the mark (BlobProtection.protectBlob, begin), and wins.
    */
   async collectGarbage(
     options: GcOptions = {},

@@ -7,7 +7,11 @@ import { CasMaintenanceService } from './cas-maintenance.service';
 import { CasMetrics } from './cas.metrics';
 import { CasProcessor } from './cas.processor';
 import { CAS_QUEUE, CasJobs } from './cas.queue';
-import { CasService } from './cas.service';
+import { BlobProtection } from './blob-protection';
+import { BlobReader } from './blob-reader';
+import { PartReceiver } from './part-receiver';
+import { UploadService } from './upload.service';
+import { UploadSessions } from './upload-sessions';
 import { CasSweepScheduler } from './cas-sweep.scheduler';
 import { UploadPartRepository } from './upload-part.repository';
 import { UploadSessionRepository } from './upload-session.repository';
@@ -36,7 +40,11 @@ export class CasModule {
       imports: [BullModule.registerQueue({ name: CAS_QUEUE })],
       controllers: [UploadController],
       providers: [
-        CasService,
+        UploadService,
+        PartReceiver,
+        UploadSessions,
+        BlobReader,
+        BlobProtection,
         CasMaintenanceService,
         UploadVerifier,
         CasJobs,
@@ -48,7 +56,14 @@ export class CasModule {
         CasBlobRepository,
         ...workerProviders,
       ],
-      exports: [CasService, CasMaintenanceService, BlobReferenceRegistry],
+      exports: [
+        UploadService,
+        PartReceiver,
+        BlobReader,
+        BlobProtection,
+        CasMaintenanceService,
+        BlobReferenceRegistry,
+      ],
     };
   }
 }

@@ -4,11 +4,11 @@ import {
   checkPartsReceived,
   hashedPrefix,
   isValidPartNumber,
-  MIB,
   samePartsList,
   type ChainLink,
   type ListedPart,
 } from './upload-parts';
+import { MIB } from './cas-limits';
 
 const part = (number: number, sizeBytes = 5 * MIB, etag = `e${number}`): ListedPart => ({
   number,

@@ -1,14 +1,11 @@
 import type { FieldError } from '../common/errors/domain-error';
 
-export const MIN_PART_NUMBER = 1;
-export const MAX_PART_NUMBER = 10_000;
-export const MIB = 1024 * 1024;
-export const GIB = 1024 * MIB;
-/** Every part but the last must be at least this big (as in S3). */
-export const MIN_NON_FINAL_PART_SIZE = 5 * MIB;
-export const MAX_PART_SIZE = 5 * GIB;
-/** The largest blob the protocol can carry: 10 000 parts of 5 GiB. */
-export const MAX_BLOB_SIZE = MAX_PART_NUMBER * MAX_PART_SIZE;
+import {
+  MAX_PART_NUMBER,
+  MAX_PART_SIZE,
+  MIN_NON_FINAL_PART_SIZE,
+  MIN_PART_NUMBER,
+} from './cas-limits';
 
 export function isValidPartNumber(n: number): boolean {
   return Number.isInteger(n) && n >= MIN_PART_NUMBER && n <= MAX_PART_NUMBER;

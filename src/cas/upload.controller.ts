@@ -16,7 +16,8 @@ import { CurrentActor } from '../auth/current-principal.decorator';
 import type { Actor } from '../auth/actor';
 import { RequireAction } from '../auth/require-action.decorator';
 import { ApiProblems } from '../common/http/api-problems.decorator';
-import { CasService } from './cas.service';
+import { PartReceiver } from './part-receiver';
+import { UploadService } from './upload.service';
 import {
   UploadCompleteDto,
   UploadCreateDto,
@@ -35,7 +36,10 @@ function header(request: FastifyRequest, name: string): string | undefined {
 @ApiBearerAuth('bearer')
 @Controller('v1/uploads')
 export class UploadController {
-  constructor(private readonly cas: CasService) {}
+  constructor(
+    private readonly uploads: UploadService,
+    private readonly parts: PartReceiver,
+  ) {}
 
   @Post()
   @RequireAction('content.write')
@@ -54,7 +58,7 @@ export class UploadController {
     @Body() body: UploadCreateDto,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<UploadSessionResponseDto> {
-    const { session, created } = await this.cas.begin(
+    const { session, created } = await this.uploads.begin(
       {
         expectedDigest: body.expected_digest,
         expectedSizeBytes: body.expected_size_bytes,
@@ -76,7 +80,7 @@ export class UploadController {
     @CurrentActor() actor: Actor,
     @Param() params: UploadParamsDto,
   ): Promise<UploadSessionResponseDto> {
-    return UploadSessionResponseDto.of(await this.cas.getSession(params.upload_id, actor));
+    return UploadSessionResponseDto.of(await this.uploads.getSession(params.upload_id, actor));
   }
 
   @Put(':upload_id/parts/:part_number')
@@ -110,7 +114,7 @@ export class UploadController {
         `A part is raw bytes: send it as Content-Type: application/octet-stream, not ${header(request, 'content-type')}.`,
       );
     const body = (streamed ? request.body : request.raw) as Readable;
-    const part = await this.cas.putPart(
+    const part = await this.parts.putPart(
       {
         uploadId: params.upload_id,
         partNumber: Number(params.part_number),
@@ -147,7 +151,7 @@ export class UploadController {
       etag: p.etag,
       sizeBytes: p.size_bytes,
     }));
-    return UploadSessionResponseDto.of(await this.cas.complete(params.upload_id, parts, actor));
+    return UploadSessionResponseDto.of(await this.uploads.complete(params.upload_id, parts, actor));
   }
 
   @Post(':upload_id/abort')
@@ -160,6 +164,6 @@ export class UploadController {
     @CurrentActor() actor: Actor,
     @Param() params: UploadParamsDto,
   ): Promise<UploadSessionResponseDto> {
-    return UploadSessionResponseDto.of(await this.cas.abort(params.upload_id, actor));
+    return UploadSessionResponseDto.of(await this.uploads.abort(params.upload_id, actor));
   }
 }

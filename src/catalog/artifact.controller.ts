@@ -8,7 +8,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { CasService } from '../cas/cas.service';
+import { BlobReader } from '../cas/blob-reader';
 import { DomainError } from '../common/errors/domain-error';
 import { DownloadResponder } from '../common/http/download.responder';
 import { CurrentActor, CurrentPrincipal } from '../auth/current-principal.decorator';
@@ -40,7 +40,7 @@ import {
 export class ArtifactController {
   constructor(
     private readonly catalog: CatalogService,
-    private readonly cas: CasService,
+    private readonly blobs: BlobReader,
     private readonly downloads: DownloadResponder,
   ) {}
 
@@ -56,7 +56,7 @@ export class ArtifactController {
     }
     // Only trusted bytes are served, at their verified size (a draft may cite a digest that is
     // not uploaded yet: 404 BLOB_NOT_FOUND).
-    const blob = await this.cas.getBlob(location.digest);
+    const blob = await this.blobs.getBlob(location.digest);
     return this.downloads.send(
       request,
       reply,
@@ -70,8 +70,8 @@ export class ArtifactController {
         immutable: location.published,
       },
       {
-        stream: (range, signal) => this.cas.openBlob(blob, range, signal),
-        file: () => this.cas.openBlobFile(blob),
+        stream: (range, signal) => this.blobs.openBlob(blob, range, signal),
+        file: () => this.blobs.openBlobFile(blob),
       },
     );
   }

@@ -5,7 +5,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CurrentPrincipal } from '../auth/current-principal.decorator';
 import type { Principal } from '../auth/principal';
 import { AcceptsBasicAuth, PublicRead } from '../auth/require-action.decorator';
-import { CasService } from '../cas/cas.service';
+import { BlobReader } from '../cas/blob-reader';
+import { UploadService } from '../cas/upload.service';
 import { DomainError } from '../common/errors/domain-error';
 import { ApiDownload } from '../common/http/api-conditional.decorator';
 import { ApiProblems } from '../common/http/api-problems.decorator';
@@ -29,7 +30,8 @@ export class BlobParamsDto {
 @Controller('v1/blobs')
 export class BlobController {
   constructor(
-    private readonly cas: CasService,
+    private readonly blobs: BlobReader,
+    private readonly uploads: UploadService,
     private readonly catalog: CatalogService,
     private readonly downloads: DownloadResponder,
   ) {}
@@ -47,10 +49,10 @@ export class BlobController {
     @Res() reply: FastifyReply,
   ): Promise<FastifyReply> {
     const access = await this.catalog.blobAccess(principal, params.digest, (id) =>
-      this.cas.uploadedBy(id, params.digest),
+      this.uploads.uploadedBy(id, params.digest),
     );
     if (!access) throw new DomainError('BLOB_NOT_FOUND', `No trusted blob ${params.digest}.`);
-    const blob = await this.cas.getBlob(params.digest);
+    const blob = await this.blobs.getBlob(params.digest);
     return this.downloads.send(
       request,
       reply,
@@ -64,8 +66,8 @@ export class BlobController {
         immutable: access.published,
       },
       {
-        stream: (range, signal) => this.cas.openBlob(blob, range, signal),
-        file: () => this.cas.openBlobFile(blob),
+        stream: (range, signal) => this.blobs.openBlob(blob, range, signal),
+        file: () => this.blobs.openBlobFile(blob),
       },
     );
   }

@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { BlobReferenceRegistry } from '../cas/blob-references';
-import { CasService } from '../cas/cas.service';
+import { BlobProtection } from '../cas/blob-protection';
 import { AuditService } from '../audit/audit.service';
 import type { Actor } from '../auth/actor';
 import type { Principal } from '../auth/principal';
@@ -104,7 +104,7 @@ export class CatalogService implements OnModuleInit {
     private readonly artifacts: ArtifactRepository,
     private readonly attachments: AttachmentRepository,
     private readonly audit: AuditService,
-    private readonly cas: CasService,
+    private readonly protection: BlobProtection,
     private readonly references: BlobReferenceRegistry,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
@@ -307,7 +307,7 @@ export class CatalogService implements OnModuleInit {
   ): Promise<ArtifactEntity> {
     return this.mutate(async (manager) => {
       const row = await this.draftForChange(manager, name, version);
-      await this.cas.protectBlob(manager, input.primaryBlobDigest);
+      await this.protection.protectBlob(manager, input.primaryBlobDigest);
       const artifact = await this.artifacts.insert(manager, {
         ...input,
         architecture: normalizeArchitecture(input.architecture),

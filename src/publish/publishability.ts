@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import { CasService } from '../cas/cas.service';
+import { BlobReader } from '../cas/blob-reader';
 import type { Manifest } from '../catalog/catalog.service';
 
 export interface PublishProblem {
@@ -33,14 +33,17 @@ export function citedBlobs(
  */
 @Injectable()
 export class PublishabilityChecker {
-  constructor(private readonly cas: CasService) {}
+  constructor(private readonly blobs: BlobReader) {}
 
   async problems(manifest: Manifest, manager?: EntityManager): Promise<PublishProblem[]> {
     if (manifest.artifacts.length === 0) {
       return [{ digest: null, reason: 'no_artifacts', detail: 'the version has no artifacts' }];
     }
     const cited = citedBlobs(manifest);
-    const trusted = await this.cas.trustedSizes([...new Set(cited.map((c) => c.digest))], manager);
+    const trusted = await this.blobs.trustedSizes(
+      [...new Set(cited.map((c) => c.digest))],
+      manager,
+    );
     const problems: PublishProblem[] = [];
     for (const c of cited) {
       const size = trusted.get(c.digest);

@@ -4,7 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CurrentPrincipal } from '../auth/current-principal.decorator';
 import type { Principal } from '../auth/principal';
 import { AcceptsBasicAuth, PublicRead } from '../auth/require-action.decorator';
-import { CasService } from '../cas/cas.service';
+import { BlobReader } from '../cas/blob-reader';
 import { ApiDownload } from '../common/http/api-conditional.decorator';
 import { ApiProblems } from '../common/http/api-problems.decorator';
 import { DownloadResponder } from '../common/http/download.responder';
@@ -22,7 +22,7 @@ import { StreamsService } from './streams.service';
 export class StreamsItemsController {
   constructor(
     private readonly streams: StreamsService,
-    private readonly cas: CasService,
+    private readonly blobs: BlobReader,
     private readonly downloads: DownloadResponder,
   ) {}
 
@@ -43,7 +43,7 @@ export class StreamsItemsController {
     @Res() reply: FastifyReply,
   ): Promise<FastifyReply> {
     const item = await this.streams.locateItem(principal, params.sha256, params.filename);
-    const blob = await this.cas.getBlob(`sha256:${params.sha256}`);
+    const blob = await this.blobs.getBlob(`sha256:${params.sha256}`);
     return this.downloads.send(
       request,
       reply,
@@ -57,8 +57,8 @@ export class StreamsItemsController {
         immutable: true,
       },
       {
-        stream: (range, signal) => this.cas.openBlob(blob, range, signal),
-        file: () => this.cas.openBlobFile(blob),
+        stream: (range, signal) => this.blobs.openBlob(blob, range, signal),
+        file: () => this.blobs.openBlobFile(blob),
       },
     );
   }

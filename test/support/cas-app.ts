@@ -11,7 +11,11 @@ import { createLogger } from '../../src/common/logging/logger';
 import type { Actor } from '../../src/auth/actor';
 import { BLOB_STORE, type BlobStore } from '../../src/cas/blob-store/blob-store';
 import { CasMaintenanceService } from '../../src/cas/cas-maintenance.service';
-import { CasService, type UploadSessionView } from '../../src/cas/cas.service';
+import { BlobProtection } from '../../src/cas/blob-protection';
+import { BlobReader } from '../../src/cas/blob-reader';
+import { PartReceiver } from '../../src/cas/part-receiver';
+import { UploadService } from '../../src/cas/upload.service';
+import type { UploadSessionView } from '../../src/cas/upload.types';
 import type { ListedPart } from '../../src/cas/upload-parts';
 
 import { startS3rver, type RunningS3rver } from './s3rver';
@@ -44,11 +48,46 @@ const logSink = {
 
 export const ACTOR: Actor = { principal: null, requestId: 'cas-test' };
 
+/**
+ * The cas module's use cases in one object, as the tests drive them: the upload service's
+ * session calls, the part receiver's putPart, and the blob reader's and protection's calls.
+ */
+export interface CasCalls {
+  begin: UploadService['begin'];
+  getSession: UploadService['getSession'];
+  complete: UploadService['complete'];
+  abort: UploadService['abort'];
+  putPart: PartReceiver['putPart'];
+  getBlob: BlobReader['getBlob'];
+  readBlob: BlobReader['readBlob'];
+  trustedSizes: BlobReader['trustedSizes'];
+  protectBlob: BlobProtection['protectBlob'];
+}
+
+function casCalls(
+  uploads: UploadService,
+  parts: PartReceiver,
+  blobs: BlobReader,
+  protection: BlobProtection,
+): CasCalls {
+  return {
+    begin: (...a) => uploads.begin(...a),
+    getSession: (...a) => uploads.getSession(...a),
+    complete: (...a) => uploads.complete(...a),
+    abort: (...a) => uploads.abort(...a),
+    putPart: (...a) => parts.putPart(...a),
+    getBlob: (...a) => blobs.getBlob(...a),
+    readBlob: (...a) => blobs.readBlob(...a),
+    trustedSizes: (...a) => blobs.trustedSizes(...a),
+    protectBlob: (...a) => protection.protectBlob(...a),
+  };
+}
+
 export interface CasTestApp {
   readonly config: AppConfig;
   /** The app's own data directory (the fs store lives in `blobs/` under it). */
   readonly dataDir: string;
-  readonly cas: CasService;
+  readonly cas: CasCalls;
   readonly maintenance: CasMaintenanceService;
   readonly store: BlobStore;
   readonly dataSource: DataSource;
@@ -115,7 +154,12 @@ export async function startCasApp(
   return {
     config,
     dataDir: config.dataDir,
-    cas: moduleRef.get(CasService),
+    cas: casCalls(
+      moduleRef.get(UploadService),
+      moduleRef.get(PartReceiver),
+      moduleRef.get(BlobReader),
+      moduleRef.get(BlobProtection),
+    ),
     maintenance: moduleRef.get(CasMaintenanceService),
     store: moduleRef.get<BlobStore>(BLOB_STORE),
     dataSource,
@@ -144,7 +188,7 @@ export function split(data: Buffer, partSize: number): Buffer[] {
 
 /** Begins an upload for `data` and sends `parts` in the order given; answers the listed parts. */
 export async function uploadParts(
-  cas: CasService,
+  cas: CasCalls,
   data: Buffer,
   parts: Buffer[],
   order: number[] = parts.map((_, i) => i + 1),

@@ -14,7 +14,7 @@ import {
   Min,
   ValidateNested,
 } from 'class-validator';
-import type { UploadSessionDetail, UploadSessionView } from '../cas.service';
+import type { UploadSessionDetail, UploadSessionView } from '../upload.types';
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 

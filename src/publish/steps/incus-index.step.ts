@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import { CasService } from '../../cas/cas.service';
+import { BlobReader } from '../../cas/blob-reader';
 import type { ArtifactEntity, AttachmentEntity } from '../../catalog/artifact.entity';
 import { artifactFilename } from '../../catalog/catalog.service';
 import {
@@ -52,7 +52,7 @@ export function eligible(
 @Injectable()
 export class IncusIndexStep {
   constructor(
-    private readonly cas: CasService,
+    private readonly blobs: BlobReader,
     private readonly streams: StreamsService,
   ) {}
 
@@ -79,7 +79,7 @@ export class IncusIndexStep {
       }
       const hash = createHash('sha256');
       const probe = new IncusMetadataProbe();
-      await pipeline((await this.cas.readBlob(meta.blobDigest)).stream, probe, hashSink(hash), {
+      await pipeline((await this.blobs.readBlob(meta.blobDigest)).stream, probe, hashSink(hash), {
         signal: ctx.signal,
       });
       let metadata;
@@ -98,9 +98,13 @@ export class IncusIndexStep {
           `artifact ${artifact.id} is ${artifact.architecture} but its metadata.yaml says ${metadata.architecture}`,
         );
       }
-      await pipeline((await this.cas.readBlob(artifact.primaryBlobDigest)).stream, hashSink(hash), {
-        signal: ctx.signal,
-      });
+      await pipeline(
+        (await this.blobs.readBlob(artifact.primaryBlobDigest)).stream,
+        hashSink(hash),
+        {
+          signal: ctx.signal,
+        },
+      );
 
       const base = `v1/images/${image.name}/versions/${version.version}/artifacts/${artifact.id}`;
       const release = metadata.properties.release ?? version.version;
