@@ -4,6 +4,7 @@ import { AuditService } from '../audit/audit.service';
 import type { Actor } from '../auth/actor';
 import type { Principal } from '../auth/principal';
 import { CatalogService, type Manifest } from '../catalog/catalog.service';
+import { CatalogPort } from '../catalog/catalog-port';
 import { VersionLifecycleService } from '../catalog/version-lifecycle.service';
 import { DomainError } from '../common/errors/domain-error';
 import { pageOf, type Page } from '../common/pagination';
@@ -31,6 +32,7 @@ export class AliasesService {
     private readonly dataSource: DataSource,
     private readonly aliases: AliasRepository,
     private readonly catalog: CatalogService,
+    private readonly catalogPort: CatalogPort,
     private readonly lifecycle: VersionLifecycleService,
     private readonly streams: StreamsService,
     private readonly audit: AuditService,
@@ -63,7 +65,7 @@ export class AliasesService {
     ifMatch?: string,
   ): Promise<{ row: AliasRow; created: boolean }> {
     const result = await this.dataSource.transaction(async (manager) => {
-      const { image, version: target } = await this.catalog.findVersionForAlias(
+      const { image, version: target } = await this.catalogPort.findVersionForAlias(
         manager,
         name,
         version,
@@ -94,7 +96,7 @@ export class AliasesService {
         type: 'alias.moved',
         imageName: name,
         data: aliasMovedData(
-          await this.catalog.manifestById(target.id, manager),
+          await this.catalogPort.manifestById(target.id, manager),
           { id: row.id, name: alias, previousVersion: before?.version ?? null },
           this.events.actorOf(actor),
         ),
@@ -107,7 +109,7 @@ export class AliasesService {
 
   async delete(actor: Actor, name: string, alias: string, ifMatch?: string): Promise<void> {
     const event: RecordedEvent = await this.dataSource.transaction(async (manager) => {
-      const image = await this.catalog.imageIn(manager, name);
+      const image = await this.catalogPort.imageIn(manager, name);
       const before = await this.aliases.find(image.id, alias, manager, true);
       if (!before) throw new DomainError('ALIAS_NOT_FOUND', `Image ${name} has no alias ${alias}.`);
       if (!ifMatchHolds(ifMatch, before))
@@ -147,7 +149,7 @@ export class AliasesService {
       const image = await this.catalog.getImage(principal, name);
       const alias = await this.aliases.find(image.id, ref);
       if (!alias) throw error;
-      return this.catalog.manifestById(alias.versionId);
+      return this.catalogPort.manifestById(alias.versionId);
     }
   }
 }

@@ -17,7 +17,8 @@ import type { Principal } from '../auth/principal';
 import { AcceptsBasicAuth, PublicRead, RequireAction } from '../auth/require-action.decorator';
 import { ApiDownload } from '../common/http/api-conditional.decorator';
 import { ApiProblems } from '../common/http/api-problems.decorator';
-import { CatalogService, type BlobLocation } from './catalog.service';
+import { type BlobLocation } from './catalog.service';
+import { ArtifactService } from './artifact.service';
 import {
   ArtifactCreateDto,
   ArtifactFileParamsDto,
@@ -39,7 +40,7 @@ import {
 @Controller('v1/images/:name/versions/:version/artifacts')
 export class ArtifactController {
   constructor(
-    private readonly catalog: CatalogService,
+    private readonly artifacts: ArtifactService,
     private readonly blobs: BlobReader,
     private readonly downloads: DownloadResponder,
   ) {}
@@ -84,7 +85,7 @@ export class ArtifactController {
     filename?: string,
   ): Promise<FastifyReply> {
     const { name, version, artifact_id } = params;
-    const location = await this.catalog.locateArtifactBlob(principal, name, version, artifact_id);
+    const location = await this.artifacts.locateArtifactBlob(principal, name, version, artifact_id);
     return this.serve(request, reply, 'artifact', location, filename);
   }
 
@@ -96,7 +97,7 @@ export class ArtifactController {
     filename?: string,
   ): Promise<FastifyReply> {
     const { name, version, artifact_id, attachment_id } = params;
-    const location = await this.catalog.locateAttachmentBlob(
+    const location = await this.artifacts.locateAttachmentBlob(
       principal,
       name,
       version,
@@ -181,7 +182,7 @@ export class ArtifactController {
     @CurrentPrincipal() principal: Principal | null,
     @Param() params: VersionParamsDto,
   ): Promise<ArtifactListResponseDto> {
-    const artifacts = await this.catalog.listArtifacts(principal, params.name, params.version);
+    const artifacts = await this.artifacts.listArtifacts(principal, params.name, params.version);
     return { artifacts: artifacts.map((a) => ArtifactResponseDto.of(a)) };
   }
 
@@ -194,7 +195,7 @@ export class ArtifactController {
     @Param() params: VersionParamsDto,
     @Body() body: ArtifactCreateDto,
   ): Promise<ArtifactResponseDto> {
-    const artifact = await this.catalog.createArtifact(actor, params.name, params.version, {
+    const artifact = await this.artifacts.createArtifact(actor, params.name, params.version, {
       variant: body.variant ?? 'default',
       operatingSystem: body.operating_system,
       architecture: body.architecture,
@@ -214,7 +215,7 @@ export class ArtifactController {
     @CurrentPrincipal() principal: Principal | null,
     @Param() params: ArtifactParamsDto,
   ): Promise<ArtifactWithAttachmentsDto> {
-    const { artifact, attachments } = await this.catalog.getArtifact(
+    const { artifact, attachments } = await this.artifacts.getArtifact(
       principal,
       params.name,
       params.version,
@@ -232,7 +233,7 @@ export class ArtifactController {
     @CurrentActor() actor: Actor,
     @Param() params: ArtifactParamsDto,
   ): Promise<void> {
-    await this.catalog.deleteArtifact(actor, params.name, params.version, params.artifact_id);
+    await this.artifacts.deleteArtifact(actor, params.name, params.version, params.artifact_id);
   }
 
   @Post(':artifact_id/attachments')
@@ -244,7 +245,7 @@ export class ArtifactController {
     @Param() params: ArtifactParamsDto,
     @Body() body: AttachmentCreateDto,
   ): Promise<AttachmentResponseDto> {
-    const attachment = await this.catalog.createAttachment(
+    const attachment = await this.artifacts.createAttachment(
       actor,
       params.name,
       params.version,
@@ -268,7 +269,7 @@ export class ArtifactController {
     @CurrentActor() actor: Actor,
     @Param() params: AttachmentParamsDto,
   ): Promise<void> {
-    await this.catalog.deleteAttachment(
+    await this.artifacts.deleteAttachment(
       actor,
       params.name,
       params.version,

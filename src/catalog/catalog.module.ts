@@ -4,6 +4,9 @@ import { ArtifactController } from './artifact.controller';
 import { ArtifactRepository } from './artifact.repository';
 import { AttachmentRepository } from './attachment.repository';
 import { BlobController } from './blob.controller';
+import { ArtifactService } from './artifact.service';
+import { CatalogAccess } from './catalog-access';
+import { CatalogPort } from './catalog-port';
 import { CatalogService } from './catalog.service';
 import { ImageVersionRepository } from './image-version.repository';
 import { ImageController } from './image.controller';
@@ -23,13 +26,16 @@ export class CatalogModule {
       controllers: [ImageController, VersionController, ArtifactController, BlobController],
       providers: [
         CatalogService,
+        CatalogAccess,
+        CatalogPort,
+        ArtifactService,
         ImageRepository,
         ImageVersionRepository,
         ArtifactRepository,
         AttachmentRepository,
         VersionLifecycleService,
       ],
-      exports: [CatalogService, VersionLifecycleService],
+      exports: [CatalogService, CatalogPort, VersionLifecycleService],
     };
   }
 }

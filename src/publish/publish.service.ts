@@ -5,6 +5,7 @@ import type { Actor } from '../auth/actor';
 import type { Principal } from '../auth/principal';
 import { scopePatterns } from '../auth/scope';
 import { CatalogService, type Manifest } from '../catalog/catalog.service';
+import { CatalogPort } from '../catalog/catalog-port';
 import { VersionLifecycleService } from '../catalog/version-lifecycle.service';
 import { DomainError } from '../common/errors/domain-error';
 import { pageOf, type Page } from '../common/pagination';
@@ -30,6 +31,7 @@ export class PublishService {
     private readonly dataSource: DataSource,
     private readonly jobs: PublishJobRepository,
     private readonly catalog: CatalogService,
+    private readonly catalogPort: CatalogPort,
     private readonly lifecycle: VersionLifecycleService,
     private readonly checker: PublishabilityChecker,
     private readonly queue: PublishQueue,
@@ -43,7 +45,7 @@ export class PublishService {
     version: string,
   ): Promise<{ view: JobView; alreadyPublished: boolean }> {
     const outcome = await this.dataSource.transaction(async (manager) => {
-      const manifest = await this.catalog.lockForPublish(manager, name, version);
+      const manifest = await this.catalogPort.lockForPublish(manager, name, version);
       const row = manifest.version;
       if (row.state !== 'draft') {
         const live = await this.jobs.findLive(manager, row.id);
@@ -116,7 +118,7 @@ export class PublishService {
   async retry(actor: Actor, jobId: string): Promise<JobView> {
     await this.dataSource.transaction(async (manager) => {
       const job = await this.lockJob(manager, jobId);
-      const manifest = await this.catalog.manifestById(job.versionId, manager);
+      const manifest = await this.catalogPort.manifestById(job.versionId, manager);
       this.authorize(actor, manifest.image.name, jobId);
       if (job.state !== 'failed') {
         throw new DomainError(
@@ -147,7 +149,7 @@ export class PublishService {
       const job = await this.lockJob(manager, jobId);
       this.authorize(
         actor,
-        (await this.catalog.manifestById(job.versionId, manager)).image.name,
+        (await this.catalogPort.manifestById(job.versionId, manager)).image.name,
         jobId,
       );
       const notStarted =
@@ -161,7 +163,7 @@ export class PublishService {
       }
       await this.jobs.cancel(manager, jobId);
       await this.lifecycle.backToDraft(manager, job.versionId);
-      const manifest = await this.catalog.manifestById(job.versionId, manager);
+      const manifest = await this.catalogPort.manifestById(job.versionId, manager);
       await this.audit.record(manager, {
         actor,
         action: 'publish_job.cancel',
@@ -203,7 +205,7 @@ export class PublishService {
   private async view(jobId: string): Promise<JobView> {
     const job = await this.jobs.findById(jobId);
     if (!job) throw notFound(jobId);
-    const manifest = await this.catalog.manifestById(job.versionId);
+    const manifest = await this.catalogPort.manifestById(job.versionId);
     return {
       job,
       steps: await this.jobs.stepsOf([jobId]),

@@ -4,7 +4,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
-import { CatalogService } from '../catalog/catalog.service';
+import { CatalogPort } from '../catalog/catalog-port';
 import { versionPublishFailedData } from '../events/event-payload';
 import { EventsService, type RecordedEvent } from '../events/events.service';
 import { LOGGER } from '../common/logging/logging.module';
@@ -37,7 +37,7 @@ export class StepRunner {
   constructor(
     private readonly dataSource: DataSource,
     private readonly jobs: PublishJobRepository,
-    private readonly catalog: CatalogService,
+    private readonly catalogPort: CatalogPort,
     private readonly queue: PublishQueue,
     private readonly metrics: PublishMetrics,
     private readonly validate: ValidateCatalogStep,
@@ -98,7 +98,7 @@ export class StepRunner {
     try {
       const ctx: StepContext = {
         lease: claim,
-        manifest: await this.catalog.manifestById(claim.versionId),
+        manifest: await this.catalogPort.manifestById(claim.versionId),
         signal: lost.signal,
         requestedBy: (await this.jobs.findById(claim.jobId))?.requestedBy ?? null,
       };
@@ -205,7 +205,7 @@ export class StepRunner {
     claim: Claim,
     message: string,
   ): Promise<RecordedEvent> {
-    const manifest = await this.catalog.manifestById(claim.versionId, manager);
+    const manifest = await this.catalogPort.manifestById(claim.versionId, manager);
     const requestedBy = (await this.jobs.findById(claim.jobId, manager))?.requestedBy ?? null;
     return this.events.record(manager, {
       type: 'version.publish_failed',

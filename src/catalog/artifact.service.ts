@@ -1,0 +1,222 @@
+import { Injectable } from '@nestjs/common';
+import { BlobProtection } from '../cas/blob-protection';
+import type { Actor } from '../auth/actor';
+import type { Principal } from '../auth/principal';
+import { DomainError } from '../common/errors/domain-error';
+import { normalizeArchitecture } from '../incus/architecture';
+import type { ArtifactEntity, AttachmentEntity } from './artifact.entity';
+import { ArtifactRepository } from './artifact.repository';
+import { AttachmentRepository } from './attachment.repository';
+
+/** The name under which the catalog tells the GC what manifests cite (CasModule.register). */
+import { CatalogAccess } from './catalog-access';
+import {
+  artifactFilename,
+  safeFilename,
+  type ArtifactInput,
+  type AttachmentInput,
+  type BlobLocation,
+} from './catalog.service';
+
+/**
+ * A draft's artifacts and attachments (each citing a trusted blob, protected from the GC in the
+ * same transaction), and where the bytes of any visible one are.
+ */
+@Injectable()
+export class ArtifactService {
+  constructor(
+    private readonly artifacts: ArtifactRepository,
+    private readonly attachments: AttachmentRepository,
+    private readonly protection: BlobProtection,
+    private readonly access: CatalogAccess,
+  ) {}
+
+  async listArtifacts(
+    principal: Principal | null,
+    name: string,
+    version: string,
+  ): Promise<ArtifactEntity[]> {
+    const { version: row } = await this.access.visibleVersion(principal, name, version);
+    return this.artifacts.listForVersions([row.id]);
+  }
+
+  async getArtifact(
+    principal: Principal | null,
+    name: string,
+    version: string,
+    artifactId: string,
+  ): Promise<{ artifact: ArtifactEntity; attachments: AttachmentEntity[] }> {
+    const { version: row } = await this.access.visibleVersion(principal, name, version);
+    const artifact = await this.artifacts.findInVersion(row.id, artifactId);
+    if (!artifact)
+      throw new DomainError(
+        'ARTIFACT_NOT_FOUND',
+        `Version ${version} of ${name} has no artifact ${artifactId}.`,
+      );
+    return { artifact, attachments: await this.attachments.listForArtifacts([artifact.id]) };
+  }
+
+  async createArtifact(
+    actor: Actor,
+    name: string,
+    version: string,
+    input: ArtifactInput,
+  ): Promise<ArtifactEntity> {
+    return this.access.mutate(async (manager) => {
+      const row = await this.access.draftForChange(manager, name, version);
+      await this.protection.protectBlob(manager, input.primaryBlobDigest);
+      const artifact = await this.artifacts.insert(manager, {
+        ...input,
+        architecture: normalizeArchitecture(input.architecture),
+        versionId: row.id,
+      });
+      await this.access.record(manager, actor, 'artifact.create', 'artifact', artifact.id, name, {
+        version,
+        format: artifact.format,
+        architecture: artifact.architecture,
+        digest: artifact.primaryBlobDigest,
+      });
+      return artifact;
+    });
+  }
+
+  async deleteArtifact(
+    actor: Actor,
+    name: string,
+    version: string,
+    artifactId: string,
+  ): Promise<void> {
+    await this.access.mutate(async (manager) => {
+      const row = await this.access.draftForChange(manager, name, version);
+      const artifact = await this.artifacts.findInVersion(row.id, artifactId, manager);
+      if (!artifact)
+        throw new DomainError(
+          'ARTIFACT_NOT_FOUND',
+          `Version ${version} of ${name} has no artifact ${artifactId}.`,
+        );
+      await this.artifacts.delete(manager, artifact.id);
+      await this.access.record(manager, actor, 'artifact.delete', 'artifact', artifact.id, name, {
+        version,
+      });
+    });
+  }
+
+  async createAttachment(
+    actor: Actor,
+    name: string,
+    version: string,
+    artifactId: string,
+    input: AttachmentInput,
+  ): Promise<AttachmentEntity> {
+    return this.access.mutate(async (manager) => {
+      const row = await this.access.draftForChange(manager, name, version);
+      const artifact = await this.artifacts.findInVersion(row.id, artifactId, manager);
+      if (!artifact)
+        throw new DomainError(
+          'ARTIFACT_NOT_FOUND',
+          `Version ${version} of ${name} has no artifact ${artifactId}.`,
+        );
+      const attachment = await this.attachments.insert(manager, {
+        ...input,
+        artifactId: artifact.id,
+      });
+      await this.access.record(
+        manager,
+        actor,
+        'attachment.create',
+        'attachment',
+        attachment.id,
+        name,
+        {
+          version,
+          artifact_id: artifact.id,
+          name: attachment.name,
+          digest: attachment.blobDigest,
+        },
+      );
+      return attachment;
+    });
+  }
+
+  async deleteAttachment(
+    actor: Actor,
+    name: string,
+    version: string,
+    artifactId: string,
+    attachmentId: string,
+  ): Promise<void> {
+    await this.access.mutate(async (manager) => {
+      const row = await this.access.draftForChange(manager, name, version);
+      const artifact = await this.artifacts.findInVersion(row.id, artifactId, manager);
+      const attachment =
+        artifact && (await this.attachments.findOnArtifact(artifact.id, attachmentId, manager));
+      if (!attachment)
+        throw new DomainError(
+          'ATTACHMENT_NOT_FOUND',
+          `Artifact ${artifactId} has no attachment ${attachmentId}.`,
+        );
+      await this.attachments.delete(manager, attachment.id);
+      await this.access.record(
+        manager,
+        actor,
+        'attachment.delete',
+        'attachment',
+        attachment.id,
+        name,
+        {
+          version,
+          artifact_id: artifactId,
+        },
+      );
+    });
+  }
+
+  async locateArtifactBlob(
+    principal: Principal | null,
+    name: string,
+    version: string,
+    artifactId: string,
+  ): Promise<BlobLocation> {
+    const { version: row } = await this.access.visibleVersion(principal, name, version);
+    const artifact = await this.artifacts.findInVersion(row.id, artifactId);
+    if (!artifact)
+      throw new DomainError(
+        'ARTIFACT_NOT_FOUND',
+        `Version ${version} of ${name} has no artifact ${artifactId}.`,
+      );
+    return {
+      digest: artifact.primaryBlobDigest,
+      sizeBytes: artifact.primaryBlobSizeBytes,
+      mediaType: artifact.primaryMediaType,
+      filename: artifactFilename(name, version, artifact),
+      published: row.state === 'published',
+      lastModified: row.publishedAt ?? artifact.createdAt,
+    };
+  }
+
+  async locateAttachmentBlob(
+    principal: Principal | null,
+    name: string,
+    version: string,
+    artifactId: string,
+    attachmentId: string,
+  ): Promise<BlobLocation> {
+    const { version: row } = await this.access.visibleVersion(principal, name, version);
+    const artifact = await this.artifacts.findInVersion(row.id, artifactId);
+    const attachment =
+      artifact && (await this.attachments.findOnArtifact(artifact.id, attachmentId));
+    if (!attachment)
+      throw new DomainError(
+        'ATTACHMENT_NOT_FOUND',
+        `Artifact ${artifactId} has no attachment ${attachmentId}.`,
+      );
+    return {
+      digest: attachment.blobDigest,
+      sizeBytes: attachment.blobSizeBytes,
+      mediaType: attachment.mediaType,
+      filename: safeFilename(attachment.name),
+      published: row.state === 'published',
+      lastModified: row.publishedAt ?? attachment.createdAt,
+    };
+  }
+}
