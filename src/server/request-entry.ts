@@ -11,7 +11,7 @@ import {
   writeBareProblem,
 } from '../common/errors/problem';
 import type { FastPaths, RequestHandler } from '../common/http/fast-paths';
-import { lastResponseUnderWay, UnreadBodyResponse } from './unread-body';
+import { lastResponseUnderWay, responseUnderWay, UnreadBodyResponse } from './unread-body';
 
 /**
  * Large uploads and downloads may take longer than Node's default 5-minute request timeout;
@@ -102,16 +102,22 @@ export function answerOutsideRoutes(server: Server): void {
 
 /**
  * A server's 'clientError' (Node's HTTP parser refused the bytes: a malformed request line,
- * header or body framing, headers too large, no head in time): the requests before the bad one
- * still get their answers, in order; then a problem+json answer, and the connection ends.
+ * header or body framing, headers too large, no head in time). Requests before the bad one that
+ * arrived whole still get their answers, in order; then a problem+json answer, and the
+ * connection ends. When the bad bytes are the body of the request being answered, its answer is
+ * cut short instead (as Node does), unless nothing of it has been sent, when the problem goes out.
  */
 export function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  const answer = () => {
-    if (socket.writable) socket.end(clientErrorResponse(error), () => socket.destroy());
-    else socket.destroy();
-  };
   const last = lastResponseUnderWay(socket);
-  if (last) last.once('close', answer);
-  else answer();
+  if (last?.req.complete) {
+    last.once('close', () => {
+      if (socket.writable) socket.end(clientErrorResponse(error), () => socket.destroy());
+      else socket.destroy();
+    });
+    return;
+  }
+  const started = responseUnderWay(socket)?.headersSent ?? false;
+  if (socket.writable && !started) socket.end(clientErrorResponse(error), () => socket.destroy());
+  else socket.destroy();
 }

@@ -241,4 +241,24 @@ describe('malformed input answers 4xx problem+json', () => {
       await stillServing();
     },
   );
+
+  it('answers a body whose framing breaks while its route waits for it, at once, and closes', async () => {
+    const conn = await RawConnection.open(app.url);
+    // A JSON body sent chunked whose second chunk size is not a number: the route is reading
+    // the body when Node's parser gives up on the connection.
+    await conn.write(
+      'POST /v1/images HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+        `Authorization: ${writer.headers.authorization}\r\nTransfer-Encoding: chunked\r\n\r\n` +
+        '5\r\n{"nam\r\n',
+    );
+    await conn.write('zz\r\ne": "x"}\r\n0\r\n\r\n');
+    const [answer] = await conn.read(['POST']);
+    await conn.closed;
+    expect([answer.status, answer.headers['content-type']]).toEqual([
+      400,
+      'application/problem+json',
+    ]);
+    expect(JSON.parse(answer.body.toString())).toMatchObject({ status: 400, code: 'BAD_REQUEST' });
+    await stillServing();
+  });
 });
