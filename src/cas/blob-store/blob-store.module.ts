@@ -3,7 +3,8 @@ import type { AppConfig } from '../../config/app-config';
 import { APP_CONFIG } from '../../config/config.module';
 import { BLOB_STORE, type BlobStore } from './blob-store';
 import { FsBlobStore } from './fs-blob-store';
-import { S3BlobStore, createS3Client } from './s3-blob-store';
+import { S3BlobStore } from './s3-blob-store';
+import { createS3Client } from './s3-client';
 
 export function createBlobStore(config: AppConfig['blobStore']): BlobStore {
   return config.driver === 'fs'

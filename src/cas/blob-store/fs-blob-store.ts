@@ -15,7 +15,7 @@ import {
   writeFile,
 } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { addAbortSignal, type Readable } from 'node:stream';
+import { type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DomainError } from '../../common/errors/domain-error';
 import {
@@ -29,71 +29,21 @@ import {
   type StagedPart,
   type StagingRef,
 } from './blob-store';
-
-/** errno codes that mean the store has no room for what is written (disk full, quota). */
-const FULL = new Set(['ENOSPC', 'EDQUOT']);
-
-/** errno codes that mean the store cannot be used right now, rather than a bug or a missing file. */
-const UNAVAILABLE = new Set([
-  'EIO',
-  'EROFS',
-  'EACCES',
-  'EPERM',
-  'EMFILE',
-  'ENFILE',
-  'ENOTCONN',
-  'ESTALE',
-]);
-
-function errno(e: unknown): string | undefined {
-  return (e as NodeJS.ErrnoException | null)?.code;
-}
-
-/**
- * A full store becomes STORAGE_FULL (the write may succeed once space returns), other store
- * failures DEPENDENCY_UNAVAILABLE; anything else (including body errors) passes.
- */
-function translate(e: unknown): unknown {
-  const code = errno(e);
-  if (code && FULL.has(code)) {
-    return new DomainError('STORAGE_FULL', `The blob store is out of space (${code}).`);
-  }
-  if (code && UNAVAILABLE.has(code)) {
-    return new DomainError('DEPENDENCY_UNAVAILABLE', `The blob store cannot be used (${code}).`);
-  }
-  return e;
-}
-
-async function ignoreMissing(work: Promise<unknown>): Promise<void> {
-  try {
-    await work;
-  } catch (e) {
-    if (errno(e) !== 'ENOENT') throw translate(e);
-  }
-}
-
-/** What the readiness check writes (and removes): a full store refuses even this much. */
-const PROBE_BYTES = Buffer.alloc(64 * 1024);
-
-const PART_FILE = /^(\d{5})\.([0-9a-f]{32}|r\d+-\d+-[0-9a-f]{16})$/;
-/** The etag of a part written in place in the chain file: offset, size, and a nonce. */
-const REGION_ETAG = /^r(\d+)-(\d+)-[0-9a-f]{16}$/;
-
-function regionOf(etag: string): { start: number; size: number } | null {
-  const m = REGION_ETAG.exec(etag);
-  return m ? { start: Number(m[1]), size: Number(m[2]) } : null;
-}
-
-/** Creates `path` if it does not exist; false when it did (an O_EXCL lock or marker). */
-async function createExclusive(path: string): Promise<boolean> {
-  try {
-    await (await open(path, 'wx')).close();
-    return true;
-  } catch (e) {
-    if (errno(e) === 'EEXIST') return false;
-    throw translate(e);
-  }
-}
+import {
+  createExclusive,
+  errno,
+  FULL,
+  ignoreMissing,
+  openPath,
+  PART_FILE,
+  PROBE_BYTES,
+  readPath,
+  regionOf,
+  REGION_ETAG,
+  statPath,
+  syncDir,
+  translate,
+} from './fs-files';
 
 /**
  * Blobs as files under one root directory: the embedded default.
@@ -216,8 +166,8 @@ export class FsBlobStore implements BlobStore {
     });
     if (!(await createExclusive(lock))) return null;
     try {
-      if ((await this.statPath(join(dir, 'closed'))) !== null) return null;
-      if (((await this.statPath(chain))?.sizeBytes ?? 0) !== appendAt) return null;
+      if ((await statPath(join(dir, 'closed'))) !== null) return null;
+      if (((await statPath(chain))?.sizeBytes ?? 0) !== appendAt) return null;
       const etag = `r${appendAt}-${sizeBytes}-${randomBytes(8).toString('hex')}`;
       try {
         await (await open(chain, 'a')).close();
@@ -352,7 +302,7 @@ export class FsBlobStore implements BlobStore {
     const lock = join(dir, 'chain.lock');
     if (!(await createExclusive(lock))) return false;
     try {
-      if (((await this.statPath(chain))?.sizeBytes ?? -1) < expected) return false;
+      if (((await statPath(chain))?.sizeBytes ?? -1) < expected) return false;
       await truncate(chain, expected);
       const handle = await open(chain, 'r+');
       try {
@@ -371,11 +321,11 @@ export class FsBlobStore implements BlobStore {
   }
 
   async statStaged(staging: StagingRef): Promise<ObjectStat | null> {
-    return this.statPath(join(this.stagingDir(staging.id), 'object'));
+    return statPath(join(this.stagingDir(staging.id), 'object'));
   }
 
   async readStaged(staging: StagingRef, options: ReadOptions = {}): Promise<Readable> {
-    return this.readPath(join(this.stagingDir(staging.id), 'object'), options);
+    return readPath(join(this.stagingDir(staging.id), 'object'), options);
   }
 
   async promote(staging: StagingRef, key: string): Promise<PromoteResult> {
@@ -417,56 +367,18 @@ export class FsBlobStore implements BlobStore {
   }
 
   async read(key: string, options: ReadOptions = {}): Promise<Readable> {
-    return this.readPath(this.objectPath(key), options);
+    return readPath(this.objectPath(key), options);
   }
 
   async openFile(key: string): Promise<FileHandle> {
-    return this.openPath(this.objectPath(key));
+    return openPath(this.objectPath(key));
   }
 
   async stat(key: string): Promise<ObjectStat | null> {
-    return this.statPath(this.objectPath(key));
+    return statPath(this.objectPath(key));
   }
 
   async delete(key: string): Promise<void> {
     await ignoreMissing(unlink(this.objectPath(key)));
-  }
-
-  private async statPath(path: string): Promise<ObjectStat | null> {
-    try {
-      return { sizeBytes: (await stat(path)).size };
-    } catch (e) {
-      if (errno(e) === 'ENOENT') return null;
-      throw translate(e);
-    }
-  }
-
-  private async openPath(path: string): Promise<FileHandle> {
-    try {
-      return await open(path, 'r');
-    } catch (e) {
-      if (errno(e) === 'ENOENT') throw new DomainError('BLOB_NOT_FOUND', 'No such object.');
-      throw translate(e);
-    }
-  }
-
-  private async readPath(path: string, { range, signal }: ReadOptions): Promise<Readable> {
-    const handle = await this.openPath(path);
-    const stream = handle.createReadStream({
-      start: range?.start,
-      end: range?.end,
-      highWaterMark: 1024 * 1024,
-    });
-    return signal ? addAbortSignal(signal, stream) : stream;
-  }
-}
-
-/** Makes a new directory entry durable (after link or rename). */
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
