@@ -25,8 +25,9 @@ type ModuleImport = Type | DynamicModule;
 
 /**
  * What every composition runs on: configuration, logging, metrics, PostgreSQL with every entity,
- * BullMQ on Redis, the blob store and the audit log. Importing this file also registers every
- * feature's error codes (src/app.errors.ts).
+ * BullMQ on Redis and the blob store. Importing this file also registers every feature's error
+ * codes (src/app.errors.ts). Each composition adds the audit log where its order needs it: the
+ * order of modules with controllers is the order of the OpenAPI document's paths.
  */
 export function infrastructureModules(config: AppConfig, logger: Logger): ModuleImport[] {
   return [
@@ -36,7 +37,6 @@ export function infrastructureModules(config: AppConfig, logger: Logger): Module
     DatabaseModule.forRoot(ENTITIES),
     QueueModule,
     BlobStoreModule,
-    AuditModule,
   ];
 }
 
@@ -54,6 +54,7 @@ export function applicationModules(config: AppConfig, logger: Logger): ModuleImp
   return [
     ...infrastructureModules(config, logger),
     HealthModule,
+    AuditModule,
     AuthModule,
     ...contentModules(config),
     PublishModule.register(config),

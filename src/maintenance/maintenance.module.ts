@@ -25,7 +25,11 @@ export class MaintenanceModule {
     const noWorkers: AppConfig = { ...config, roles: { api: false, worker: false } };
     return {
       module: MaintenanceModule,
-      imports: [...infrastructureModules(config, logger), ...contentModules(noWorkers)],
+      imports: [
+        ...infrastructureModules(config, logger),
+        AuditModule,
+        ...contentModules(noWorkers),
+      ],
     };
   }
 

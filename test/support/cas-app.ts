@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Test } from '@nestjs/testing';
 import { DataSource } from 'typeorm';
 import { infrastructureModules } from '../../src/app.modules';
+import { AuditModule } from '../../src/audit/audit.module';
 import { CasModule } from '../../src/cas/cas.module';
 import { loadConfig, type AppConfig, type Env } from '../../src/config/app-config';
 import { createLogger } from '../../src/common/logging/logger';
@@ -146,6 +147,7 @@ export async function startCasApp(
   const moduleRef = await Test.createTestingModule({
     imports: [
       ...infrastructureModules(config, logger),
+      AuditModule,
       CasModule.register(config, { referenceSources: options.referenceSources ?? [] }),
     ],
   }).compile();
