@@ -10,12 +10,14 @@ RUN apt-get update \
 ENV npm_config_nodedir=/usr/local
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY cli/package.json ./cli/
 COPY scripts/install-node-deps.sh ./scripts/
 # npm install's postinstall builds the addon.
 COPY native ./native
 RUN bash scripts/install-node-deps.sh
 COPY tsconfig.json tsconfig.build.json nest-cli.json ./
 COPY src ./src
+COPY cli ./cli
 RUN npm run build && npm prune --omit=dev
 
 FROM node:26-slim
@@ -28,6 +30,9 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/cli/package.json ./cli/
+COPY --from=build /app/cli/bin ./cli/bin
+COPY --from=build /app/cli/dist ./cli/dist
 COPY --from=build /app/native/sendfile/build/Release/*.node ./native/sendfile/build/Release/
 COPY migrations ./migrations
 COPY bin ./bin

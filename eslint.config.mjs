@@ -11,7 +11,8 @@ export default tseslint.config(
       'var/**',
       'coverage/**',
       'bench/.work/**',
-      'src/client/generated/**',
+      'cli/src/client/generated/**',
+      'cli/dist/**',
     ],
   },
   js.configs.recommended,
@@ -68,19 +69,19 @@ export default tseslint.config(
       'test/**',
       'jest.config.js',
       'bin/**',
-      'src/cli/**',
+      'cli/**',
     ],
     rules: { 'no-restricted-properties': 'off' },
   },
   {
     // The layers of src/ (eslint.layers.mjs, docs/architecture.md): checked on every import.
-    files: ['src/**/*.ts'],
+    files: ['src/**/*.ts', 'cli/src/**/*.ts'],
     plugins: { boundaries },
     settings: {
       'import/resolver': { typescript: { project: './tsconfig.json' } },
       'boundaries/elements': LAYER_ELEMENTS,
       'boundaries/files': LAYER_FILES,
-      'boundaries/include': ['src/**/*.ts'],
+      'boundaries/include': ['src/**/*.ts', 'cli/src/**/*.ts'],
     },
     rules: {
       'boundaries/dependencies': ['error', { default: 'allow', policies: LAYER_POLICIES }],

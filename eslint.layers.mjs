@@ -1,20 +1,22 @@
-// The layers of src/ and who may import whom, for eslint-plugin-boundaries (eslint.config.mjs).
+// The layers of src/ and cli/ and who may import whom, for eslint-plugin-boundaries
+// (eslint.config.mjs). Patterns match from the repository root (partialMatch: false).
 // docs/architecture.md explains them; test/layers.test.ts shows the rule failing on a forbidden
 // import. The first element whose pattern matches a file is its element.
 
 /** Every folder or file of src/ is one of these. */
 export const LAYER_ELEMENTS = [
   // The compositions the maintenance commands run in, beside the application's (root files below).
-  { type: 'root', pattern: 'src/maintenance' },
-  { type: 'common', pattern: 'src/common' },
-  { type: 'config', pattern: 'src/config' },
-  { type: 'database', pattern: 'src/database' },
-  { type: 'server', pattern: 'src/server' },
-  { type: 'incus', pattern: 'src/incus' },
-  { type: 'cli', pattern: 'src/cli' },
-  { type: 'client', pattern: 'src/client' },
+  { type: 'root', pattern: 'src/maintenance', partialMatch: false },
+  { type: 'common', pattern: 'src/common', partialMatch: false },
+  { type: 'config', pattern: 'src/config', partialMatch: false },
+  { type: 'database', pattern: 'src/database', partialMatch: false },
+  { type: 'server', pattern: 'src/server', partialMatch: false },
+  { type: 'incus', pattern: 'src/incus', partialMatch: false },
+  // The CLI package (an npm workspace) and the API client generated into it.
+  { type: 'client', pattern: 'cli/src/client', partialMatch: false },
+  { type: 'cli', pattern: 'cli/src', partialMatch: false },
   // Every other folder of src/ (not the root's files: they are no folder).
-  { type: 'feature', pattern: 'src/!(*.*)', capture: ['name'] },
+  { type: 'feature', pattern: 'src/!(*.*)', capture: ['name'], partialMatch: false },
 ];
 
 /** The composition root: main.ts, app.module.ts, app.errors.ts, app.entities.ts, app.setup.ts. */

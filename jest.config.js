@@ -56,7 +56,7 @@ const project = (name, match, extra = {}) => ({
 /** @type {import('jest').Config} */
 module.exports = {
   projects: [
-    project('unit', ['<rootDir>/src/**/*.spec.ts']),
+    project('unit', ['<rootDir>/src/**/*.spec.ts', '<rootDir>/cli/src/**/*.spec.ts']),
     project('integration', ['<rootDir>/test/integration/**/*.test.ts'], {
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',

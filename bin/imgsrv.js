@@ -1,23 +1,4 @@
 #!/usr/bin/env node
-// The operator CLI (src/cli), compiled by `npm run build` into dist/cli.
+// `npx imgsrv` from a checkout: the CLI lives in its own package (cli/, an npm workspace).
 'use strict';
-const { existsSync } = require('node:fs');
-const { join } = require('node:path');
-
-const main = join(__dirname, '..', 'dist', 'cli', 'main.js');
-if (!existsSync(main)) {
-  process.stderr.write("imgsrv: dist/cli/main.js is missing: run 'npm run build' first\n");
-  process.exit(1);
-}
-const { run, report } = require(main);
-
-const io = { stdout: process.stdout, stderr: process.stderr, env: process.env };
-const argv = process.argv.slice(2);
-run(argv, io).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error) => {
-    process.exitCode = report(error, io, argv.includes('--json'));
-  },
-);
+require('../cli/bin/imgsrv.js');

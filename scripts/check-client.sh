@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 fresh=$(mktemp --suffix=.d.ts)
 trap 'rm -f "$fresh"' EXIT
 bash scripts/generate-client.sh --out "$fresh" >/dev/null
-if ! diff -u src/client/generated/openapi.d.ts "$fresh"; then
-  echo "src/client/generated is stale: run 'npm run client:generate' and commit the result" >&2
+if ! diff -u cli/src/client/generated/openapi.d.ts "$fresh"; then
+  echo "cli/src/client/generated is stale: run 'npm run client:generate' and commit the result" >&2
   exit 1
 fi
-echo "src/client/generated/openapi.d.ts is up to date"
+echo "cli/src/client/generated/openapi.d.ts is up to date"

@@ -40,7 +40,13 @@ describe('the layer rule', () => {
     ['database importing a feature', 'src/database/example.ts', '../cas/cas.entities'],
     ['the server importing a feature', 'src/server/example.ts', '../streams/streams.service'],
     ['Incus knowledge importing common code', 'src/incus/example.ts', '../common/pagination'],
-    ['the CLI importing server code', 'src/cli/example.ts', '../catalog/catalog.service'],
+    ['the CLI importing server code', 'cli/src/example.ts', '../../src/catalog/catalog.service'],
+    [
+      'the CLI importing common server code',
+      'cli/src/commands/example.ts',
+      '../../../src/common/pagination',
+    ],
+    ['the server importing the CLI', 'src/catalog/example.ts', '../../cli/src/api'],
     ['a feature importing the composition root', 'src/catalog/example.ts', '../app.module'],
     ['common code importing the composition root', 'src/common/example.ts', '../app.errors'],
     [
@@ -57,7 +63,12 @@ describe('the layer rule', () => {
   it.each([
     ['a feature importing common code', 'src/catalog/example.ts', '../common/pagination'],
     ['a feature importing another feature', 'src/aliases/example.ts', '../catalog/catalog.service'],
-    ['the CLI importing Incus knowledge', 'src/cli/example.ts', '../incus/architecture'],
+    ['the CLI importing Incus knowledge', 'cli/src/example.ts', '../../src/incus/architecture'],
+    [
+      'the CLI importing its generated client',
+      'cli/src/commands/example.ts',
+      '../client/api-client',
+    ],
     ['the root importing a feature', 'src/example.ts', './catalog/catalog.module'],
     ['the server importing the root', 'src/server/example.ts', '../app.module'],
   ])('allows %s', async (_what, file, target) => {

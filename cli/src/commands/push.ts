@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { basename, extname } from 'node:path';
-import { normalizeArchitecture } from '../../incus/architecture';
-import type { Schemas } from '../../client/api-client';
+import { normalizeArchitecture } from '../../../src/incus/architecture';
+import type { Schemas } from '../client/api-client';
 import { call } from '../api';
 import { emitJson, note, say, type CliContext } from '../context';
 import { CliError, EXIT, UsageError } from '../errors';

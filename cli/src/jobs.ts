@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Schemas } from '../client/api-client';
+import type { Schemas } from './client/api-client';
 import { call } from './api';
 import type { CliContext } from './context';
 

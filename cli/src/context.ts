@@ -1,5 +1,5 @@
 import type { Dispatcher } from 'undici';
-import type { ApiClient } from '../client/api-client';
+import type { ApiClient } from './client/api-client';
 import type { Connection } from './config';
 import type { ProgressSink } from './progress';
 

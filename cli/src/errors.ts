@@ -1,4 +1,4 @@
-import type { Problem } from '../client/api-client';
+import type { Problem } from './client/api-client';
 
 /** Exit codes: scripts tell these apart (README, `imgsrv --help`). */
 export const EXIT = {

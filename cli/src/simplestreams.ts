@@ -5,7 +5,7 @@
  * VMs). Pure: selection and naming only.
  */
 
-import { normalizeArchitecture } from '../incus/architecture';
+import { normalizeArchitecture } from '../../src/incus/architecture';
 
 export interface StreamsItem {
   readonly ftype: string;

@@ -1,6 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { createApiClient, makeDispatcher } from '../client/api-client';
-import { version as packageVersion } from '../../package.json';
+import { createApiClient, makeDispatcher } from './client/api-client';
+import { version as packageVersion } from '../package.json';
 import { alias, job, ls, publish, show } from './commands/catalog';
 import { token, whoami } from './commands/auth';
 import { importSimplestreams } from './commands/import';

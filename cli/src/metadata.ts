@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
-import type { IncusMetadata } from '../incus/metadata';
-import { parseIncusMetadata } from '../incus/metadata-tarball';
+import type { IncusMetadata } from '../../src/incus/metadata';
+import { parseIncusMetadata } from '../../src/incus/metadata-tarball';
 import { CliError, EXIT } from './errors';
 
 /** metadata.yaml of an incus.tar.xz (the pure parser the server uses; no server code loads). */
