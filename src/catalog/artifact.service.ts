@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
 import { BlobProtection } from '../cas/blob-protection';
 import type { Actor } from '../auth/actor';
 import type { Principal } from '../auth/principal';
@@ -47,12 +48,7 @@ export class ArtifactService {
     artifactId: string,
   ): Promise<{ artifact: ArtifactEntity; attachments: AttachmentEntity[] }> {
     const { version: row } = await this.access.visibleVersion(principal, name, version);
-    const artifact = await this.artifacts.findInVersion(row.id, artifactId);
-    if (!artifact)
-      throw new DomainError(
-        'ARTIFACT_NOT_FOUND',
-        `Version ${version} of ${name} has no artifact ${artifactId}.`,
-      );
+    const artifact = await this.requireArtifact(name, version, row.id, artifactId);
     return { artifact, attachments: await this.attachments.listForArtifacts([artifact.id]) };
   }
 
@@ -88,12 +84,7 @@ export class ArtifactService {
   ): Promise<void> {
     await this.access.mutate(async (manager) => {
       const row = await this.access.draftForChange(manager, name, version);
-      const artifact = await this.artifacts.findInVersion(row.id, artifactId, manager);
-      if (!artifact)
-        throw new DomainError(
-          'ARTIFACT_NOT_FOUND',
-          `Version ${version} of ${name} has no artifact ${artifactId}.`,
-        );
+      const artifact = await this.requireArtifact(name, version, row.id, artifactId, manager);
       await this.artifacts.delete(manager, artifact.id);
       await this.access.record(manager, actor, 'artifact.delete', 'artifact', artifact.id, name, {
         version,
@@ -110,12 +101,7 @@ export class ArtifactService {
   ): Promise<AttachmentEntity> {
     return this.access.mutate(async (manager) => {
       const row = await this.access.draftForChange(manager, name, version);
-      const artifact = await this.artifacts.findInVersion(row.id, artifactId, manager);
-      if (!artifact)
-        throw new DomainError(
-          'ARTIFACT_NOT_FOUND',
-          `Version ${version} of ${name} has no artifact ${artifactId}.`,
-        );
+      const artifact = await this.requireArtifact(name, version, row.id, artifactId, manager);
       const attachment = await this.attachments.insert(manager, {
         ...input,
         artifactId: artifact.id,
@@ -178,12 +164,7 @@ export class ArtifactService {
     artifactId: string,
   ): Promise<BlobLocation> {
     const { version: row } = await this.access.visibleVersion(principal, name, version);
-    const artifact = await this.artifacts.findInVersion(row.id, artifactId);
-    if (!artifact)
-      throw new DomainError(
-        'ARTIFACT_NOT_FOUND',
-        `Version ${version} of ${name} has no artifact ${artifactId}.`,
-      );
+    const artifact = await this.requireArtifact(name, version, row.id, artifactId);
     return {
       digest: artifact.primaryBlobDigest,
       sizeBytes: artifact.primaryBlobSizeBytes,
@@ -218,5 +199,22 @@ export class ArtifactService {
       published: row.state === 'published',
       lastModified: row.publishedAt ?? attachment.createdAt,
     };
+  }
+
+  /** The artifact of a version, or ARTIFACT_NOT_FOUND naming image and version. */
+  private async requireArtifact(
+    name: string,
+    version: string,
+    versionId: string,
+    artifactId: string,
+    manager?: EntityManager,
+  ): Promise<ArtifactEntity> {
+    const artifact = await this.artifacts.findInVersion(versionId, artifactId, manager);
+    if (!artifact)
+      throw new DomainError(
+        'ARTIFACT_NOT_FOUND',
+        `Version ${version} of ${name} has no artifact ${artifactId}.`,
+      );
+    return artifact;
   }
 }
