@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { constants, createReadStream, createWriteStream } from 'node:fs';
+import { constants, createReadStream } from 'node:fs';
 import {
   access,
   link,
@@ -16,7 +16,6 @@ import {
 } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { DomainError } from '../../common/errors/domain-error';
 import {
   assertKey,
@@ -38,6 +37,7 @@ import {
   PART_FILE,
   PROBE_BYTES,
   readPath,
+  streamToFile,
   regionOf,
   REGION_ETAG,
   statPath,
@@ -133,12 +133,9 @@ export class FsBlobStore implements BlobStore {
     const path = this.partPath(staging.id, partNumber, etag);
     try {
       await mkdir(dirname(path), { recursive: true });
-      const out = createWriteStream(path, { flags: 'wx', flush: true });
-      await pipeline(body, out);
-      if (out.bytesWritten !== sizeBytes) {
-        throw new Error(
-          `part ${partNumber}: wrote ${out.bytesWritten} bytes, expected ${sizeBytes}`,
-        );
+      const written = await streamToFile(path, 'wx', body);
+      if (written !== sizeBytes) {
+        throw new Error(`part ${partNumber}: wrote ${written} bytes, expected ${sizeBytes}`);
       }
     } catch (e) {
       await unlink(path).catch(() => undefined);
@@ -171,12 +168,9 @@ export class FsBlobStore implements BlobStore {
       const etag = `r${appendAt}-${sizeBytes}-${randomBytes(8).toString('hex')}`;
       try {
         await (await open(chain, 'a')).close();
-        const out = createWriteStream(chain, { flags: 'r+', start: appendAt, flush: true });
-        await pipeline(body, out);
-        if (out.bytesWritten !== sizeBytes) {
-          throw new Error(
-            `part ${partNumber}: wrote ${out.bytesWritten} bytes, expected ${sizeBytes}`,
-          );
+        const written = await streamToFile(chain, 'r+', body, appendAt);
+        if (written !== sizeBytes) {
+          throw new Error(`part ${partNumber}: wrote ${written} bytes, expected ${sizeBytes}`);
         }
         await createExclusive(this.partPath(staging.id, partNumber, etag));
       } catch (e) {
@@ -247,16 +241,17 @@ export class FsBlobStore implements BlobStore {
       } else {
         const tmp = join(dir, `.tmp-${randomBytes(8).toString('hex')}`);
         try {
-          await pipeline(
-            async function* concat() {
+          await streamToFile(
+            tmp,
+            'wx',
+            (async function* concat() {
               for (const source of sources) {
                 yield* createReadStream(
                   source.path,
                   'start' in source ? { start: source.start, end: source.end } : {},
                 );
               }
-            },
-            createWriteStream(tmp, { flags: 'wx', flush: true }),
+            })(),
           );
           await rename(tmp, target);
         } finally {

@@ -1,5 +1,7 @@
+import { once } from 'node:events';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { addAbortSignal, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { DomainError } from '../../common/errors/domain-error';
 import type { ObjectStat, ReadOptions } from './blob-store';
 
@@ -109,5 +111,25 @@ export async function syncDir(dir: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * Streams `body` into `path` (opened with `flags`, from `start`) and returns the bytes written.
+ * The file is opened before the body is read, and flushed and closed before this returns or
+ * throws: whoever cleans up after a failed body sees the file as it stays, never a late open.
+ */
+export async function streamToFile(
+  path: string,
+  flags: 'wx' | 'r+',
+  body: AsyncIterable<unknown> | Readable,
+  start?: number,
+): Promise<number> {
+  const out = (await open(path, flags)).createWriteStream({ start, flush: true });
+  try {
+    await pipeline(body, out);
+    return out.bytesWritten;
+  } finally {
+    if (!out.closed) await once(out, 'close');
   }
 }
