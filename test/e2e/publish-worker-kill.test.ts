@@ -179,5 +179,5 @@ describe('a publish worker killed in the middle of incus_index', () => {
     expect(stepOf(job, 'incus_index').result?.projected).toEqual([
       expect.objectContaining({ fingerprint }),
     ]);
-  });
+  }, 240_000); // a 190 MiB fixture built, uploaded and hashed twice: minutes on a busy 2-core machine
 });
