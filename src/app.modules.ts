@@ -16,6 +16,7 @@ import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
 import { EventsModule } from './events/events.module';
+import { LifecycleModule } from './lifecycle/lifecycle.module';
 import { HealthModule } from './health/health.module';
 import { PublishModule } from './publish/publish.module';
 import { QueueModule } from './queue/queue.module';
@@ -61,5 +62,6 @@ export function applicationModules(config: AppConfig, logger: Logger): ModuleImp
     StreamsModule,
     AliasesModule,
     EventsModule.register(config),
+    LifecycleModule.register(config),
   ];
 }

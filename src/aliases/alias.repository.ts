@@ -46,6 +46,15 @@ export class AliasRepository {
     return rows[0] ? map(rows[0]) : null;
   }
 
+  /** The aliases that point at a version, locked for the caller's transaction, by name. */
+  async pointingAt(manager: EntityManager, versionId: string): Promise<AliasRow[]> {
+    const rows: Record<string, unknown>[] = await manager.query(
+      `${SELECT} WHERE a.version_id = $1 ORDER BY a.alias FOR UPDATE OF a`,
+      [versionId],
+    );
+    return rows.map(map);
+  }
+
   async list(imageId: string, limit: number, cursor?: string): Promise<AliasRow[]> {
     const after = decodeCursor(cursor, ['text']);
     const rows: Record<string, unknown>[] = await this.dataSource.query(

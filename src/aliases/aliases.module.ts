@@ -9,5 +9,6 @@ import { AliasesService } from './aliases.service';
   imports: [StreamsModule],
   controllers: [AliasesController],
   providers: [AliasesService, AliasRepository],
+  exports: [AliasRepository],
 })
 export class AliasesModule {}

@@ -114,7 +114,7 @@ export class ArtifactController {
     summary: "The artifact's primary blob (GET and HEAD; single range, conditional requests)",
   })
   @ApiDownload()
-  @ApiProblems(400, 401, 403, 404, 416)
+  @ApiProblems(400, 401, 403, 404, 410, 416)
   async downloadArtifact(
     @CurrentPrincipal() principal: Principal | null,
     @Param() params: ArtifactParamsDto,
@@ -132,7 +132,7 @@ export class ArtifactController {
       'The same bytes under their file name (what Simple Streams item paths use; other names are 404)',
   })
   @ApiDownload()
-  @ApiProblems(400, 401, 403, 404, 416)
+  @ApiProblems(400, 401, 403, 404, 410, 416)
   async downloadArtifactFile(
     @CurrentPrincipal() principal: Principal | null,
     @Param() params: ArtifactFileParamsDto,
@@ -149,7 +149,7 @@ export class ArtifactController {
     summary: "The attachment's blob (GET and HEAD; single range, conditional requests)",
   })
   @ApiDownload()
-  @ApiProblems(400, 401, 403, 404, 416)
+  @ApiProblems(400, 401, 403, 404, 410, 416)
   async downloadAttachment(
     @CurrentPrincipal() principal: Principal | null,
     @Param() params: AttachmentParamsDto,
@@ -164,7 +164,7 @@ export class ArtifactController {
   @AcceptsBasicAuth()
   @ApiOperation({ summary: 'The same bytes under the attachment name (other names are 404)' })
   @ApiDownload()
-  @ApiProblems(400, 401, 403, 404, 416)
+  @ApiProblems(400, 401, 403, 404, 410, 416)
   async downloadAttachmentFile(
     @CurrentPrincipal() principal: Principal | null,
     @Param() params: AttachmentFileParamsDto,

@@ -35,13 +35,18 @@ export class ArtifactRepository {
     });
   }
 
-  /** Of `digests`, those any artifact or attachment cites (drafts included). */
+  /** Of `digests`, those an artifact or attachment of a version not purged cites (drafts included). */
   async citedAmong(manager: EntityManager, digests: readonly string[]): Promise<string[]> {
     if (digests.length === 0) return [];
     const rows: { digest: string }[] = await manager.query(
-      `SELECT primary_blob_digest AS digest FROM artifact WHERE primary_blob_digest = ANY($1::text[])
+      `SELECT a.primary_blob_digest AS digest
+         FROM artifact a JOIN image_version v ON v.id = a.version_id AND v.purged_at IS NULL
+        WHERE a.primary_blob_digest = ANY($1::text[])
        UNION
-       SELECT blob_digest FROM attachment WHERE blob_digest = ANY($1::text[])`,
+       SELECT t.blob_digest
+         FROM attachment t JOIN artifact a ON a.id = t.artifact_id
+         JOIN image_version v ON v.id = a.version_id AND v.purged_at IS NULL
+        WHERE t.blob_digest = ANY($1::text[])`,
       [digests],
     );
     return rows.map((r) => r.digest);

@@ -8,6 +8,7 @@ import { normalizeArchitecture } from '../incus/architecture';
 import type { ArtifactEntity, AttachmentEntity } from './artifact.entity';
 import { ArtifactRepository } from './artifact.repository';
 import { AttachmentRepository } from './attachment.repository';
+import type { ImageVersionEntity } from './image-version.entity';
 
 /** The name under which the catalog tells the GC what manifests cite (CasModule.register). */
 import { CatalogAccess } from './catalog-access';
@@ -48,6 +49,7 @@ export class ArtifactService {
     artifactId: string,
   ): Promise<{ artifact: ArtifactEntity; attachments: AttachmentEntity[] }> {
     const { version: row } = await this.access.visibleVersion(principal, name, version);
+    requireDownloadable(row);
     const artifact = await this.requireArtifact(name, version, row.id, artifactId);
     return { artifact, attachments: await this.attachments.listForArtifacts([artifact.id]) };
   }
@@ -164,6 +166,7 @@ export class ArtifactService {
     artifactId: string,
   ): Promise<BlobLocation> {
     const { version: row } = await this.access.visibleVersion(principal, name, version);
+    requireDownloadable(row);
     const artifact = await this.requireArtifact(name, version, row.id, artifactId);
     return {
       digest: artifact.primaryBlobDigest,
@@ -183,6 +186,7 @@ export class ArtifactService {
     attachmentId: string,
   ): Promise<BlobLocation> {
     const { version: row } = await this.access.visibleVersion(principal, name, version);
+    requireDownloadable(row);
     const artifact = await this.artifacts.findInVersion(row.id, artifactId);
     const attachment =
       artifact && (await this.attachments.findOnArtifact(artifact.id, attachmentId));
@@ -217,4 +221,19 @@ export class ArtifactService {
       );
     return artifact;
   }
+}
+
+/**
+ * A withdrawn version's files stay downloadable for the grace after its withdrawal (hosts that
+ * read the documents just before it), unless it was withdrawn immediately; then 410.
+ */
+function requireDownloadable(row: ImageVersionEntity): void {
+  if (row.state !== 'withdrawn') return;
+  const graceOver = row.purgedAt !== null || (row.purgeAfter?.getTime() ?? 0) <= Date.now();
+  if (row.withdrawnImmediate || graceOver)
+    throw new DomainError(
+      'VERSION_WITHDRAWN',
+      `Version ${row.version} was withdrawn (${row.withdrawnReason ?? 'no reason given'}); ` +
+        'its files are no longer served.',
+    );
 }

@@ -7,6 +7,12 @@ export const CATALOG_ERRORS = {
   VERSION_NOT_FOUND: { status: 404, title: 'No such version' },
   VERSION_EXISTS: { status: 409, title: 'That version exists' },
   VERSION_NOT_DRAFT: { status: 409, title: 'The version is not a draft' },
+  VERSION_NOT_PUBLISHED: { status: 409, title: 'The version is not published' },
+  VERSION_ALIASED: {
+    status: 409,
+    title: 'Aliases point at the version; name where they move (move_aliases_to)',
+  },
+  VERSION_WITHDRAWN: { status: 410, title: 'The version was withdrawn' },
   ARTIFACT_NOT_FOUND: { status: 404, title: 'No such artifact' },
   ARTIFACT_EXISTS: {
     status: 409,

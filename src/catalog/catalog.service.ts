@@ -10,6 +10,7 @@ import { pageOf, type Page } from '../common/pagination';
 import type { ArtifactEntity, ArtifactFormat, AttachmentEntity } from './artifact.entity';
 import { ArtifactRepository } from './artifact.repository';
 import { ImageVersionEntity, type VersionState } from './image-version.entity';
+import { VERSION_STATES } from './version-state';
 import { ImageVersionRepository } from './image-version.repository';
 import { ImageEntity } from './image.entity';
 import { ImageRepository } from './image.repository';
@@ -194,7 +195,7 @@ export class CatalogService implements OnModuleInit {
   ): Promise<Page<ImageVersionEntity>> {
     const image = await this.getImage(principal, name);
     const visible: VersionState[] = this.access.canRead(principal, name)
-      ? ['draft', 'publishing', 'published']
+      ? [...VERSION_STATES]
       : ['published'];
     const states = state ? visible.filter((s) => s === state) : visible;
     if (states.length === 0) return { items: [], nextCursor: null };

@@ -26,6 +26,24 @@ export class ImageVersionEntity {
   @Column({ name: 'published_by', type: 'uuid', nullable: true })
   publishedBy!: string | null;
 
+  @Column({ name: 'withdrawn_at', type: 'timestamptz', nullable: true })
+  withdrawnAt!: Date | null;
+
+  @Column({ name: 'withdrawn_by', type: 'uuid', nullable: true })
+  withdrawnBy!: string | null;
+
+  @Column({ name: 'withdrawn_reason', type: 'text', nullable: true })
+  withdrawnReason!: string | null;
+
+  @Column({ name: 'withdrawn_immediate', type: 'boolean', default: false })
+  withdrawnImmediate!: boolean;
+
+  @Column({ name: 'purge_after', type: 'timestamptz', nullable: true })
+  purgeAfter!: Date | null;
+
+  @Column({ name: 'purged_at', type: 'timestamptz', nullable: true })
+  purgedAt!: Date | null;
+
   @Column({ name: 'created_at', type: 'timestamptz', insert: false, update: false })
   createdAt!: Date;
 

@@ -63,7 +63,18 @@ export class ImageVersionRepository {
     manager: EntityManager,
     id: string,
     transition: VersionTransition,
-    fields: Partial<Pick<ImageVersionEntity, 'publishedAt' | 'publishedBy'>> = {},
+    fields: Partial<
+      Pick<
+        ImageVersionEntity,
+        | 'publishedAt'
+        | 'publishedBy'
+        | 'withdrawnAt'
+        | 'withdrawnBy'
+        | 'withdrawnReason'
+        | 'withdrawnImmediate'
+        | 'purgeAfter'
+      >
+    > = {},
   ): Promise<boolean> {
     const { from, to } = VERSION_TRANSITIONS[transition];
     const result = await manager

@@ -18,6 +18,10 @@ const REFUSALS: Readonly<Record<string, readonly [ErrorCode, string]>> = {
   image_version_delete_not_draft: FROZEN,
   image_version_transition: FROZEN,
   manifest_frozen: FROZEN,
+  image_version_withdraw_aliased: [
+    'VERSION_ALIASED',
+    'An alias points at the version; move it (move_aliases_to) to withdraw the version.',
+  ],
   alias_target_not_published: [
     'ALIAS_TARGET_NOT_PUBLISHED',
     'The version is not published; aliases point only to published versions.',

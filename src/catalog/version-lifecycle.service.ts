@@ -5,6 +5,14 @@ import type { ImageVersionEntity } from './image-version.entity';
 import { ImageVersionRepository } from './image-version.repository';
 import { isServed, VERSION_TRANSITIONS, type VersionTransition } from './version-state';
 
+export interface Withdrawal {
+  readonly reason: string;
+  readonly immediate: boolean;
+  readonly by: string | null;
+  /** How long downloads keep working when not immediate. */
+  readonly graceMs: number;
+}
+
 /**
  * Every move of a version along its lifecycle (version-state.ts), for publish, aliases and
  * whatever comes after them: each move is one guarded UPDATE in the caller's transaction, from the
@@ -35,6 +43,23 @@ export class VersionLifecycleService {
   /** publishing → draft: the explicit cancel of a failed or not yet started publish. */
   backToDraft(manager: EntityManager, versionId: string): Promise<void> {
     return this.move(manager, versionId, 'back_to_draft');
+  }
+
+  /**
+   * published → withdrawn, with who, when, why, and when it is purged (at once for an immediate
+   * withdrawal). The trigger refuses it while an alias points at the version.
+   */
+  async withdraw(manager: EntityManager, versionId: string, withdrawal: Withdrawal): Promise<void> {
+    const now = new Date();
+    const moved = await this.versions.transition(manager, versionId, 'withdraw', {
+      withdrawnAt: now,
+      withdrawnBy: withdrawal.by,
+      withdrawnReason: withdrawal.reason,
+      withdrawnImmediate: withdrawal.immediate,
+      purgeAfter: new Date(now.getTime() + (withdrawal.immediate ? 0 : withdrawal.graceMs)),
+    });
+    if (!moved)
+      throw new DomainError('VERSION_NOT_PUBLISHED', 'Only a published version can be withdrawn.');
   }
 
   /** Aliases point only at versions the streams documents serve. */

@@ -5,10 +5,16 @@ import {
   VERSION_STATES,
   VERSION_TRANSITIONS,
   type VersionState,
+  wasPublished,
 } from './version-state';
 
 describe('version lifecycle', () => {
-  const allowed = new Set(['draft>publishing', 'publishing>published', 'publishing>draft']);
+  const allowed = new Set([
+    'draft>publishing',
+    'publishing>published',
+    'publishing>draft',
+    'published>withdrawn',
+  ]);
 
   it.each(VERSION_STATES.flatMap((from) => VERSION_STATES.map((to) => [from, to] as const)))(
     'moves from %s to %s only if the lifecycle allows it',
@@ -25,12 +31,14 @@ describe('version lifecycle', () => {
     ).toEqual([...allowed].sort());
   });
 
-  it('never lets a published version move again', () => {
-    for (const to of VERSION_STATES) expect(canMove('published', to)).toBe(false);
+  it('moves a published version only to withdrawn, and a withdrawn one never', () => {
+    expect(VERSION_STATES.filter((to) => canMove('published', to))).toEqual(['withdrawn']);
+    for (const to of VERSION_STATES) expect(canMove('withdrawn', to)).toBe(false);
   });
 
   it('edits drafts only and serves published versions only', () => {
     expect(VERSION_STATES.filter(isEditable)).toEqual(['draft']);
     expect(VERSION_STATES.filter(isServed)).toEqual(['published']);
+    expect(VERSION_STATES.filter(wasPublished)).toEqual(['published', 'withdrawn']);
   });
 });

@@ -3,17 +3,21 @@
  * (image_version_guard); this is what the application asks before it moves a version, and the one
  * place a new state (a withdrawal, say) is added on the application's side.
  *
- *   draft ──begin_publishing──► publishing ──finish_publishing──► published
+ *   draft ──begin_publishing──► publishing ──finish_publishing──► published ──withdraw──► withdrawn
  *     ▲                              │
  *     └────────back_to_draft─────────┘   (cancel of a failed or not yet started publish)
+ *
+ * `withdrawn` is terminal. A withdrawn version is later purged (a column, not a state): it then no
+ * longer cites its blobs.
  */
-export const VERSION_STATES = ['draft', 'publishing', 'published'] as const;
+export const VERSION_STATES = ['draft', 'publishing', 'published', 'withdrawn'] as const;
 export type VersionState = (typeof VERSION_STATES)[number];
 
 export const VERSION_TRANSITIONS = {
   begin_publishing: { from: 'draft', to: 'publishing' },
   finish_publishing: { from: 'publishing', to: 'published' },
   back_to_draft: { from: 'publishing', to: 'draft' },
+  withdraw: { from: 'published', to: 'withdrawn' },
 } as const satisfies Record<string, { from: VersionState; to: VersionState }>;
 
 export type VersionTransition = keyof typeof VERSION_TRANSITIONS;
@@ -31,4 +35,9 @@ export function isEditable(state: VersionState): boolean {
 /** What an alias may point at, and what the streams documents list. */
 export function isServed(state: VersionState): boolean {
   return state === 'published';
+}
+
+/** Whether the version was published once (its record stays readable as it was published). */
+export function wasPublished(state: VersionState): boolean {
+  return state === 'published' || state === 'withdrawn';
 }

@@ -95,6 +95,15 @@ export interface AppConfig {
     /** How often workers run the sweepers (expiry, staging cleanup, GC); 0 disables. */
     readonly sweepIntervalMs: number;
   };
+  readonly lifecycle: {
+    /**
+     * How long downloads of a withdrawn version keep working (hosts that read the documents just
+     * before the withdrawal); after it the version is purged. Not for an immediate withdrawal.
+     */
+    readonly withdrawGraceMs: number;
+    /** How often workers purge withdrawn versions whose grace has passed; 0 disables. */
+    readonly purgeIntervalMs: number;
+  };
   readonly webhooks: {
     /**
      * Hosts a webhook URL may name although internal (loopback, private, link-local), in
@@ -325,6 +334,10 @@ export function loadConfig(env: Env, cwd = process.cwd()): AppConfig {
       gcGraceMs: parseDuration(nonEmpty('IMGSRV_CAS_GC_GRACE', '24h')),
       gcDeleteDelayMs: parseDuration(nonEmpty('IMGSRV_CAS_GC_DELETE_DELAY', '1h')),
       sweepIntervalMs: parseDuration(nonEmpty('IMGSRV_CAS_SWEEP_INTERVAL', '1m')),
+    },
+    lifecycle: {
+      withdrawGraceMs: parseDuration(nonEmpty('IMGSRV_WITHDRAW_GRACE', '24h')),
+      purgeIntervalMs: parseDuration(nonEmpty('IMGSRV_PURGE_INTERVAL', '1m')),
     },
     webhooks: {
       allowedHosts: webhookAllowedHosts,

@@ -200,6 +200,14 @@ export class EnvSchema {
   IMGSRV_WEBHOOK_SWEEP_INTERVAL?: string;
 
   @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 24h' })
+  IMGSRV_WITHDRAW_GRACE?: string;
+
+  @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 1m' })
+  IMGSRV_PURGE_INTERVAL?: string;
+
+  @IsOptional()
   @Matches(/^[1-9]\d{0,2}$/, { message: 'must be a whole number from 1 to 999' })
   IMGSRV_WEBHOOK_CONCURRENCY?: string;
 }

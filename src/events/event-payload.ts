@@ -136,6 +136,28 @@ export function aliasMovedData(
   };
 }
 
+/** `version.withdrawn`: the version, why, whether downloads stopped at once, and who asked. */
+export function versionWithdrawnData(
+  facts: VersionFacts,
+  withdrawal: { reason: string; immediate: boolean; purgeAfter: Date; movedAliases: string[] },
+  actor: EventActor,
+): Record<string, unknown> {
+  const { name } = facts.image;
+  const { version } = facts.version;
+  return {
+    image: name,
+    version,
+    version_id: facts.version.id,
+    reason: withdrawal.reason,
+    immediate: withdrawal.immediate,
+    purge_after: withdrawal.purgeAfter.toISOString(),
+    moved_aliases: withdrawal.movedAliases,
+    artifacts: artifactsData(facts),
+    actor: actorData(actor),
+    links: { image: imagePath(name), version: versionPath(name, version) },
+  };
+}
+
 /** `alias.deleted`: the alias and the version it pointed at. */
 export function aliasDeletedData(
   image: string,

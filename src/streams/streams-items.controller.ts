@@ -32,10 +32,12 @@ export class StreamsItemsController {
   @ApiOperation({
     summary:
       'A file the streams documents list (item paths): the bytes of that sha256, when a published ' +
-      'version of an image the caller may read ships them under that name (else 404)',
+      'version of an image the caller may read ships them under that name (else 404); 410 ' +
+      'VERSION_WITHDRAWN once every version that shipped them was withdrawn and purged (or ' +
+      'withdrawn immediately)',
   })
   @ApiDownload()
-  @ApiProblems(400, 401, 403, 404, 416)
+  @ApiProblems(400, 401, 403, 404, 410, 416)
   async downloadStreamsItem(
     @CurrentPrincipal() principal: Principal | null,
     @Param() params: StreamsItemParamsDto,

@@ -10,6 +10,11 @@ export interface ItemCitation {
   readonly filename: string;
   readonly sizeBytes: number;
   readonly mediaType: string;
+  /**
+   * Whether the version still serves its downloads: published, or withdrawn without `immediate`
+   * and within its grace. A withdrawn version past it answers 410.
+   */
+  readonly served: boolean;
 }
 
 /** A projection row joined with what the renderer needs of its version. */
@@ -106,15 +111,18 @@ export class StreamsRepository {
       root_path: string;
       size_bytes: string;
       media_type: string;
+      served: boolean;
     }[] = await this.dataSource.query(
       `SELECT i.name AS image_name, v.published_at, s.metadata_sha256 = $1 AS is_metadata,
               s.root_path,
               CASE WHEN s.metadata_sha256 = $1 THEN s.metadata_size_bytes ELSE s.root_size_bytes END
                 AS size_bytes,
               CASE WHEN s.metadata_sha256 = $1 THEN m.media_type ELSE a.primary_media_type END
-                AS media_type
+                AS media_type,
+              v.state = 'published' OR (NOT v.withdrawn_immediate AND v.purged_at IS NULL
+                                        AND v.purge_after > now()) AS served
          FROM streams_item s
-         JOIN image_version v ON v.id = s.version_id AND v.state = 'published'
+         JOIN image_version v ON v.id = s.version_id AND v.state IN ('published', 'withdrawn')
          JOIN image i ON i.id = v.image_id
          JOIN artifact a ON a.id = s.artifact_id
          JOIN attachment m ON m.artifact_id = s.artifact_id AND m.name = 'incus.tar.xz'
@@ -130,6 +138,7 @@ export class StreamsRepository {
         : r.root_path.slice(r.root_path.lastIndexOf('/') + 1),
       sizeBytes: Number(r.size_bytes),
       mediaType: r.media_type,
+      served: r.served,
     }));
   }
 

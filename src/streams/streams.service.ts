@@ -104,13 +104,18 @@ export class StreamsService {
     filename: string,
   ): Promise<ItemCitation> {
     const citations = await this.repository.itemCitations(sha256);
-    const readable = citations.find(
-      (c) => this.config.auth.publicRead || (principal?.can('content.read', c.imageName) ?? false),
-    );
-    const named = citations.find((c) => c.filename === filename);
-    if (!readable || !named)
-      throw new DomainError('NOT_FOUND', 'No published image you may read lists such an item.');
-    return { ...readable, filename };
+    const mayRead = (c: ItemCitation) =>
+      this.config.auth.publicRead || (principal?.can('content.read', c.imageName) ?? false);
+    const served = citations.filter((c) => c.served);
+    const readable = served.find(mayRead);
+    const named = served.find((c) => c.filename === filename);
+    if (readable && named) return { ...readable, filename };
+    if (citations.some((c) => !c.served && c.filename === filename && mayRead(c)))
+      throw new DomainError(
+        'VERSION_WITHDRAWN',
+        'Every version that shipped this file was withdrawn; it is no longer served.',
+      );
+    throw new DomainError('NOT_FOUND', 'No published image you may read lists such an item.');
   }
 
   /** Replaces a version's projection rows: re-running incus_index leaves one set. */

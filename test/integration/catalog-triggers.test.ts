@@ -187,4 +187,129 @@ describe('catalog immutability in PostgreSQL', () => {
       ).toBe(0);
     });
   });
+  describe('withdrawal', () => {
+    const refused = (constraint: string, sql: string, params: unknown[] = []) =>
+      expect(db.query(sql, params)).rejects.toMatchObject({ code: '23514', constraint });
+    const WITHDRAW = `UPDATE image_version SET state = 'withdrawn', withdrawn_at = now(),
+        withdrawn_reason = 'broken', purge_after = now() + interval '1 day' WHERE id = $1`;
+
+    async function alias(name: string, versionId: string): Promise<void> {
+      await db.query(`INSERT INTO alias (image_id, alias, version_id) VALUES ($1, $2, $3)`, [
+        imageId,
+        name,
+        versionId,
+      ]);
+    }
+
+    it('moves only a published version, and records why', async () => {
+      const draft = await version('10.0');
+      await refused('image_version_transition', WITHDRAW, [draft.versionId]);
+      await db.query(`UPDATE image_version SET state = 'publishing' WHERE id = $1`, [
+        draft.versionId,
+      ]);
+      await refused('image_version_transition', WITHDRAW, [draft.versionId]);
+      const published = await version('10.1');
+      await publish(published.versionId);
+      // Without a reason or a purge time it is not a withdrawal.
+      await violates(
+        `UPDATE image_version SET state = 'withdrawn', withdrawn_at = now() WHERE id = $1`,
+        [published.versionId],
+      );
+      await db.query(WITHDRAW, [published.versionId]);
+      const row = (
+        await db.query(`SELECT state, published_at FROM image_version WHERE id = $1`, [
+          published.versionId,
+        ])
+      ).rows[0];
+      expect(row.state).toBe('withdrawn');
+      expect(row.published_at).not.toBeNull();
+    });
+
+    it('never returns to published or draft, and its manifest stays frozen', async () => {
+      const v = await version('11.0');
+      await publish(v.versionId);
+      await db.query(WITHDRAW, [v.versionId]);
+      await refused(
+        'image_version_frozen',
+        `UPDATE image_version SET state = 'published' WHERE id = $1`,
+        [v.versionId],
+      );
+      await refused(
+        'image_version_frozen',
+        `UPDATE image_version SET state = 'draft', published_at = NULL, withdrawn_at = NULL,
+            withdrawn_reason = NULL, purge_after = NULL WHERE id = $1`,
+        [v.versionId],
+      );
+      await refused(
+        'image_version_frozen',
+        `UPDATE image_version SET withdrawn_reason = 'something else' WHERE id = $1`,
+        [v.versionId],
+      );
+      await refused('image_version_delete_not_draft', `DELETE FROM image_version WHERE id = $1`, [
+        v.versionId,
+      ]);
+      await refused('manifest_frozen', `DELETE FROM attachment WHERE id = $1`, [v.attachmentId]);
+      await refused('manifest_frozen', `DELETE FROM artifact WHERE id = $1`, [v.artifactId]);
+    });
+
+    it('takes a purge once, and nothing after it', async () => {
+      const v = await version('12.0');
+      await publish(v.versionId);
+      await violates(`UPDATE image_version SET purged_at = now() WHERE id = $1`, [v.versionId]);
+      await db.query(WITHDRAW, [v.versionId]);
+      await db.query(`UPDATE image_version SET purged_at = now() WHERE id = $1`, [v.versionId]);
+      await refused(
+        'image_version_frozen',
+        `UPDATE image_version SET purged_at = NULL WHERE id = $1`,
+        [v.versionId],
+      );
+    });
+
+    it('is refused while an alias points at the version, and no alias can point at a withdrawn one', async () => {
+      const aliased = await version('13.0');
+      await publish(aliased.versionId);
+      await alias('stable', aliased.versionId);
+      await refused('image_version_withdraw_aliased', WITHDRAW, [aliased.versionId]);
+      const next = await version('13.1');
+      await publish(next.versionId);
+      await db.query(`UPDATE alias SET version_id = $1 WHERE alias = 'stable'`, [next.versionId]);
+      await db.query(WITHDRAW, [aliased.versionId]);
+      await refused(
+        'alias_target_not_published',
+        `UPDATE alias SET version_id = $1 WHERE alias = 'stable'`,
+        [aliased.versionId],
+      );
+      await refused(
+        'alias_target_not_published',
+        `INSERT INTO alias (image_id, alias, version_id) VALUES ($1, 'old', $2)`,
+        [imageId, aliased.versionId],
+      );
+    });
+
+    it('and an alias move to the same version cannot both commit', async () => {
+      const target = await version('14.0');
+      await publish(target.versionId);
+      const other = await version('14.1');
+      await publish(other.versionId);
+      await alias('edge', other.versionId);
+      const mover = new Client({ connectionString: database.url });
+      await mover.connect();
+      try {
+        await db.query('BEGIN');
+        await db.query(WITHDRAW, [target.versionId]);
+        await mover.query('BEGIN');
+        // Waits for the withdrawal's lock on the version, then sees it withdrawn.
+        const move = mover.query(`UPDATE alias SET version_id = $1 WHERE alias = 'edge'`, [
+          target.versionId,
+        ]);
+        await db.query('COMMIT');
+        await expect(move).rejects.toMatchObject({ constraint: 'alias_target_not_published' });
+        await mover.query('ROLLBACK');
+      } finally {
+        await mover.end();
+      }
+      const edge = await db.query(`SELECT version_id FROM alias WHERE alias = 'edge'`);
+      expect(edge.rows[0].version_id).toBe(other.versionId);
+    });
+  });
 });

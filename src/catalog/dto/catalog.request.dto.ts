@@ -11,6 +11,7 @@ import {
   Min,
   ValidateIf,
 } from 'class-validator';
+import { VERSION_STATES, type VersionState } from '../version-state';
 import { PaginationQueryDto } from '../../common/http/pagination.query.dto';
 import { ARTIFACT_FORMATS } from '../artifact.entity';
 
@@ -76,10 +77,10 @@ export class VersionCreateDto {
 }
 
 export class VersionListQueryDto extends PaginationQueryDto {
-  @ApiPropertyOptional({ enum: ['draft', 'publishing', 'published'] })
+  @ApiPropertyOptional({ enum: VERSION_STATES })
   @IsOptional()
-  @IsIn(['draft', 'publishing', 'published'])
-  state?: 'draft' | 'publishing' | 'published';
+  @IsIn(VERSION_STATES)
+  state?: VersionState;
 }
 
 export class ArtifactCreateDto {

@@ -1,6 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
 import type { ArtifactEntity, AttachmentEntity } from '../artifact.entity';
 import type { ImageVersionEntity } from '../image-version.entity';
+import { VERSION_STATES } from '../version-state';
 import type { ImageEntity } from '../image.entity';
 import type { Manifest } from '../catalog.service';
 
@@ -31,12 +32,43 @@ export class ImageListResponseDto {
   @ApiProperty({ type: String, nullable: true }) next_cursor!: string | null;
 }
 
+export class WithdrawalResponseDto {
+  @ApiProperty({ example: 'CVE-2026-12345 in openssl' }) reason!: string;
+  @ApiProperty({ description: 'Downloads stopped at once (410) instead of after the grace' })
+  immediate!: boolean;
+  @ApiProperty({ type: String, format: 'uuid', nullable: true }) by!: string | null;
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    description: 'When the version stops citing its blobs and its downloads answer 410',
+  })
+  purge_after!: string;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) purged_at!: string | null;
+
+  static of(v: ImageVersionEntity): WithdrawalResponseDto {
+    return {
+      reason: v.withdrawnReason ?? '',
+      immediate: v.withdrawnImmediate,
+      by: v.withdrawnBy,
+      purge_after: (v.purgeAfter as Date).toISOString(),
+      purged_at: v.purgedAt?.toISOString() ?? null,
+    };
+  }
+}
+
 export class VersionResponseDto {
   @ApiProperty({ format: 'uuid' }) id!: string;
   @ApiProperty({ format: 'uuid' }) image_id!: string;
   @ApiProperty({ example: '20261123' }) version!: string;
-  @ApiProperty({ enum: ['draft', 'publishing', 'published'] }) state!: string;
+  @ApiProperty({ enum: VERSION_STATES }) state!: string;
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) published_at!: string | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) withdrawn_at!: string | null;
+  @ApiProperty({
+    type: WithdrawalResponseDto,
+    nullable: true,
+    description: 'Why, by whom and how the version was withdrawn; null unless it is withdrawn',
+  })
+  withdrawal!: WithdrawalResponseDto | null;
   @ApiProperty({ type: String, format: 'uuid', nullable: true }) created_by!: string | null;
   @ApiProperty({ type: String, format: 'uuid', nullable: true }) published_by!: string | null;
   @ApiProperty({ format: 'date-time' }) created_at!: string;
@@ -49,6 +81,8 @@ export class VersionResponseDto {
       version: v.version,
       state: v.state,
       published_at: v.publishedAt?.toISOString() ?? null,
+      withdrawn_at: v.withdrawnAt?.toISOString() ?? null,
+      withdrawal: v.withdrawnAt ? WithdrawalResponseDto.of(v) : null,
       created_by: v.createdBy,
       published_by: v.publishedBy,
       created_at: v.createdAt.toISOString(),

@@ -657,13 +657,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A file the streams documents list (item paths): the bytes of that sha256, when a published version of an image the caller may read ships them under that name (else 404) */
+        /** A file the streams documents list (item paths): the bytes of that sha256, when a published version of an image the caller may read ships them under that name (else 404); 410 VERSION_WITHDRAWN once every version that shipped them was withdrawn and purged (or withdrawn immediately) */
         get: operations["downloadStreamsItem"];
         put?: never;
         post?: never;
         delete?: never;
         options?: never;
-        /** Headers only: A file the streams documents list (item paths): the bytes of that sha256, when a published version of an image the caller may read ships them under that name (else 404) */
+        /** Headers only: A file the streams documents list (item paths): the bytes of that sha256, when a published version of an image the caller may read ships them under that name (else 404); 410 VERSION_WITHDRAWN once every version that shipped them was withdrawn and purged (or withdrawn immediately) */
         head: operations["downloadStreamsItem"];
         patch?: never;
         trace?: never;
@@ -782,6 +782,23 @@ export interface paths {
         get: operations["listWebhookDeliveries"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/images/{name}/versions/{version}/withdraw": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Withdraw a published version (terminal): it leaves the streams documents at once; its downloads keep working until it is purged after IMGSRV_WITHDRAW_GRACE, or stop at once with immediate. 409 VERSION_ALIASED names the aliases that point at it unless move_aliases_to names where they go. Repeating it answers the withdrawn version. */
+        post: operations["withdrawVersion"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1132,6 +1149,21 @@ export interface components {
             /** @description null clears it */
             description?: string | null;
         };
+        WithdrawalResponseDto: {
+            /** @example CVE-2026-12345 in openssl */
+            reason: string;
+            /** @description Downloads stopped at once (410) instead of after the grace */
+            immediate: boolean;
+            /** Format: uuid */
+            by: string | null;
+            /**
+             * Format: date-time
+             * @description When the version stops citing its blobs and its downloads answer 410
+             */
+            purge_after: string;
+            /** Format: date-time */
+            purged_at: string | null;
+        };
         VersionResponseDto: {
             /** Format: uuid */
             id: string;
@@ -1140,9 +1172,13 @@ export interface components {
             /** @example 20261123 */
             version: string;
             /** @enum {string} */
-            state: "draft" | "publishing" | "published";
+            state: "draft" | "publishing" | "published" | "withdrawn";
             /** Format: date-time */
             published_at: string | null;
+            /** Format: date-time */
+            withdrawn_at: string | null;
+            /** @description Why, by whom and how the version was withdrawn; null unless it is withdrawn */
+            withdrawal: components["schemas"]["WithdrawalResponseDto"] | null;
             /** Format: uuid */
             created_by: string | null;
             /** Format: uuid */
@@ -1434,6 +1470,20 @@ export interface components {
             /** @description Newest event first */
             deliveries: components["schemas"]["DeliveryResponseDto"][];
             next_cursor: string | null;
+        };
+        WithdrawDto: {
+            /**
+             * @description Why the version is withdrawn; kept on the version and in the audit log
+             * @example CVE-2026-12345 in openssl
+             */
+            reason: string;
+            /**
+             * @description A security withdrawal: downloads answer 410 at once instead of after IMGSRV_WITHDRAW_GRACE
+             * @default false
+             */
+            immediate: boolean;
+            /** @description A published version of the same image: the aliases that point at the withdrawn version move there in the same transaction (without it, a withdrawal of an aliased version is 409) */
+            move_aliases_to?: string;
         };
     };
     responses: never;
@@ -3423,7 +3473,7 @@ export interface operations {
                 limit?: number;
                 /** @description The next_cursor of the previous page */
                 cursor?: string;
-                state?: "draft" | "publishing" | "published";
+                state?: "draft" | "publishing" | "published" | "withdrawn";
             };
             header?: never;
             path: {
@@ -3859,6 +3909,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
+            /** @description Problem */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
             /** @description Range not satisfiable */
             416: {
                 headers: {
@@ -3991,6 +4050,13 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Problem */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description Range not satisfiable */
             416: {
                 headers: {
@@ -4131,6 +4197,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
+            /** @description Problem */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
             /** @description Range not satisfiable */
             416: {
                 headers: {
@@ -4260,6 +4335,13 @@ export interface operations {
             };
             /** @description Not found (also for what an anonymous caller may not see) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4404,6 +4486,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
+            /** @description Problem */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
             /** @description Range not satisfiable */
             416: {
                 headers: {
@@ -4532,6 +4623,13 @@ export interface operations {
             };
             /** @description Not found (also for what an anonymous caller may not see) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4678,6 +4776,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
+            /** @description Problem */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
             /** @description Range not satisfiable */
             416: {
                 headers: {
@@ -4808,6 +4915,13 @@ export interface operations {
             };
             /** @description Not found (also for what an anonymous caller may not see) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6506,6 +6620,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
+            /** @description Problem */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
             /** @description Range not satisfiable */
             416: {
                 headers: {
@@ -6634,6 +6757,13 @@ export interface operations {
             };
             /** @description Not found (also for what an anonymous caller may not see) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7579,6 +7709,95 @@ export interface operations {
             };
             /** @description Not found (also for what an anonymous caller may not see) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    withdrawVersion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WithdrawDto"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionResponseDto"];
+                };
+            };
+            /** @description Malformed input (problem lists each field in `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not found (also for what an anonymous caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

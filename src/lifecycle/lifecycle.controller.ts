@@ -1,0 +1,43 @@
+import { Body, Controller, HttpCode, Param, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Actor } from '../auth/actor';
+import { CurrentActor } from '../auth/current-principal.decorator';
+import { RequireAction } from '../auth/require-action.decorator';
+import { VersionParamsDto } from '../catalog/dto/catalog.request.dto';
+import { VersionResponseDto } from '../catalog/dto/catalog.response.dto';
+import { ApiProblems } from '../common/http/api-problems.decorator';
+import { WithdrawDto } from './dto/withdraw.dto';
+import { WithdrawalService } from './withdrawal.service';
+
+@ApiTags('lifecycle')
+@ApiBearerAuth('bearer')
+@Controller('v1/images/:name')
+export class LifecycleController {
+  constructor(private readonly withdrawals: WithdrawalService) {}
+
+  @Post('versions/:version/withdraw')
+  @HttpCode(200)
+  @RequireAction('content.publish', { imageParam: 'name' })
+  @ApiOperation({
+    summary:
+      'Withdraw a published version (terminal): it leaves the streams documents at once; its ' +
+      'downloads keep working until it is purged after IMGSRV_WITHDRAW_GRACE, or stop at once ' +
+      'with immediate. 409 VERSION_ALIASED names the aliases that point at it unless ' +
+      'move_aliases_to names where they go. Repeating it answers the withdrawn version.',
+  })
+  @ApiOkResponse({ type: VersionResponseDto })
+  @ApiProblems(400, 401, 403, 404, 409)
+  async withdrawVersion(
+    @CurrentActor() actor: Actor,
+    @Param() params: VersionParamsDto,
+    @Body() body: WithdrawDto,
+  ): Promise<VersionResponseDto> {
+    return VersionResponseDto.of(
+      await this.withdrawals.withdraw(actor, params.name, params.version, {
+        reason: body.reason,
+        immediate: body.immediate ?? false,
+        moveAliasesTo: body.move_aliases_to,
+      }),
+    );
+  }
+}
