@@ -103,6 +103,8 @@ export interface AppConfig {
     readonly withdrawGraceMs: number;
     /** How often workers purge withdrawn versions whose grace has passed; 0 disables. */
     readonly purgeIntervalMs: number;
+    /** How often workers apply retention policies where a publish or time may let versions go. */
+    readonly retentionIntervalMs: number;
   };
   readonly webhooks: {
     /**
@@ -338,6 +340,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): AppConfig {
     lifecycle: {
       withdrawGraceMs: parseDuration(nonEmpty('IMGSRV_WITHDRAW_GRACE', '24h')),
       purgeIntervalMs: parseDuration(nonEmpty('IMGSRV_PURGE_INTERVAL', '1m')),
+      retentionIntervalMs: parseDuration(nonEmpty('IMGSRV_RETENTION_INTERVAL', '10s')),
     },
     webhooks: {
       allowedHosts: webhookAllowedHosts,

@@ -208,6 +208,10 @@ export class EnvSchema {
   IMGSRV_PURGE_INTERVAL?: string;
 
   @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 10s' })
+  IMGSRV_RETENTION_INTERVAL?: string;
+
+  @IsOptional()
   @Matches(/^[1-9]\d{0,2}$/, { message: 'must be a whole number from 1 to 999' })
   IMGSRV_WEBHOOK_CONCURRENCY?: string;
 }

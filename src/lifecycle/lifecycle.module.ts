@@ -4,24 +4,30 @@ import type { AppConfig } from '../config/app-config';
 import { StreamsModule } from '../streams/streams.module';
 import { LifecycleController } from './lifecycle.controller';
 import { PurgeScheduler } from './purge.scheduler';
+import { RetentionController } from './retention.controller';
+import { RetentionRepository } from './retention.repository';
+import { RetentionScheduler } from './retention.scheduler';
+import { RetentionService } from './retention.service';
 import { WithdrawalRepository } from './withdrawal.repository';
 import { WithdrawalService } from './withdrawal.service';
 
-/** Withdrawal of published versions and their purge after the grace. */
+/** Withdrawal of published versions, their purge after the grace, and retention policies. */
 @Module({})
 export class LifecycleModule {
-  /** The purge runs only in processes with the worker role. */
+  /** The purge and retention runs happen only in processes with the worker role. */
   static register(config: AppConfig): DynamicModule {
     return {
       module: LifecycleModule,
       imports: [AliasesModule, StreamsModule],
-      controllers: [LifecycleController],
+      controllers: [LifecycleController, RetentionController],
       providers: [
         WithdrawalService,
         WithdrawalRepository,
-        ...(config.roles.worker ? [PurgeScheduler] : []),
+        RetentionService,
+        RetentionRepository,
+        ...(config.roles.worker ? [PurgeScheduler, RetentionScheduler] : []),
       ],
-      exports: [WithdrawalService],
+      exports: [WithdrawalService, RetentionService],
     };
   }
 }

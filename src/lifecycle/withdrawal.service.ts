@@ -49,115 +49,129 @@ export class WithdrawalService {
     version: string,
     request: WithdrawRequest,
   ): Promise<ImageVersionEntity> {
-    const { row, recorded } = await this.inTransaction(async (manager) => {
-      const found = await this.catalog.findVersionForAlias(manager, name, version);
-      const row = found.version && (await this.withdrawals.lock(manager, found.version.id));
-      if (!row)
-        throw new DomainError('VERSION_NOT_FOUND', `Image ${name} has no version ${version}.`);
-      if (row.state === 'withdrawn') return { row, recorded: [] as RecordedEvent[] };
-      if (!isServed(row.state))
-        throw new DomainError(
-          'VERSION_NOT_PUBLISHED',
-          `Version ${version} is ${row.state}; only a published version can be withdrawn.`,
-        );
-      const pointing = await this.aliases.pointingAt(manager, row.id);
-      const recorded: RecordedEvent[] = [];
-      if (pointing.length > 0) {
-        if (request.moveAliasesTo === undefined)
-          throw new DomainError(
-            'VERSION_ALIASED',
-            `Aliases point at version ${version}: ${pointing.map((a) => a.alias).join(', ')}. ` +
-              'Name a published version to move them to (move_aliases_to).',
-            { aliases: pointing.map((a) => a.alias) },
-          );
-        const target = await this.catalog.findVersionForAlias(manager, name, request.moveAliasesTo);
-        if (!target.version)
-          throw new DomainError(
-            'VERSION_NOT_FOUND',
-            `Image ${name} has no version ${request.moveAliasesTo} to move the aliases to.`,
-          );
-        if (target.version.id === row.id)
-          throw new DomainError(
-            'ALIAS_TARGET_NOT_PUBLISHED',
-            'The aliases cannot stay on the version being withdrawn; name another version.',
-          );
-        this.lifecycle.requireAliasTarget(target.version);
-        const manifest = await this.catalog.manifestById(target.version.id, manager);
-        for (const alias of pointing) {
-          await this.aliases.upsert(manager, found.image.id, alias.alias, target.version.id);
-          await this.audit.record(manager, {
-            actor,
-            action: 'alias.move',
-            targetType: 'alias',
-            targetId: alias.id,
-            imageName: name,
-            detail: {
-              alias: alias.alias,
-              version: target.version.version,
-              from_version: version,
-              reason: 'withdraw',
-            },
-          });
-          recorded.push(
-            await this.events.record(manager, {
-              type: 'alias.moved',
-              imageName: name,
-              data: aliasMovedData(
-                manifest,
-                { id: alias.id, name: alias.alias, previousVersion: version },
-                this.events.actorOf(actor),
-              ),
-            }),
-          );
-        }
-      }
-      await this.lifecycle.withdraw(manager, row.id, {
-        reason: request.reason,
-        immediate: request.immediate,
-        by: actor.principal?.id ?? null,
-        graceMs: this.config.lifecycle.withdrawGraceMs,
-      });
-      await this.streams.bumpRevision(manager);
-      const withdrawn = (await this.withdrawals.lock(manager, row.id)) as ImageVersionEntity;
-      const movedAliases = pointing.map((a) => a.alias);
-      await this.audit.record(manager, {
-        actor,
-        action: 'version.withdraw',
-        targetType: 'version',
-        targetId: row.id,
-        imageName: name,
-        detail: {
-          version,
-          reason: request.reason,
-          immediate: request.immediate,
-          moved_aliases: movedAliases,
-          moved_aliases_to: pointing.length > 0 ? (request.moveAliasesTo ?? null) : null,
-        },
-      });
-      recorded.push(
-        await this.events.record(manager, {
-          type: 'version.withdrawn',
-          imageName: name,
-          data: versionWithdrawnData(
-            await this.catalog.manifestById(row.id, manager),
-            {
-              reason: request.reason,
-              immediate: request.immediate,
-              purgeAfter: withdrawn.purgeAfter as Date,
-              movedAliases,
-            },
-            this.events.actorOf(actor),
-          ),
-        }),
-      );
-      return { row: withdrawn, recorded };
-    });
+    const { row, recorded } = await this.inTransaction((manager) =>
+      this.withdrawIn(manager, actor, name, version, request),
+    );
     await this.events.wake(...recorded);
     return row;
   }
 
+  /**
+   * The withdrawal in the caller's transaction (retention withdraws several in one): the events
+   * it recorded are for the caller to wake once the transaction has committed.
+   */
+  async withdrawIn(
+    manager: EntityManager,
+    actor: Actor,
+    name: string,
+    version: string,
+    request: WithdrawRequest,
+  ): Promise<{ row: ImageVersionEntity; recorded: RecordedEvent[] }> {
+    const found = await this.catalog.findVersionForAlias(manager, name, version);
+    const row = found.version && (await this.withdrawals.lock(manager, found.version.id));
+    if (!row)
+      throw new DomainError('VERSION_NOT_FOUND', `Image ${name} has no version ${version}.`);
+    if (row.state === 'withdrawn') return { row, recorded: [] as RecordedEvent[] };
+    if (!isServed(row.state))
+      throw new DomainError(
+        'VERSION_NOT_PUBLISHED',
+        `Version ${version} is ${row.state}; only a published version can be withdrawn.`,
+      );
+    const pointing = await this.aliases.pointingAt(manager, row.id);
+    const recorded: RecordedEvent[] = [];
+    if (pointing.length > 0) {
+      if (request.moveAliasesTo === undefined)
+        throw new DomainError(
+          'VERSION_ALIASED',
+          `Aliases point at version ${version}: ${pointing.map((a) => a.alias).join(', ')}. ` +
+            'Name a published version to move them to (move_aliases_to).',
+          { aliases: pointing.map((a) => a.alias) },
+        );
+      const target = await this.catalog.findVersionForAlias(manager, name, request.moveAliasesTo);
+      if (!target.version)
+        throw new DomainError(
+          'VERSION_NOT_FOUND',
+          `Image ${name} has no version ${request.moveAliasesTo} to move the aliases to.`,
+        );
+      if (target.version.id === row.id)
+        throw new DomainError(
+          'ALIAS_TARGET_NOT_PUBLISHED',
+          'The aliases cannot stay on the version being withdrawn; name another version.',
+        );
+      this.lifecycle.requireAliasTarget(target.version);
+      const manifest = await this.catalog.manifestById(target.version.id, manager);
+      for (const alias of pointing) {
+        await this.aliases.upsert(manager, found.image.id, alias.alias, target.version.id);
+        await this.audit.record(manager, {
+          actor,
+          action: 'alias.move',
+          targetType: 'alias',
+          targetId: alias.id,
+          imageName: name,
+          detail: {
+            alias: alias.alias,
+            version: target.version.version,
+            from_version: version,
+            reason: 'withdraw',
+          },
+        });
+        recorded.push(
+          await this.events.record(manager, {
+            type: 'alias.moved',
+            imageName: name,
+            data: aliasMovedData(
+              manifest,
+              { id: alias.id, name: alias.alias, previousVersion: version },
+              this.events.actorOf(actor),
+            ),
+          }),
+        );
+      }
+    }
+    await this.lifecycle.withdraw(manager, row.id, {
+      reason: request.reason,
+      immediate: request.immediate,
+      by: actor.principal?.id ?? null,
+      graceMs: this.config.lifecycle.withdrawGraceMs,
+    });
+    await this.streams.bumpRevision(manager);
+    const withdrawn = (await this.withdrawals.lock(manager, row.id)) as ImageVersionEntity;
+    const movedAliases = pointing.map((a) => a.alias);
+    await this.audit.record(manager, {
+      actor,
+      action: 'version.withdraw',
+      targetType: 'version',
+      targetId: row.id,
+      imageName: name,
+      detail: {
+        version,
+        reason: request.reason,
+        immediate: request.immediate,
+        moved_aliases: movedAliases,
+        moved_aliases_to: pointing.length > 0 ? (request.moveAliasesTo ?? null) : null,
+      },
+    });
+    recorded.push(
+      await this.events.record(manager, {
+        type: 'version.withdrawn',
+        imageName: name,
+        data: versionWithdrawnData(
+          await this.catalog.manifestById(row.id, manager),
+          {
+            reason: request.reason,
+            immediate: request.immediate,
+            purgeAfter: withdrawn.purgeAfter as Date,
+            movedAliases,
+          },
+          this.events.actorOf(actor),
+        ),
+      }),
+    );
+    return { row: withdrawn, recorded };
+  }
+
   /** A transaction whose trigger refusals (a concurrent alias move) become their API errors. */
-  private async inTransaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+  async inTransaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
     try {
       return await this.dataSource.transaction(work);
     } catch (error) {
