@@ -11,6 +11,7 @@ import { CatalogService } from './catalog.service';
 import { ImageVersionRepository } from './image-version.repository';
 import { ImageController } from './image.controller';
 import { ImageRepository } from './image.repository';
+import { StorageController } from './storage.controller';
 import { VersionController } from './version.controller';
 import { VersionLifecycleService } from './version-lifecycle.service';
 
@@ -23,7 +24,13 @@ export class CatalogModule {
     return {
       global: true,
       module: CatalogModule,
-      controllers: [ImageController, VersionController, ArtifactController, BlobController],
+      controllers: [
+        ImageController,
+        VersionController,
+        ArtifactController,
+        BlobController,
+        StorageController,
+      ],
       providers: [
         CatalogService,
         CatalogAccess,

@@ -13,7 +13,7 @@ import { ImageVersionEntity, type VersionState } from './image-version.entity';
 import { VERSION_STATES } from './version-state';
 import { ImageVersionRepository } from './image-version.repository';
 import { ImageEntity } from './image.entity';
-import { ImageRepository } from './image.repository';
+import { ImageRepository, type ImageStorage } from './image.repository';
 import { CatalogAccess } from './catalog-access';
 
 /** The name under which the catalog tells the GC what manifests cite (CasModule.register). */
@@ -142,6 +142,18 @@ export class CatalogService implements OnModuleInit {
       cursor,
     );
     return pageOf(rows, limit, (i) => [i.name]);
+  }
+
+  /** What each image's versions cite in the blob store (see ImageRepository.storageOf). */
+  storageOf(images: readonly ImageEntity[]): Promise<Map<string, ImageStorage>> {
+    return this.images.storageOf(images.map((i) => i.id));
+  }
+
+  /** The bytes the images the caller may read cite, each blob once, and per image its own. */
+  storageTotal(
+    principal: Principal | null,
+  ): Promise<{ bytes: number; bytesUniqueByImage: Record<string, number> }> {
+    return this.images.storageTotal(scopePatterns(principal, 'content.read'));
   }
 
   /** The image, if the caller may see it (404 otherwise). */

@@ -16,6 +16,9 @@ import { DEFAULT_PAGE_SIZE, pageResponse } from '../common/pagination';
 import { CatalogService } from './catalog.service';
 import { ImageCreateDto, ImageParamsDto, ImageUpdateDto } from './dto/catalog.request.dto';
 import { ImageListResponseDto, ImageResponseDto } from './dto/catalog.response.dto';
+import type { ImageEntity } from './image.entity';
+
+const NO_STORAGE = { bytes: 0, bytesUnique: 0 };
 
 @ApiTags('catalog')
 @ApiBearerAuth('bearer')
@@ -39,7 +42,10 @@ export class ImageController {
       query.limit ?? DEFAULT_PAGE_SIZE,
       query.cursor,
     );
-    return pageResponse('images', page, (i) => ImageResponseDto.of(i));
+    const storage = await this.catalog.storageOf(page.items);
+    return pageResponse('images', page, (i) =>
+      ImageResponseDto.of(i, storage.get(i.id) ?? NO_STORAGE),
+    );
   }
 
   @Post()
@@ -55,7 +61,7 @@ export class ImageController {
       displayName: body.display_name ?? null,
       description: body.description ?? null,
     });
-    return ImageResponseDto.of(image);
+    return this.respond(image);
   }
 
   @Get(':name')
@@ -66,7 +72,7 @@ export class ImageController {
     @CurrentPrincipal() principal: Principal | null,
     @Param() params: ImageParamsDto,
   ): Promise<ImageResponseDto> {
-    return ImageResponseDto.of(await this.catalog.getImage(principal, params.name));
+    return this.respond(await this.catalog.getImage(principal, params.name));
   }
 
   @Patch(':name')
@@ -82,6 +88,11 @@ export class ImageController {
     const fields: { displayName?: string | null; description?: string | null } = {};
     if (body.display_name !== undefined) fields.displayName = body.display_name;
     if (body.description !== undefined) fields.description = body.description;
-    return ImageResponseDto.of(await this.catalog.updateImage(actor, params.name, fields));
+    return this.respond(await this.catalog.updateImage(actor, params.name, fields));
+  }
+
+  private async respond(image: ImageEntity): Promise<ImageResponseDto> {
+    const storage = await this.catalog.storageOf([image]);
+    return ImageResponseDto.of(image, storage.get(image.id) ?? NO_STORAGE);
   }
 }

@@ -61,4 +61,75 @@ export class ImageRepository {
       .limit(limit + 1)
       .getMany();
   }
+
+  /**
+   * Bytes the images' versions cite (drafts and withdrawn versions included, purged ones not),
+   * each blob once per image; `bytesUnique`: of those, the bytes no other image cites.
+   */
+  async storageOf(imageIds: readonly string[]): Promise<Map<string, ImageStorage>> {
+    const result = new Map<string, ImageStorage>(
+      imageIds.map((id) => [id, { bytes: 0, bytesUnique: 0 }]),
+    );
+    if (imageIds.length === 0) return result;
+    const rows: { image_id: string; bytes: string; bytes_unique: string }[] =
+      await this.dataSource.query(
+        `${CITES},
+         owners AS (
+           SELECT digest, count(DISTINCT image_id) AS n FROM cites
+            WHERE digest IN (SELECT digest FROM cites WHERE image_id = ANY($1::uuid[]))
+            GROUP BY digest)
+         SELECT c.image_id, sum(c.size) AS bytes,
+                coalesce(sum(c.size) FILTER (WHERE o.n = 1), 0) AS bytes_unique
+           FROM cites c JOIN owners o USING (digest)
+          WHERE c.image_id = ANY($1::uuid[])
+          GROUP BY c.image_id`,
+        [imageIds],
+      );
+    for (const r of rows)
+      result.set(r.image_id, { bytes: Number(r.bytes), bytesUnique: Number(r.bytes_unique) });
+    return result;
+  }
+
+  /**
+   * Over the images whose names match `patterns`: the bytes they cite, each blob once, and per
+   * image the bytes no other image cites.
+   */
+  async storageTotal(
+    patterns: readonly string[],
+  ): Promise<{ bytes: number; bytesUniqueByImage: Record<string, number> }> {
+    const rows: { name: string | null; bytes: string }[] = await this.dataSource.query(
+      `${CITES},
+       readable AS (
+         SELECT c.*, i.name FROM cites c JOIN image i ON i.id = c.image_id
+          WHERE i.name ~ ANY($1::text[])),
+       owners AS (SELECT digest, count(DISTINCT image_id) AS n FROM cites GROUP BY digest)
+       SELECT NULL AS name, coalesce(sum(size), 0) AS bytes
+         FROM (SELECT DISTINCT digest, size FROM readable) d
+       UNION ALL
+       SELECT r.name, coalesce(sum(r.size) FILTER (WHERE o.n = 1), 0)
+         FROM readable r JOIN owners o USING (digest) GROUP BY r.name`,
+      [patterns],
+    );
+    const byImage: Record<string, number> = {};
+    let bytes = 0;
+    for (const r of rows) {
+      if (r.name === null) bytes = Number(r.bytes);
+      else byImage[r.name] = Number(r.bytes);
+    }
+    return { bytes, bytesUniqueByImage: byImage };
+  }
 }
+
+export interface ImageStorage {
+  readonly bytes: number;
+  readonly bytesUnique: number;
+}
+
+/** Every (image, blob) a version that is not purged cites, with the blob's size. */
+const CITES = `WITH cites AS (
+  SELECT v.image_id, a.primary_blob_digest AS digest, a.primary_blob_size_bytes AS size
+    FROM artifact a JOIN image_version v ON v.id = a.version_id AND v.purged_at IS NULL
+  UNION
+  SELECT v.image_id, t.blob_digest, t.blob_size_bytes
+    FROM attachment t JOIN artifact a ON a.id = t.artifact_id
+    JOIN image_version v ON v.id = a.version_id AND v.purged_at IS NULL)`;

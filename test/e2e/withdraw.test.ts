@@ -214,10 +214,43 @@ describe('withdrawing published versions', () => {
       writer = (await issueIdentity(app, 'content-writer')).headers;
       await publish(app, writer, '3', builds['3']);
       await publish(app, writer, '4', builds['4']);
+      // Another image ships version 4's files: they are shared between images.
+      await composeDraft(app, writer, 'mirror', '1', [
+        { format: 'squashfs', root: builds['4'].root, metadata: builds['4'].meta },
+      ]);
     }, 300_000);
     afterAll(() => app?.close());
 
     it('purges the version: 410 for what only it shipped, its blobs left to the GC, shared ones kept', async () => {
+      const [meta3, root, meta4] = [
+        builds['3'].meta.size,
+        builds['3'].root.size,
+        builds['4'].meta.size,
+      ];
+      const storage = async (image: string) =>
+        (await api(app, 'GET', `/v1/images/${image}`, writer)).body.storage;
+      expect(await storage('debian')).toEqual({ bytes: meta3 + root + meta4, bytes_unique: meta3 });
+      expect(await storage('mirror')).toEqual({ bytes: root + meta4, bytes_unique: 0 });
+      expect((await api(app, 'GET', '/v1/storage', writer)).body).toEqual({
+        bytes: meta3 + root + meta4,
+        bytes_unique_by_image: { debian: meta3, mirror: 0 },
+      });
+      const listedImages = await api(app, 'GET', '/v1/images', writer);
+      expect(
+        (listedImages.body.images as { name: string; storage: unknown }[]).map((i) => [
+          i.name,
+          i.storage,
+        ]),
+      ).toEqual([
+        ['debian', { bytes: meta3 + root + meta4, bytes_unique: meta3 }],
+        ['mirror', { bytes: root + meta4, bytes_unique: 0 }],
+      ]);
+      const outsider = (await issueIdentity(app, 'reader', ['mirror'])).headers;
+      expect((await api(app, 'GET', '/v1/storage', outsider)).body).toEqual({
+        bytes: root + meta4,
+        bytes_unique_by_image: { mirror: 0 },
+      });
+
       const done = await withdraw(app, writer, '3', { reason: 'superseded' });
       expect(done.status).toBe(200);
       const purged = await eventually('the purge', async () => {
@@ -234,6 +267,9 @@ describe('withdrawing published versions', () => {
       const shared = await app.fetch(rootPath('3').replace('debian-3', 'debian-4'));
       expect(shared.status).toBe(200);
       await shared.arrayBuffer();
+
+      // A purged version cites nothing: the image's storage no longer counts its own bytes.
+      expect(await storage('debian')).toEqual({ bytes: root + meta4, bytes_unique: 0 });
 
       // The GC, with no grace of its own, would now collect only what the purged version alone cited.
       const gc = await runMain(

@@ -1,9 +1,19 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import type { ArtifactEntity, AttachmentEntity } from '../artifact.entity';
 import type { ImageVersionEntity } from '../image-version.entity';
 import { VERSION_STATES } from '../version-state';
 import type { ImageEntity } from '../image.entity';
+import type { ImageStorage } from '../image.repository';
 import type { Manifest } from '../catalog.service';
+
+export class ImageStorageDto {
+  @ApiProperty({
+    description: 'Bytes the versions of the image cite (not purged ones), each blob once',
+  })
+  bytes!: number;
+  @ApiProperty({ description: 'Of those, the bytes no other image cites' })
+  bytes_unique!: number;
+}
 
 export class ImageResponseDto {
   @ApiProperty({ format: 'uuid' }) id!: string;
@@ -13,8 +23,13 @@ export class ImageResponseDto {
   @ApiProperty({ type: String, format: 'uuid', nullable: true }) created_by!: string | null;
   @ApiProperty({ format: 'date-time' }) created_at!: string;
   @ApiProperty({ format: 'date-time' }) updated_at!: string;
+  @ApiPropertyOptional({
+    type: ImageStorageDto,
+    description: 'On the image endpoints (not inside a manifest)',
+  })
+  storage?: ImageStorageDto;
 
-  static of(i: ImageEntity): ImageResponseDto {
+  static of(i: ImageEntity, storage?: ImageStorage): ImageResponseDto {
     return {
       id: i.id,
       name: i.name,
@@ -23,8 +38,20 @@ export class ImageResponseDto {
       created_by: i.createdBy,
       created_at: i.createdAt.toISOString(),
       updated_at: i.updatedAt.toISOString(),
+      ...(storage && { storage: { bytes: storage.bytes, bytes_unique: storage.bytesUnique } }),
     };
   }
+}
+
+export class StorageResponseDto {
+  @ApiProperty({ description: 'Bytes the images the caller may read cite, each blob once' })
+  bytes!: number;
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: { type: 'integer' },
+    description: 'Per image the caller may read, the bytes no other image cites',
+  })
+  bytes_unique_by_image!: Record<string, number>;
 }
 
 export class ImageListResponseDto {

@@ -514,6 +514,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/storage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Where the storage goes, over the images the caller may read: the bytes their versions cite (each blob once; purged versions cite nothing) and per image the bytes no other image cites */
+        get: operations["getStorage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/images/{name}/versions/{version}/publish": {
         parameters: {
             query?: never;
@@ -1154,6 +1171,12 @@ export interface components {
         UploadCompleteDto: {
             parts: components["schemas"]["CompletePartDto"][];
         };
+        ImageStorageDto: {
+            /** @description Bytes the versions of the image cite (not purged ones), each blob once */
+            bytes: number;
+            /** @description Of those, the bytes no other image cites */
+            bytes_unique: number;
+        };
         ImageResponseDto: {
             /** Format: uuid */
             id: string;
@@ -1167,6 +1190,8 @@ export interface components {
             created_at: string;
             /** Format: date-time */
             updated_at: string;
+            /** @description On the image endpoints (not inside a manifest) */
+            storage?: components["schemas"]["ImageStorageDto"];
         };
         ImageListResponseDto: {
             images: components["schemas"]["ImageResponseDto"][];
@@ -1307,6 +1332,14 @@ export interface components {
             media_type: string;
             blob_digest: string;
             blob_size_bytes: number;
+        };
+        StorageResponseDto: {
+            /** @description Bytes the images the caller may read cite, each blob once */
+            bytes: number;
+            /** @description Per image the caller may read, the bytes no other image cites */
+            bytes_unique_by_image: {
+                [key: string]: number;
+            };
         };
         PublishStepResponseDto: {
             /** @enum {string} */
@@ -5782,6 +5815,61 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    getStorage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StorageResponseDto"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
             };
         };
     };
