@@ -4,6 +4,7 @@ import { version as packageVersion } from '../package.json';
 import { alias, job, ls, publish, show } from './commands/catalog';
 import { token, whoami } from './commands/auth';
 import { importSimplestreams } from './commands/import';
+import { du, retention, withdraw } from './commands/lifecycle';
 import { push } from './commands/push';
 import {
   configPath,
@@ -37,6 +38,12 @@ commands:
   publish IMAGE/VERSION [--alias NAME ...] [--no-wait]
   job watch|show|retry|cancel JOB_ID
   alias set IMAGE/VERSION NAME | alias rm IMAGE/NAME | alias ls IMAGE
+  withdraw IMAGE VERSION --reason R [--move-aliases-to V] [--immediate]
+                                                take a published version out of the
+                                                documents (410 after the grace, or now)
+  retention set IMAGE (--keep-latest N | --keep-days N) [--no-keep-aliased]
+  retention show|preview|rm IMAGE               an image's retention policy
+  du                                            storage: each image's own bytes, the total
   token create PRINCIPAL_ID [--name N] [--expires 30d] | token revoke TOKEN_ID
   import simplestreams SOURCE [--filter os=debian,arch=amd64] [--latest N]
        [--alias-from-source] [--source-ca-file F]
@@ -89,6 +96,12 @@ const OPTIONS = {
   latest: { type: 'string' },
   'alias-from-source': { type: 'boolean' },
   'source-ca-file': { type: 'string' },
+  reason: { type: 'string' },
+  immediate: { type: 'boolean' },
+  'move-aliases-to': { type: 'string' },
+  'keep-latest': { type: 'string' },
+  'keep-days': { type: 'string' },
+  'no-keep-aliased': { type: 'boolean' },
 } satisfies ParseArgsConfig['options'];
 
 type Flags = ReturnType<typeof parse>['values'];
@@ -205,6 +218,25 @@ export async function run(argv: string[], io: Io): Promise<number> {
     case 'alias':
       need(1, 'set, rm or ls');
       await alias(ctx, args[0], args.slice(1));
+      break;
+    case 'withdraw':
+      need(2, 'IMAGE VERSION');
+      await withdraw(ctx, args[0], args[1], {
+        reason: flags.reason,
+        immediate: Boolean(flags.immediate),
+        moveAliasesTo: flags['move-aliases-to'],
+      });
+      break;
+    case 'retention':
+      need(1, 'set, show, preview or rm');
+      await retention(ctx, args[0], args[1], {
+        keepLatest: flags['keep-latest'],
+        keepDays: flags['keep-days'],
+        keepAliased: !flags['no-keep-aliased'],
+      });
+      break;
+    case 'du':
+      await du(ctx);
       break;
     case 'token':
       need(1, 'create or revoke');

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { issueIdentity } from '../support/auth';
 import { api } from '../support/catalog';
-import { incus } from '../support/cli';
+import { cliEnv, incus, runCli } from '../support/cli';
 import {
   makeFixtureDir,
   makeIncusMetadata,
@@ -21,6 +21,7 @@ describe('retention policies', () => {
   let conf: string;
   let app: TestApp;
   let writer: Record<string, string>;
+  let writerToken: string;
 
   const publish = async (version: string, seed: number) => {
     const meta = await makeIncusMetadata(fixtures, {
@@ -63,7 +64,9 @@ describe('retention policies', () => {
     app = await startTestApp({
       env: { IMGSRV_RETENTION_INTERVAL: '200ms', IMGSRV_PUBLISH_SWEEP_INTERVAL: '500ms' },
     });
-    writer = (await issueIdentity(app, 'content-writer')).headers;
+    const identity = await issueIdentity(app, 'content-writer');
+    writer = identity.headers;
+    writerToken = identity.token;
     for (const [i, day] of DAYS.slice(0, 5).entries()) await publish(day, 40 + i);
     expect(
       (await api(app, 'PUT', '/v1/images/daily/aliases/stable', writer, { version: DAYS[1] }))
@@ -148,5 +151,32 @@ describe('retention policies', () => {
     expect((await api(app, 'GET', '/v1/images/daily/aliases/stable')).body.version).toBe(DAYS[5]);
     expect((await api(app, 'DELETE', '/v1/images/daily/retention', writer)).status).toBe(204);
     expect((await api(app, 'GET', '/v1/images/daily/retention', writer)).body.retention).toBeNull();
+  });
+
+  it('is driven from the CLI: retention set, show, preview, rm; withdraw; du', async () => {
+    const env = cliEnv(await mkdtemp(join(conf, 'cli-')), app, writerToken);
+    const set = await runCli(['retention', 'set', 'daily', '--keep-latest', '4', '--json'], env);
+    expect(set.code).toBe(0);
+    expect(JSON.parse(set.stdout)).toMatchObject({ keep_latest: 4, keep_aliased: true });
+    const shown = await runCli(['retention', 'show', 'daily'], env);
+    expect(shown.stdout).toContain('keeps the newest 4, aliased ones');
+    expect((await runCli(['retention', 'preview', 'daily'], env)).stdout).toContain(
+      'nothing would be withdrawn',
+    );
+    expect((await runCli(['retention', 'set', 'daily'], env)).code).toBe(2);
+    expect((await runCli(['retention', 'rm', 'daily'], env)).code).toBe(0);
+
+    // The only published version is the target of "stable": refused, naming the alias.
+    const refused = await runCli(['withdraw', 'daily', DAYS[5], '--reason', 'test'], env);
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toContain('stable');
+    expect((await runCli(['withdraw', 'daily', DAYS[5]], env)).code).toBe(2);
+
+    const du = await runCli(['du', '--json'], env);
+    expect(du.code).toBe(0);
+    const storage = JSON.parse(du.stdout) as { bytes: number; bytes_unique_by_image: object };
+    expect(storage.bytes).toBeGreaterThan(0);
+    expect(Object.keys(storage.bytes_unique_by_image)).toEqual(['daily']);
+    expect((await runCli(['du'], env)).stdout).toMatch(/daily \(its own\)[\s\S]*total/);
   });
 });

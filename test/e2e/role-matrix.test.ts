@@ -888,6 +888,56 @@ const ROWS: Row[] = [
       },
     },
   ]),
+
+  // Lifecycle: withdrawal (of the aliased published version: refused by state, so nothing
+  // changes), retention policies and storage.
+  ...(['in', 'out'] as const).flatMap((which): Row[] => [
+    {
+      op: 'POST /v1/images/{name}/versions/{version}/withdraw',
+      on: `${scopeLabel(which)} published, aliased`,
+      expect: which === 'in' ? E.PUBLISH_IN : E.WRITE_OUT,
+      okStatuses: [409],
+      request: (w) => ({
+        method: 'POST',
+        path: `/v1/images/${image(w, which).name}/versions/${image(w, which).published.version}/withdraw`,
+        body: { reason: 'matrix' },
+      }),
+    },
+    {
+      op: 'GET /v1/images/{name}/retention',
+      on: `${scopeLabel(which)} policy`,
+      expect: which === 'in' ? E.NEEDS_READ_IN : E.NEEDS_READ_OUT,
+      request: (w) => get(`/v1/images/${image(w, which).name}/retention`),
+    },
+    {
+      op: 'GET /v1/images/{name}/retention/preview',
+      on: `${scopeLabel(which)} policy`,
+      expect: which === 'in' ? E.NEEDS_READ_IN : E.NEEDS_READ_OUT,
+      request: (w) => get(`/v1/images/${image(w, which).name}/retention/preview`),
+    },
+    {
+      op: 'PUT /v1/images/{name}/retention',
+      on: `${scopeLabel(which)} policy`,
+      expect: which === 'in' ? E.PUBLISH_IN : E.WRITE_OUT,
+      request: (w) => ({
+        method: 'PUT',
+        path: `/v1/images/${image(w, which).name}/retention`,
+        body: { keep_latest: 1000 },
+      }),
+    },
+    {
+      op: 'DELETE /v1/images/{name}/retention',
+      on: `${scopeLabel(which)} policy`,
+      expect: which === 'in' ? E.PUBLISH_IN : E.WRITE_OUT,
+      request: (w) => ({ method: 'DELETE', path: `/v1/images/${image(w, which).name}/retention` }),
+    },
+  ]),
+  {
+    op: 'GET /v1/storage',
+    on: 'storage over the readable images',
+    expect: E.NEEDS_READ_LIST,
+    request: () => get('/v1/storage'),
+  },
 ];
 
 function get(path: string): Req {
