@@ -11,6 +11,7 @@ import { CatalogService } from './catalog.service';
 import { ImageVersionRepository } from './image-version.repository';
 import { ImageController } from './image.controller';
 import { ImageRepository } from './image.repository';
+import { CatalogMetrics } from './catalog.metrics';
 import { StorageController } from './storage.controller';
 import { VersionController } from './version.controller';
 import { VersionLifecycleService } from './version-lifecycle.service';
@@ -32,6 +33,7 @@ export class CatalogModule {
         StorageController,
       ],
       providers: [
+        CatalogMetrics,
         CatalogService,
         CatalogAccess,
         CatalogPort,

@@ -90,6 +90,17 @@ export class ImageRepository {
     return result;
   }
 
+  /** Every image's storage (as storageOf), by name. */
+  async storageByName(): Promise<Map<string, ImageStorage>> {
+    const rows: { id: string; name: string }[] = await this.dataSource.query(
+      `SELECT id, name FROM image ORDER BY name`,
+    );
+    const byId = await this.storageOf(rows.map((r) => r.id));
+    return new Map(
+      rows.map((r) => [r.name, byId.get(r.id) ?? { bytes: 0, bytesUnique: 0 }] as const),
+    );
+  }
+
   /**
    * Over the images whose names match `patterns`: the bytes they cite, each blob once, and per
    * image the bytes no other image cites.

@@ -10,6 +10,7 @@ import {
   removeFixtureDir,
   type FixtureFile,
 } from '../support/fixtures';
+import { metric } from '../support/processes';
 import { composeDraft, publishPath, waitForJob } from '../support/publish';
 import { startTestApp, testEnv, type TestApp } from '../support/test-app';
 import { eventually } from '../support/waiting';
@@ -245,6 +246,13 @@ describe('withdrawing published versions', () => {
         ['debian', { bytes: meta3 + root + meta4, bytes_unique: meta3 }],
         ['mirror', { bytes: root + meta4, bytes_unique: 0 }],
       ]);
+      expect(await metric(app, 'imgsrv_storage_cited_bytes')).toBe(meta3 + root + meta4);
+      expect(await metric(app, 'imgsrv_image_storage_bytes{image="debian",kind="unique"}')).toBe(
+        meta3,
+      );
+      expect(await metric(app, 'imgsrv_image_storage_bytes{image="mirror",kind="cited"}')).toBe(
+        root + meta4,
+      );
       const outsider = (await issueIdentity(app, 'reader', ['mirror'])).headers;
       expect((await api(app, 'GET', '/v1/storage', outsider)).body).toEqual({
         bytes: root + meta4,

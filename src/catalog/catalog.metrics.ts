@@ -1,0 +1,43 @@
+import { Injectable } from '@nestjs/common';
+import { Gauge } from 'prom-client';
+import { MetricsService } from '../common/metrics/metrics.service';
+import { ImageRepository } from './image.repository';
+
+/**
+ * Where the storage goes, read from PostgreSQL at each scrape (so a supervisor's aggregate over
+ * its API processes takes one value): the bytes every image cites (shared bytes once), and per
+ * image the bytes it cites and those no other image cites. One series pair per image: an image
+ * server holds a few hundred images, not millions.
+ */
+@Injectable()
+export class CatalogMetrics {
+  constructor(metrics: MetricsService, images: ImageRepository) {
+    const registers = [metrics.registry];
+    new Gauge({
+      name: 'imgsrv_storage_cited_bytes',
+      aggregator: 'first',
+      help: 'Bytes the versions of every image cite (purged versions cite nothing), each blob once',
+      registers,
+      async collect() {
+        const total = await images.storageTotal(['.*']).catch(() => null);
+        if (total) this.set(total.bytes);
+      },
+    });
+    new Gauge({
+      name: 'imgsrv_image_storage_bytes',
+      aggregator: 'first',
+      help: 'Per image: bytes its versions cite (kind="cited") and those no other image cites (kind="unique")',
+      labelNames: ['image', 'kind'],
+      registers,
+      async collect() {
+        const byImage = await images.storageByName().catch(() => null);
+        if (!byImage) return;
+        this.reset();
+        for (const [image, s] of byImage) {
+          this.set({ image, kind: 'cited' }, s.bytes);
+          this.set({ image, kind: 'unique' }, s.bytesUnique);
+        }
+      },
+    });
+  }
+}
