@@ -4,6 +4,10 @@ import type { ErrorTable } from '../common/errors/error-registry';
 export const CATALOG_ERRORS = {
   IMAGE_NOT_FOUND: { status: 404, title: 'No such image' },
   IMAGE_EXISTS: { status: 409, title: 'An image with that name exists' },
+  IMAGE_NOT_EMPTY: {
+    status: 409,
+    title: 'The image has published versions, or a version being published',
+  },
   VERSION_NOT_FOUND: { status: 404, title: 'No such version' },
   VERSION_EXISTS: { status: 409, title: 'That version exists' },
   VERSION_NOT_DRAFT: { status: 409, title: 'The version is not a draft' },

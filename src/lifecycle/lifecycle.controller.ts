@@ -1,19 +1,43 @@
-import { Body, Controller, HttpCode, Param, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Delete, HttpCode, Param, Post } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Actor } from '../auth/actor';
 import { CurrentActor } from '../auth/current-principal.decorator';
 import { RequireAction } from '../auth/require-action.decorator';
-import { VersionParamsDto } from '../catalog/dto/catalog.request.dto';
+import { ImageParamsDto, VersionParamsDto } from '../catalog/dto/catalog.request.dto';
 import { VersionResponseDto } from '../catalog/dto/catalog.response.dto';
 import { ApiProblems } from '../common/http/api-problems.decorator';
 import { WithdrawDto } from './dto/withdraw.dto';
+import { ImageDeletionService } from './image-deletion.service';
 import { WithdrawalService } from './withdrawal.service';
 
 @ApiTags('lifecycle')
 @ApiBearerAuth('bearer')
 @Controller('v1/images/:name')
 export class LifecycleController {
-  constructor(private readonly withdrawals: WithdrawalService) {}
+  constructor(
+    private readonly withdrawals: WithdrawalService,
+    private readonly images: ImageDeletionService,
+  ) {}
+
+  @Delete()
+  @HttpCode(204)
+  @RequireAction('content.write', { imageParam: 'name' })
+  @ApiOperation({
+    summary:
+      'Delete an image whose versions are all drafts or withdrawn (409 IMAGE_NOT_EMPTY otherwise), ' +
+      'with its versions, aliases and retention policy; its blobs are left to the garbage collector',
+  })
+  @ApiNoContentResponse()
+  @ApiProblems(400, 401, 403, 404, 409)
+  async deleteImage(@CurrentActor() actor: Actor, @Param() params: ImageParamsDto): Promise<void> {
+    await this.images.delete(actor, params.name);
+  }
 
   @Post('versions/:version/withdraw')
   @HttpCode(200)

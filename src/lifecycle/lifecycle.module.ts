@@ -2,6 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { AliasesModule } from '../aliases/aliases.module';
 import type { AppConfig } from '../config/app-config';
 import { StreamsModule } from '../streams/streams.module';
+import { ImageDeletionService } from './image-deletion.service';
 import { LifecycleController } from './lifecycle.controller';
 import { PurgeScheduler } from './purge.scheduler';
 import { RetentionController } from './retention.controller';
@@ -22,6 +23,7 @@ export class LifecycleModule {
       controllers: [LifecycleController, RetentionController],
       providers: [
         WithdrawalService,
+        ImageDeletionService,
         WithdrawalRepository,
         RetentionService,
         RetentionRepository,

@@ -932,6 +932,13 @@ const ROWS: Row[] = [
       request: (w) => ({ method: 'DELETE', path: `/v1/images/${image(w, which).name}/retention` }),
     },
   ]),
+  ...(['in', 'out'] as const).map((which): Row => ({
+    op: 'DELETE /v1/images/{name}',
+    on: `${scopeLabel(which)} image with a published version`,
+    expect: which === 'in' ? E.WRITE_IN : E.WRITE_OUT,
+    okStatuses: [409],
+    request: (w) => ({ method: 'DELETE', path: `/v1/images/${image(w, which).name}` }),
+  })),
   {
     op: 'GET /v1/storage',
     on: 'storage over the readable images',

@@ -290,6 +290,26 @@ describe('withdrawing published versions', () => {
       expect(garbage).not.toContain(builds['3'].root.sha256);
       expect(garbage).not.toContain(builds['4'].meta.sha256);
     });
+
+    it('deletes an image only once every version is a draft or withdrawn', async () => {
+      const refused = await api(app, 'DELETE', '/v1/images/debian', writer);
+      expect(refused.status).toBe(409);
+      expect(refused.body).toMatchObject({ code: 'IMAGE_NOT_EMPTY', versions: { published: 1 } });
+      expect((await withdraw(app, writer, '4', { reason: 'end of life' })).status).toBe(200);
+      const reader = (await issueIdentity(app, 'reader')).headers;
+      expect((await api(app, 'DELETE', '/v1/images/debian', reader)).status).toBe(403);
+      expect((await api(app, 'DELETE', '/v1/images/debian', writer)).status).toBe(204);
+      expect((await api(app, 'GET', '/v1/images/debian', writer)).status).toBe(404);
+      expect((await api(app, 'DELETE', '/v1/images/debian', writer)).status).toBe(404);
+      // An image with only a draft goes too; the bytes stay for the GC to decide.
+      expect((await api(app, 'DELETE', '/v1/images/mirror', writer)).status).toBe(204);
+      expect((await api(app, 'GET', '/v1/storage', writer)).body).toEqual({
+        bytes: 0,
+        bytes_unique_by_image: {},
+      });
+      // Its name is free again.
+      expect((await api(app, 'POST', '/v1/images', writer, { name: 'debian' })).status).toBe(201);
+    });
   });
 });
 

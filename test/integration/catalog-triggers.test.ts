@@ -252,6 +252,38 @@ describe('catalog immutability in PostgreSQL', () => {
       await refused('manifest_frozen', `DELETE FROM artifact WHERE id = $1`, [v.artifactId]);
     });
 
+    it('is deleted only by the transaction that deletes its image', async () => {
+      const v = await version('15.0');
+      await publish(v.versionId);
+      await db.query(WITHDRAW, [v.versionId]);
+      await refused('image_version_delete_not_draft', `DELETE FROM image_version WHERE id = $1`, [
+        v.versionId,
+      ]);
+      await db.query('BEGIN');
+      try {
+        // Naming another image does not help.
+        await db.query(`SELECT set_config('imgsrv.deleting_image', gen_random_uuid()::text, true)`);
+        await refused('image_version_delete_not_draft', `DELETE FROM image_version WHERE id = $1`, [
+          v.versionId,
+        ]);
+      } finally {
+        await db.query('ROLLBACK');
+      }
+      await db.query('BEGIN');
+      await db.query(`SELECT set_config('imgsrv.deleting_image', $1, true)`, [imageId]);
+      await db.query(`DELETE FROM image_version WHERE id = $1`, [v.versionId]);
+      await db.query('COMMIT');
+      expect(
+        (await db.query(`SELECT 1 FROM artifact WHERE id = $1`, [v.artifactId])).rowCount,
+      ).toBe(0);
+      // The setting was the transaction's own: a published version is never deleted.
+      const p = await version('15.1');
+      await publish(p.versionId);
+      await refused('image_version_delete_not_draft', `DELETE FROM image_version WHERE id = $1`, [
+        p.versionId,
+      ]);
+    });
+
     it('takes a purge once, and nothing after it', async () => {
       const v = await version('12.0');
       await publish(v.versionId);
