@@ -4,7 +4,7 @@ import { version as packageVersion } from '../package.json';
 import { alias, job, ls, publish, show } from './commands/catalog';
 import { token, whoami } from './commands/auth';
 import { importSimplestreams } from './commands/import';
-import { du, retention, withdraw } from './commands/lifecycle';
+import { du, retention, rm, withdraw } from './commands/lifecycle';
 import { push } from './commands/push';
 import {
   configPath,
@@ -44,6 +44,8 @@ commands:
   retention set IMAGE (--keep-latest N | --keep-days N) [--no-keep-aliased]
   retention show|preview|rm IMAGE               an image's retention policy
   du                                            storage: each image's own bytes, the total
+  rm IMAGE                                      delete an image whose versions are all
+                                                drafts or withdrawn
   token create PRINCIPAL_ID [--name N] [--expires 30d] | token revoke TOKEN_ID
   import simplestreams SOURCE [--filter os=debian,arch=amd64] [--latest N]
        [--alias-from-source] [--source-ca-file F]
@@ -237,6 +239,10 @@ export async function run(argv: string[], io: Io): Promise<number> {
       break;
     case 'du':
       await du(ctx);
+      break;
+    case 'rm':
+      need(1, 'IMAGE');
+      await rm(ctx, args[0]);
       break;
     case 'token':
       need(1, 'create or revoke');

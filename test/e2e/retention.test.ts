@@ -177,6 +177,9 @@ describe('retention policies', () => {
     const storage = JSON.parse(du.stdout) as { bytes: number; bytes_unique_by_image: object };
     expect(storage.bytes).toBeGreaterThan(0);
     expect(Object.keys(storage.bytes_unique_by_image)).toEqual(['daily']);
+    const notEmpty = await runCli(['rm', 'daily'], env);
+    expect(notEmpty.code).toBe(4);
+    expect(notEmpty.stderr).toContain('IMAGE_NOT_EMPTY');
     expect((await runCli(['du'], env)).stdout).toMatch(/daily \(its own\)[\s\S]*total/);
   });
 });

@@ -141,3 +141,13 @@ export async function du(ctx: CliContext): Promise<void> {
   for (const [image, bytes] of rows) say(ctx, `${human(bytes).padStart(10)}  ${image} (its own)`);
   say(ctx, `${human(storage.bytes).padStart(10)}  total (shared bytes once)`);
 }
+
+/** `imgsrv rm IMAGE`: deletes an image whose versions are all drafts or withdrawn. */
+export async function rm(ctx: CliContext, image: string): Promise<void> {
+  await call(
+    `deleting image ${image}`,
+    ctx.client.DELETE('/v1/images/{name}', { params: { path: { name: image } } }),
+  );
+  if (ctx.json) return emitJson(ctx, { image, removed: true });
+  say(ctx, `deleted ${image}`);
+}
