@@ -11,6 +11,7 @@ import { writeReport } from './lib/report.mjs';
 import { GIB, log, MIB } from './lib/util.mjs';
 import { bulkSuite } from './suites/bulk.mjs';
 import { catalogSuite } from './suites/catalog.mjs';
+import { lifecycleSuite } from './suites/lifecycle.mjs';
 import { publishSuite } from './suites/publish.mjs';
 import { streamsSuite } from './suites/streams.mjs';
 import { scaleOutSuite } from './suites/scaleout.mjs';
@@ -21,6 +22,7 @@ const SUITES = {
   publish: publishSuite,
   streams: streamsSuite,
   scaleout: scaleOutSuite,
+  lifecycle: lifecycleSuite,
 };
 
 const { values } = parseArgs({
