@@ -215,6 +215,13 @@ export async function writeReport({ outDir, ctx, machine, run }) {
     '',
   );
   if (run.failure) lines.push(`> **The run failed:** ${run.failure}`, '');
+  for (const m of run.merged ?? [])
+    lines.push(
+      `Figures of the suite(s) ${m.suites.join(', ')} come from a later ${m.mode} run on the same machine, ` +
+        `${m.started} → ${m.finished} (\`npm run bench -- --only ${m.suites.join(',')}\`, merged with ` +
+        '`node bench/merge.mjs`).',
+      '',
+    );
   lines.push('## Machine', '', '| | |', '|---|---|');
   for (const [k, v] of Object.entries(machine)) lines.push(`| ${k} | ${v} |`);
   lines.push('');
