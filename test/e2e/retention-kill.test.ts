@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { Client } from 'pg';
 import { issueIdentity } from '../support/auth';
 import { api, markPublished } from '../support/catalog';
-import { sql, waitForLockWaiter } from '../support/sql';
+import { holdTableLock, sql, waitForLockWaiter } from '../support/sql';
 import { startTestApp, testEnv, type TestApp } from '../support/test-app';
 import { eventually } from '../support/waiting';
 
@@ -40,7 +40,10 @@ describe('a worker killed while applying retention', () => {
     await app?.close();
   });
 
-  function startWorker(): { child: ChildProcess; exited: Promise<void> } {
+  function startWorker(extra: Record<string, string> = {}): {
+    child: ChildProcess;
+    exited: Promise<void>;
+  } {
     const env = testEnv({
       databaseUrl: app.database.url,
       dataDir: app.dataDir,
@@ -49,6 +52,10 @@ describe('a worker killed while applying retention', () => {
         IMGSRV_REDIS_PREFIX: app.config.redis.prefix,
         IMGSRV_BOOTSTRAP_TOKEN: app.bootstrapToken,
         IMGSRV_RETENTION_INTERVAL: '200ms',
+        // Withdrawals become due for purge at once; only the purge test's workers purge.
+        IMGSRV_WITHDRAW_GRACE: '1ms',
+        IMGSRV_PURGE_INTERVAL: '0s',
+        ...extra,
       },
     });
     const child = spawn(process.execPath, [MAIN, 'serve'], {
@@ -125,5 +132,39 @@ describe('a worker killed while applying retention', () => {
       `SELECT applied_at IS NOT NULL AS applied FROM retention_policy`,
     );
     expect(policy.applied).toBe(true);
+  }, 240_000);
+
+  it('and one killed in the middle of a purge leaves every version purged or not; the next purges all', async () => {
+    const purged = async () =>
+      (
+        await sql<{ n: number }>(
+          app.database.url,
+          `SELECT count(*)::int AS n FROM image_version WHERE purged_at IS NOT NULL`,
+        )
+      )[0].n;
+    expect(await purged()).toBe(0);
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+    // Holds writers of image_version back: the purge's UPDATE waits, inside its statement.
+    const lock = await holdTableLock(app.database.url, 'image_version');
+    const first = startWorker({ IMGSRV_PURGE_INTERVAL: '200ms', IMGSRV_RETENTION_INTERVAL: '0s' });
+    try {
+      await waitForLockWaiter(app.database.url, app.database.name, 'image_version');
+      first.child.kill('SIGKILL');
+      await first.exited;
+    } finally {
+      await lock.release();
+    }
+    expect(await purged()).toBe(0);
+    startWorker({ IMGSRV_PURGE_INTERVAL: '200ms', IMGSRV_RETENTION_INTERVAL: '0s' });
+    await eventually(
+      'the next worker to purge every withdrawn version',
+      async () => ((await purged()) === VERSIONS - 1 ? true : undefined),
+      { attempts: 600, intervalMs: 100 },
+    );
+    const [left] = await sql<{ n: number }>(
+      app.database.url,
+      `SELECT count(*)::int AS n FROM image_version WHERE state = 'published' AND purged_at IS NULL`,
+    );
+    expect(left.n).toBe(1);
   }, 240_000);
 });

@@ -11,6 +11,7 @@ import {
   type FixtureFile,
 } from '../support/fixtures';
 import { metric } from '../support/processes';
+import { sql } from '../support/sql';
 import { composeDraft, publishPath, waitForJob } from '../support/publish';
 import { startTestApp, testEnv, type TestApp } from '../support/test-app';
 import { eventually } from '../support/waiting';
@@ -289,6 +290,28 @@ describe('withdrawing published versions', () => {
       expect(garbage).toContain(builds['3'].meta.sha256);
       expect(garbage).not.toContain(builds['3'].root.sha256);
       expect(garbage).not.toContain(builds['4'].meta.sha256);
+
+      // And collects it: a run marks, a run after the mark delay deletes the row and the bytes.
+      const gcEnv = mainEnv(app, { IMGSRV_CAS_GC_GRACE: '0s', IMGSRV_CAS_GC_DELETE_DELAY: '0s' });
+      expect((await runMain(['gc', '--json'], gcEnv)).status).toBe(0);
+      await sql(
+        app.database.url,
+        `UPDATE cas_blob_gc_mark SET marked_at = now() - interval '10 minutes'`,
+      );
+      const collected = await runMain(['gc', '--json'], gcEnv);
+      expect(collected.status).toBe(0);
+      expect(JSON.parse(collected.stdout)).toMatchObject({ blobs_deleted: 1, objects_deleted: 1 });
+      const kept = await sql<{ digest: string }>(
+        app.database.url,
+        `SELECT digest FROM cas_blob WHERE digest = ANY($1::text[]) ORDER BY digest`,
+        [[builds['3'].meta.sha256, builds['3'].root.sha256, builds['4'].meta.sha256]],
+      );
+      expect(kept.map((r) => r.digest).sort()).toEqual(
+        [builds['3'].root.sha256, builds['4'].meta.sha256].sort(),
+      );
+      const stillServed = await app.fetch(rootPath('3').replace('debian-3', 'debian-4'));
+      expect(stillServed.status).toBe(200);
+      expect(Buffer.from(await stillServed.arrayBuffer()).length).toBe(root);
     });
 
     it('deletes an image only once every version is a draft or withdrawn', async () => {
