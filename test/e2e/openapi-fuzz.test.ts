@@ -139,6 +139,12 @@ describe('OpenAPI fuzz: every operation, mutated requests', () => {
   const newDraft = async () => {
     const version = `d${++draftCounter}`;
     const base = `/v1/images/fz-draft/versions`;
+    // The fuzzer may have deleted the image (DELETE /v1/images/{name} takes one with drafts only).
+    await must(
+      'fz-draft',
+      api(app, 'POST', '/v1/images', content(), { name: 'fz-draft' }),
+      [201, 409],
+    );
     await must('draft', api(app, 'POST', base, content(), { version }));
     const artifact = await must(
       'draft artifact',
