@@ -1,7 +1,5 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { Client } from 'pg';
 import { createBlobStore } from '../../src/cas/blob-store/blob-store.module';
 import type { BlobStore } from '../../src/cas/blob-store/blob-store';
@@ -13,30 +11,7 @@ import { startS3rver, type RunningS3rver } from '../support/s3rver';
 import { startTestApp, testEnv, type TestApp } from '../support/test-app';
 import { uniqueTestDatabaseName, urlForDatabase, withAdminClient } from '../support/test-database';
 import { uploadBlob } from '../support/uploads';
-
-const MAIN = resolve(__dirname, '../../dist/main.js');
-
-interface Ran {
-  readonly status: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs `node dist/main.js …` without blocking this process (the app under test lives here). */
-function run(args: string[], env: Env): Promise<Ran> {
-  return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (status) => resolveRun({ status, stdout, stderr }));
-  });
-}
+import { MAIN, runMain, type Ran } from '../support/main-process';
 
 /** The environment `serve` of the app under test has, as an operator would run the commands. */
 function cliEnv(app: TestApp, extra: Env = {}): Env {
@@ -144,13 +119,13 @@ describe.each(['fs', 's3'] as const)('gc on the %s blob store', (driver) => {
 
   it('keeps blobs within the grace period: not listed, not marked', async () => {
     const grace = { IMGSRV_CAS_GC_GRACE: '1h' };
-    expect(json(await run(['gc', '--dry-run', '--json'], cliEnv(app, grace)))).toMatchObject({
+    expect(json(await runMain(['gc', '--dry-run', '--json'], cliEnv(app, grace)))).toMatchObject({
       dry_run: true,
       grace_ms: 3_600_000,
       blobs: [],
       total_bytes: 0,
     });
-    expect(json(await run(['gc', '--json'], cliEnv(app, grace)))).toMatchObject({
+    expect(json(await runMain(['gc', '--json'], cliEnv(app, grace)))).toMatchObject({
       dry_run: false,
       blobs_marked: 0,
       blobs_deleted: 0,
@@ -161,7 +136,7 @@ describe.each(['fs', 's3'] as const)('gc on the %s blob store', (driver) => {
   it('lists an unreferenced blob past the grace with --dry-run, then marks it, then deletes it after the mark delay, and keeps the cited one', async () => {
     const env = cliEnv(app, { IMGSRV_CAS_GC_GRACE: '0s', IMGSRV_CAS_GC_DELETE_DELAY: '0s' });
 
-    const preview = json(await run(['gc', '--dry-run', '--json'], env));
+    const preview = json(await runMain(['gc', '--dry-run', '--json'], env));
     expect(preview.blobs).toEqual([
       expect.objectContaining({
         digest: garbage.digest,
@@ -172,7 +147,7 @@ describe.each(['fs', 's3'] as const)('gc on the %s blob store', (driver) => {
     ]);
     expect(preview.total_bytes).toBe(3000);
     expect(Date.parse(preview.blobs[0].last_referenced_at)).not.toBeNaN();
-    const text = await run(['gc', '--dry-run'], env);
+    const text = await runMain(['gc', '--dry-run'], env);
     expect(text.status).toBe(0);
     expect(text.stdout).toContain(garbage.digest);
     expect(text.stdout).not.toContain(cited.digest);
@@ -184,25 +159,25 @@ describe.each(['fs', 's3'] as const)('gc on the %s blob store', (driver) => {
     expect(await bytesOf(garbage.digest)).toEqual({ sizeBytes: 3000 });
 
     // First run: marks it, deletes nothing yet (the mark must stand for the mark delay).
-    expect(json(await run(['gc', '--json'], env))).toMatchObject({
+    expect(json(await runMain(['gc', '--json'], env))).toMatchObject({
       blobs_marked: 1,
       blobs_deleted: 0,
       objects_deleted: 0,
     });
     expect(await marks()).toEqual([garbage.digest]);
     expect(await rowOf(garbage.digest)).toBe(true);
-    expect(json(await run(['gc', '--dry-run', '--json'], env)).blobs).toEqual([
+    expect(json(await runMain(['gc', '--dry-run', '--json'], env)).blobs).toEqual([
       expect.objectContaining({ digest: garbage.digest, next_run: 'wait' }),
     ]);
 
     // As if the mark delay had passed.
     await sql(app, `UPDATE cas_blob_gc_mark SET marked_at = now() - interval '10 minutes'`);
-    expect(json(await run(['gc', '--dry-run', '--json'], env)).blobs).toEqual([
+    expect(json(await runMain(['gc', '--dry-run', '--json'], env)).blobs).toEqual([
       expect.objectContaining({ digest: garbage.digest, next_run: 'delete' }),
     ]);
     expect(await rowOf(garbage.digest)).toBe(true);
 
-    const ran = await run(['gc'], env);
+    const ran = await runMain(['gc'], env);
     expect(ran.status).toBe(0);
     expect(ran.stdout).toMatch(/deleted 1 blob row\(s\), 2\.9 KiB \(3000 bytes\)/);
     expect(ran.stdout).toMatch(/deleted 1 object\(s\)/);
@@ -221,7 +196,7 @@ describe.each(['fs', 's3'] as const)('gc on the %s blob store', (driver) => {
     expect(await rowOf(cited.digest)).toBe(true);
     expect(await bytesOf(cited.digest)).toEqual({ sizeBytes: 2000 });
     expect(await marks()).toEqual([]);
-    expect(json(await run(['gc', '--dry-run', '--json'], env))).toMatchObject({
+    expect(json(await runMain(['gc', '--dry-run', '--json'], env))).toMatchObject({
       blobs: [],
       pending_objects: [],
     });
@@ -237,7 +212,7 @@ describe('token issue and token revoke', () => {
   afterAll(() => app.close());
 
   it('prints only a token, which authenticates as an auth-manager, and audits it as system:cli', async () => {
-    const issued = await run(
+    const issued = await runMain(
       ['token', 'issue', '--principal', 'recovered operator', '--ttl', '1h', '--name', 'recovery'],
       cliEnv(app),
     );
@@ -281,13 +256,16 @@ describe('token issue and token revoke', () => {
     expect(row.expires_at.getTime() - row.created_at.getTime()).toBeLessThanOrEqual(3_660_000);
 
     // Issuing again reuses the principal and its grant; revoking by the token itself works.
-    const again = await run(['token', 'issue', '--principal', 'recovered operator'], cliEnv(app));
+    const again = await runMain(
+      ['token', 'issue', '--principal', 'recovered operator'],
+      cliEnv(app),
+    );
     expect(again.status).toBe(0);
     expect(again.stderr).toMatch(/reused principal .*already holds auth-manager on \*/);
     expect(
       await sql(app, `SELECT 1 FROM principal WHERE display_name = 'recovered operator'`),
     ).toHaveLength(1);
-    const revoked = await run(['token', 'revoke', token], cliEnv(app));
+    const revoked = await runMain(['token', 'revoke', token], cliEnv(app));
     expect(revoked.status).toBe(0);
     expect(revoked.stdout).toBe('');
     expect((await api(app, 'GET', '/v1/auth/principals', bearer(token))).status).toBe(401);
@@ -297,7 +275,7 @@ describe('token issue and token revoke', () => {
   });
 
   it('grants the role asked for, scoped to the images given', async () => {
-    const issued = await run(
+    const issued = await runMain(
       ['token', 'issue', '--principal', 'ci', '--role', 'content-writer', '--images', 'debian-*'],
       cliEnv(app),
     );
@@ -322,7 +300,7 @@ describe('token issue and token revoke', () => {
       [['gc', '--force'], /Unknown option '--force'/],
       [['gc', 'now'], /Unexpected argument 'now'/],
     ];
-    const results = await Promise.all(cases.map(([args]) => run(args, cliEnv(app))));
+    const results = await Promise.all(cases.map(([args]) => runMain(args, cliEnv(app))));
     results.forEach((ran, i) => {
       expect({ args: cases[i][0], status: ran.status, stdout: ran.stdout }).toEqual({
         args: cases[i][0],
@@ -343,7 +321,7 @@ describe('token issue and token revoke', () => {
         ['token', 'issue', '--principal', 'x'],
         ['gc', '--dry-run'],
       ]) {
-        const ran = await run(args, env);
+        const ran = await runMain(args, env);
         expect(ran.status).toBe(1);
         expect(ran.stderr).toMatch(/schema is behind .*run `node dist\/main\.js migrate` first/);
         expect(ran.stdout).toBe('');

@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
 import type { Env } from '../../src/config/app-config';
 import { issueIdentity } from '../support/auth';
 import { api } from '../support/catalog';
@@ -10,13 +8,13 @@ import {
   removeFixtureDir,
   type FixtureFile,
 } from '../support/fixtures';
+import { runMain } from '../support/main-process';
 import { metric } from '../support/processes';
 import { sql } from '../support/sql';
 import { composeDraft, publishPath, waitForJob } from '../support/publish';
 import { startTestApp, testEnv, type TestApp } from '../support/test-app';
 import { eventually } from '../support/waiting';
 
-const MAIN = resolve(__dirname, '../../dist/main.js');
 const hex = (f: FixtureFile) => f.sha256.slice('sha256:'.length);
 
 interface Build {
@@ -344,23 +342,4 @@ function mainEnv(app: TestApp, extra: Env = {}): Env {
     env: { IMGSRV_REDIS_PREFIX: app.config.redis.prefix, ...extra },
   });
   return env;
-}
-
-/** Runs `node dist/main.js …` without blocking this process (the app under test lives here). */
-function runMain(
-  args: string[],
-  env: Env,
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (status) => done({ status, stdout, stderr }));
-  });
 }
