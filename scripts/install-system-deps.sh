@@ -2,8 +2,9 @@
 # Installs the Debian packages the tests and benchmarks need: the Incus client and daemon
 # (bookworm-backports; the daemon also brings qemu-utils from there), incus-simplestreams
 # (incus-extra), qemu-img, mksquashfs, busybox-static (a container root filesystem that boots),
-# unshare, nginx, and what node-gyp needs to build the sendfile addon (native/sendfile; Node's own
-# headers come with Node). Idempotent and quiet: it does nothing when every command is present.
+# unshare, nginx, Chromium (the web catalog's browser tests drive it with playwright-core), and
+# what node-gyp needs to build the sendfile addon (native/sendfile; Node's own headers come with
+# Node). Idempotent and quiet: it does nothing when every command is present.
 set -euo pipefail
 
 need=()
@@ -16,6 +17,7 @@ command -v qemu-img >/dev/null 2>&1 || need+=(qemu-img)
 command -v mksquashfs >/dev/null 2>&1 || need+=(mksquashfs)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v xz >/dev/null 2>&1 || need+=(xz)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 command -v make >/dev/null 2>&1 || need+=(make)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
@@ -40,5 +42,5 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
 apt-get install -y -qq -t bookworm-backports incus-client incus-extra incus >/dev/null
 apt-get install -y -qq qemu-utils squashfs-tools nginx-light xz-utils g++ make python3 \
-  busybox-static util-linux >/dev/null
+  busybox-static util-linux chromium >/dev/null
 echo "install-system-deps: installed ${need[*]}"

@@ -21,6 +21,7 @@ import { HealthModule } from './health/health.module';
 import { PublishModule } from './publish/publish.module';
 import { QueueModule } from './queue/queue.module';
 import { StreamsModule } from './streams/streams.module';
+import { UiModule } from './ui/ui.module';
 
 type ModuleImport = Type | DynamicModule;
 
@@ -63,5 +64,6 @@ export function applicationModules(config: AppConfig, logger: Logger): ModuleImp
     AliasesModule,
     EventsModule.register(config),
     LifecycleModule.register(config),
+    ...(config.ui.enabled ? [UiModule] : []),
   ];
 }

@@ -5,7 +5,7 @@ import { DomainError } from '../common/errors/domain-error';
 import { LOGGER } from '../common/logging/logging.module';
 import type { Logger } from '../common/logging/logger';
 import { parseApiToken, secretMatches } from './api-token';
-import { ApiTokenRepository } from './api-token.repository';
+import { ApiTokenRepository, type TokenForAuth } from './api-token.repository';
 import { OidcRejection, OidcUnavailable, OidcVerifier } from './oidc-verifier';
 import { Principal, type Grant } from './principal';
 import { PrincipalRepository } from './principal.repository';
@@ -81,16 +81,37 @@ export class AuthenticationService {
     if (token.revokedAt) return this.reject(`token ${token.id} is revoked`, options);
     if (token.expiresAt.getTime() <= Date.now())
       return this.reject(`token ${token.id} expired`, options);
+    return this.principalOf(token);
+  }
+
+  /**
+   * The principal of an API token known by id (a web catalog session holds the id, never the
+   * secret), with its grants as they are now; null when the token is gone, revoked or expired.
+   */
+  async principalOfToken(tokenId: string): Promise<Principal | null> {
+    const token = await this.tokens.findForAuth(tokenId);
+    if (!token || token.revokedAt || token.expiresAt.getTime() <= Date.now()) return null;
+    return this.principalOf(token);
+  }
+
+  /** Checks a plaintext API token as authenticate does: its id and expiry, or null. */
+  async checkApiToken(plaintext: string): Promise<{ id: string; expiresAt: Date } | null> {
+    const parsed = parseApiToken(plaintext);
+    if (!parsed) return null;
+    const token = await this.tokens.findForAuth(parsed.id);
+    if (!token || !secretMatches(parsed.secret, token.secretSha256)) return null;
+    if (token.revokedAt || token.expiresAt.getTime() <= Date.now()) return null;
+    return { id: token.id, expiresAt: token.expiresAt };
+  }
+
+  private principalOf(token: TokenForAuth): Principal {
     this.touch(token.id);
     return new Principal(
       token.principal.id,
       token.principal.kind,
       token.principal.displayName,
       token.grants,
-      {
-        type: 'api_token',
-        id: token.id,
-      },
+      { type: 'api_token', id: token.id },
     );
   }
 

@@ -8,16 +8,13 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { BlobReader } from '../cas/blob-reader';
-import { DomainError } from '../common/errors/domain-error';
-import { DownloadResponder } from '../common/http/download.responder';
 import { CurrentActor, CurrentPrincipal } from '../auth/current-principal.decorator';
 import type { Actor } from '../auth/actor';
 import type { Principal } from '../auth/principal';
 import { AcceptsBasicAuth, PublicRead, RequireAction } from '../auth/require-action.decorator';
 import { ApiDownload } from '../common/http/api-conditional.decorator';
 import { ApiProblems } from '../common/http/api-problems.decorator';
-import { type BlobLocation } from './catalog.service';
+import { ArtifactDownloads } from './artifact-downloads';
 import { ArtifactService } from './artifact.service';
 import {
   ArtifactCreateDto,
@@ -41,71 +38,8 @@ import {
 export class ArtifactController {
   constructor(
     private readonly artifacts: ArtifactService,
-    private readonly blobs: BlobReader,
-    private readonly downloads: DownloadResponder,
+    private readonly downloads: ArtifactDownloads,
   ) {}
-
-  private async serve(
-    request: FastifyRequest,
-    reply: FastifyReply,
-    kind: 'artifact' | 'attachment',
-    location: BlobLocation,
-    filename?: string,
-  ): Promise<FastifyReply> {
-    if (filename !== undefined && filename !== location.filename) {
-      throw new DomainError('NOT_FOUND', `This download is called ${location.filename}.`);
-    }
-    // Only trusted bytes are served, at their verified size (a draft may cite a digest that is
-    // not uploaded yet: 404 BLOB_NOT_FOUND).
-    const blob = await this.blobs.getBlob(location.digest);
-    return this.downloads.send(
-      request,
-      reply,
-      kind,
-      {
-        digest: blob.digest,
-        sizeBytes: blob.sizeBytes,
-        mediaType: location.mediaType,
-        filename: location.filename,
-        lastModified: location.lastModified,
-        immutable: location.published,
-      },
-      {
-        stream: (range, signal) => this.blobs.openBlob(blob, range, signal),
-        file: () => this.blobs.openBlobFile(blob),
-      },
-    );
-  }
-
-  private async artifactDownload(
-    principal: Principal | null,
-    params: ArtifactParamsDto,
-    request: FastifyRequest,
-    reply: FastifyReply,
-    filename?: string,
-  ): Promise<FastifyReply> {
-    const { name, version, artifact_id } = params;
-    const location = await this.artifacts.locateArtifactBlob(principal, name, version, artifact_id);
-    return this.serve(request, reply, 'artifact', location, filename);
-  }
-
-  private async attachmentDownload(
-    principal: Principal | null,
-    params: AttachmentParamsDto,
-    request: FastifyRequest,
-    reply: FastifyReply,
-    filename?: string,
-  ): Promise<FastifyReply> {
-    const { name, version, artifact_id, attachment_id } = params;
-    const location = await this.artifacts.locateAttachmentBlob(
-      principal,
-      name,
-      version,
-      artifact_id,
-      attachment_id,
-    );
-    return this.serve(request, reply, 'attachment', location, filename);
-  }
 
   @Get(':artifact_id/download')
   @PublicRead({ imageParam: 'name' })
@@ -121,7 +55,7 @@ export class ArtifactController {
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<FastifyReply> {
-    return this.artifactDownload(principal, params, request, reply);
+    return this.downloads.artifact(principal, request, reply, params);
   }
 
   @Get(':artifact_id/download/:filename')
@@ -139,7 +73,7 @@ export class ArtifactController {
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<FastifyReply> {
-    return this.artifactDownload(principal, params, request, reply, params.filename);
+    return this.downloads.artifact(principal, request, reply, params, params.filename);
   }
 
   @Get(':artifact_id/attachments/:attachment_id/download')
@@ -156,7 +90,7 @@ export class ArtifactController {
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<FastifyReply> {
-    return this.attachmentDownload(principal, params, request, reply);
+    return this.downloads.attachment(principal, request, reply, params);
   }
 
   @Get(':artifact_id/attachments/:attachment_id/download/:filename')
@@ -171,7 +105,7 @@ export class ArtifactController {
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<FastifyReply> {
-    return this.attachmentDownload(principal, params, request, reply, params.filename);
+    return this.downloads.attachment(principal, request, reply, params, params.filename);
   }
 
   @Get()

@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import type { AppConfig } from '../config/app-config';
 import { ArtifactController } from './artifact.controller';
+import { ArtifactDownloads } from './artifact-downloads';
 import { ArtifactRepository } from './artifact.repository';
 import { AttachmentRepository } from './attachment.repository';
 import { BlobController } from './blob.controller';
@@ -38,13 +39,14 @@ export class CatalogModule {
         CatalogAccess,
         CatalogPort,
         ArtifactService,
+        ArtifactDownloads,
         ImageRepository,
         ImageVersionRepository,
         ArtifactRepository,
         AttachmentRepository,
         VersionLifecycleService,
       ],
-      exports: [CatalogService, CatalogPort, VersionLifecycleService],
+      exports: [CatalogService, CatalogPort, VersionLifecycleService, ArtifactDownloads],
     };
   }
 }

@@ -106,6 +106,12 @@ export interface AppConfig {
     /** How often workers apply retention policies where a publish or time may let versions go. */
     readonly retentionIntervalMs: number;
   };
+  readonly ui: {
+    /** Whether the listeners serve the web catalog under /ui. */
+    readonly enabled: boolean;
+    /** How long a web catalog session lasts at most (never past its API token's expiry). */
+    readonly sessionTtlMs: number;
+  };
   readonly webhooks: {
     /**
      * Hosts a webhook URL may name although internal (loopback, private, link-local), in
@@ -341,6 +347,10 @@ export function loadConfig(env: Env, cwd = process.cwd()): AppConfig {
       withdrawGraceMs: parseDuration(nonEmpty('IMGSRV_WITHDRAW_GRACE', '24h')),
       purgeIntervalMs: parseDuration(nonEmpty('IMGSRV_PURGE_INTERVAL', '1m')),
       retentionIntervalMs: parseDuration(nonEmpty('IMGSRV_RETENTION_INTERVAL', '10s')),
+    },
+    ui: {
+      enabled: parseBoolean(nonEmpty('IMGSRV_UI', 'true')),
+      sessionTtlMs: parseDuration(nonEmpty('IMGSRV_UI_SESSION_TTL', '8h')),
     },
     webhooks: {
       allowedHosts: webhookAllowedHosts,

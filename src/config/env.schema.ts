@@ -212,6 +212,14 @@ export class EnvSchema {
   IMGSRV_RETENTION_INTERVAL?: string;
 
   @IsOptional()
+  @IsIn(BOOLEAN_VALUES, { message: 'must be true or false' })
+  IMGSRV_UI?: string;
+
+  @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 8h' })
+  IMGSRV_UI_SESSION_TTL?: string;
+
+  @IsOptional()
   @Matches(/^[1-9]\d{0,2}$/, { message: 'must be a whole number from 1 to 999' })
   IMGSRV_WEBHOOK_CONCURRENCY?: string;
 }

@@ -21,7 +21,9 @@ export class PublishModule {
   /** The processor and sweeper run only in processes with the worker role. */
   static register(config: AppConfig): DynamicModule {
     const workerProviders = config.roles.worker ? [PublishProcessor, PublishSweeper] : [];
+    // Global and registered once per composition, like CatalogModule: the web catalog reads jobs.
     return {
+      global: true,
       module: PublishModule,
       imports: [BullModule.registerQueue({ name: PUBLISH_QUEUE }), StreamsModule],
       controllers: [PublishController],
