@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import { DomainError } from '../common/errors/domain-error';
+import { unstorableText } from '../common/text';
 import type { AppConfig } from '../config/app-config';
 
 /** The largest form the pages send (a token, a CSRF token). */
@@ -20,11 +21,11 @@ export function stringParams<K extends string>(
   for (const key of keys) {
     const value = source[key];
     if (value === undefined || value === '') continue;
-    if (typeof value !== 'string' || value.length > VALUE_LIMIT)
+    if (typeof value !== 'string' || value.length > VALUE_LIMIT || unstorableText(value) !== null)
       throw DomainError.validation([
         {
           pointer: `/query/${key}`,
-          detail: `must be one value of at most ${VALUE_LIMIT} characters`,
+          detail: `must be one value of at most ${VALUE_LIMIT} characters, without NUL`,
         },
       ]);
     out[key] = value;
@@ -47,12 +48,11 @@ export async function formOf(request: FastifyRequest): Promise<URLSearchParams> 
   const chunks: Buffer[] = [];
   let size = 0;
   if (body && typeof body.on === 'function') {
-    for await (const chunk of body) {
+    for await (const chunk of body.iterator({ destroyOnReturn: false })) {
       size += (chunk as Buffer).length;
-      if (size > FORM_LIMIT) {
-        body.destroy();
+      // The rest stays unread: the server drains or closes after the answer (server/unread-body).
+      if (size > FORM_LIMIT)
         throw new DomainError('BODY_TOO_LARGE', `A form may hold at most ${FORM_LIMIT} bytes.`);
-      }
       chunks.push(chunk as Buffer);
     }
   }

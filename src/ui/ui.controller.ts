@@ -5,6 +5,7 @@ import { AliasRepository } from '../aliases/alias.repository';
 import { AuditService } from '../audit/audit.service';
 import { ArtifactDownloads } from '../catalog/artifact-downloads';
 import { CatalogService } from '../catalog/catalog.service';
+import { IMAGE_NAME, VERSION_NAME } from '../catalog/dto/catalog.request.dto';
 import { DomainError } from '../common/errors/domain-error';
 import { toProblem } from '../common/errors/problem';
 import type { AppConfig } from '../config/app-config';
@@ -79,7 +80,7 @@ export class UiController {
   @Get('images/:name')
   async image(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     await this.page(request, reply, async (ctx) => {
-      const { name } = request.params as { name: string };
+      const { name } = pathOf(request);
       const { cursor } = stringParams(request.query, ['cursor'] as const);
       const { principal } = ctx.visitor;
       const image = await this.catalog.getImage(principal, name);
@@ -104,7 +105,7 @@ export class UiController {
   @Get('images/:name/versions/:version')
   async version(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     await this.page(request, reply, async (ctx) => {
-      const { name, version } = request.params as { name: string; version: string };
+      const { name, version } = pathOf(request);
       const { principal } = ctx.visitor;
       const manifest = await this.catalog.getManifest(principal, name, version);
       const [aliases, projected, job] = await Promise.all([
@@ -290,10 +291,25 @@ function idParams(
   request: FastifyRequest,
   ids: readonly string[],
 ): { name: string; version: string; artifact_id: string; attachment_id: string; filename: string } {
-  const p = request.params as Record<string, string>;
+  const p: Record<string, string> = {
+    ...(request.params as Record<string, string>),
+    ...pathOf(request),
+  };
   for (const id of ids)
     if (!UUID.test(p[id] ?? '')) throw new DomainError('NOT_FOUND', 'There is no such download.');
   return p as never;
+}
+
+/**
+ * The image name and version of a page's path, checked as the API's DTOs check them: a name no
+ * image can have is the same 404 as a missing image (and never reaches SQL).
+ */
+function pathOf(request: FastifyRequest): { name: string; version: string } {
+  const { name, version } = request.params as { name: string; version?: string };
+  if (!IMAGE_NAME.test(name)) throw new DomainError('IMAGE_NOT_FOUND', 'There is no such image.');
+  if (version !== undefined && !VERSION_NAME.test(version))
+    throw new DomainError('VERSION_NOT_FOUND', `Image ${name} has no such version.`);
+  return { name, version: version ?? '' };
 }
 
 type UiPrincipal = Awaited<ReturnType<UiSessionService['visitor']>>['principal'];

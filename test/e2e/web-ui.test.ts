@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import * as fc from 'fast-check';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -320,6 +321,75 @@ describe('web catalog (/ui) in Chromium', () => {
       await shot(page, name);
     }
     await context.close();
+  });
+
+  it('answers malformed requests with a 4xx page, never a 5xx', async () => {
+    const nulCursor = Buffer.from(JSON.stringify(['\u0000'])).toString('base64url');
+    const cases: [string, Parameters<TestApp['fetch']>[1], number][] = [
+      ['/ui/images/%00', {}, 404],
+      ['/ui/images/Bad%20Name', {}, 404],
+      ['/ui/images/debian-12/versions/%00', {}, 404],
+      ['/ui?q=%00', {}, 400],
+      ['/ui?cursor=garbage', {}, 400],
+      [`/ui?cursor=${nulCursor}`, {}, 400],
+      ['/ui/images/debian-12?cursor=garbage', {}, 400],
+      ['/ui/jobs/not-a-uuid', {}, 401],
+      ['/ui/audit', {}, 401],
+      ['/ui/assets/nope.css', {}, 404],
+      ['/ui/images/debian-12/versions/20261202/artifacts/nope/download/x', {}, 404],
+      [
+        '/ui/sign-in',
+        { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' },
+        415,
+      ],
+      [
+        '/ui/sign-in',
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: `token=${'x'.repeat(20_000)}`,
+        },
+        413,
+      ],
+      [
+        '/ui/sign-out',
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: 'csrf=x',
+        },
+        403,
+      ],
+    ];
+    for (const [path, init, status] of cases) {
+      const res = await app.fetch(path, init);
+      await res.arrayBuffer();
+      expect([path, res.status]).toEqual([path, status]);
+    }
+    // Random paths and queries under /ui: every answer below 500.
+    const segment = fc.string({ unit: 'binary', maxLength: 40 }).map(encodeURIComponent);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(
+          '/ui/images/',
+          '/ui/images/debian-12/versions/',
+          '/ui/jobs/',
+          '/ui?q=',
+          '/ui?cursor=',
+          '/ui/jobs?state=',
+          '/ui/audit?action=',
+        ),
+        segment,
+        async (prefix, value) => {
+          const res = await app.fetch(`${prefix}${value}`, {
+            headers: { cookie: `imgsrv_ui_session=${value}` },
+          });
+          await res.arrayBuffer();
+          return res.status < 500;
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   describe('a private server', () => {
