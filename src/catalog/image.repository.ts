@@ -71,18 +71,34 @@ export class ImageRepository {
       imageIds.map((id) => [id, { bytes: 0, bytesUnique: 0 }]),
     );
     if (imageIds.length === 0) return result;
+    // Per image, each (digest, size) it cites once, and per such digest how many images cite it:
+    // hash joins over the images' own citations, so the cost follows what they cite (comparing
+    // every citation of the catalog with every other grew with its square).
     const rows: { image_id: string; bytes: string; bytes_unique: string }[] =
       await this.dataSource.query(
-        `${CITES},
+        `WITH mine AS (
+           SELECT v.image_id, a.primary_blob_digest AS digest, a.primary_blob_size_bytes AS size
+             FROM image_version v JOIN artifact a ON a.version_id = v.id
+            WHERE v.image_id = ANY($1::uuid[]) AND v.purged_at IS NULL
+           UNION
+           SELECT v.image_id, t.blob_digest, t.blob_size_bytes
+             FROM image_version v JOIN artifact a ON a.version_id = v.id
+             JOIN attachment t ON t.artifact_id = a.id
+            WHERE v.image_id = ANY($1::uuid[]) AND v.purged_at IS NULL),
          owners AS (
-           SELECT digest, count(DISTINCT image_id) AS n FROM cites
-            WHERE digest IN (SELECT digest FROM cites WHERE image_id = ANY($1::uuid[]))
-            GROUP BY digest)
-         SELECT c.image_id, sum(c.size) AS bytes,
-                coalesce(sum(c.size) FILTER (WHERE o.n = 1), 0) AS bytes_unique
-           FROM cites c JOIN owners o USING (digest)
-          WHERE c.image_id = ANY($1::uuid[])
-          GROUP BY c.image_id`,
+           SELECT x.digest, count(DISTINCT v.image_id) AS n
+             FROM (SELECT a.primary_blob_digest AS digest, a.version_id FROM artifact a
+                    WHERE a.primary_blob_digest IN (SELECT digest FROM mine)
+                   UNION ALL
+                   SELECT t.blob_digest, a.version_id
+                     FROM attachment t JOIN artifact a ON a.id = t.artifact_id
+                    WHERE t.blob_digest IN (SELECT digest FROM mine)) x
+             JOIN image_version v ON v.id = x.version_id AND v.purged_at IS NULL
+            GROUP BY x.digest)
+         SELECT m.image_id, sum(m.size) AS bytes,
+                coalesce(sum(m.size) FILTER (WHERE o.n = 1), 0) AS bytes_unique
+           FROM mine m JOIN owners o USING (digest)
+          GROUP BY m.image_id`,
         [imageIds],
       );
     for (const r of rows)
