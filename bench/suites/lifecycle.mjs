@@ -13,6 +13,45 @@ async function publishTimed(api, image, version, meta) {
   return nowMs() - t0;
 }
 
+/** p50 of `n` sequential GETs of `url` (each body read whole), in ms. */
+async function timedGets(url, n, headers = {}) {
+  const samples = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = nowMs();
+    const res = await fetch(url, { headers });
+    await res.arrayBuffer();
+    if (res.status !== 200) throw new Error(`GET ${url} answered ${res.status}`);
+    samples.push(nowMs() - t0);
+  }
+  return samples;
+}
+
+/**
+ * The web catalog on an image with many published versions (anonymous, public reads): the image
+ * list, the image page (its first 50 versions) and one version page, beside the API's JSON of
+ * the same first page of versions.
+ */
+async function webCatalogPages(ctx, base, token, versions) {
+  const runs = 50;
+  const apiPage = await timedGets(`${base}/v1/images/daily/versions?limit=50`, runs, {
+    authorization: `Bearer ${token}`,
+  });
+  for (const [id, path, what] of [
+    ['list', '/ui', 'the image list'],
+    ['image', '/ui/images/daily', 'the image page (first 50 versions)'],
+    ['version', `/ui/images/daily/versions/${Math.floor(versions / 2)}`, 'a version page'],
+  ]) {
+    ctx.figure({
+      id: `ui.${id}`,
+      suite: 'Web catalog',
+      title: `Web catalog: ${what} with ${versions} published versions, GET p50 of ${runs}`,
+      unit: 'ms',
+      samples: await timedGets(`${base}${path}`, runs),
+      reference: { name: 'the API listing 50 versions (JSON)', short: 'API', samples: apiPage },
+    });
+  }
+}
+
 export async function lifecycleSuite(ctx) {
   const { streamsVersions, sequentialPublishes } = ctx.settings;
   const group = await ctx.group('lifecycle');
@@ -20,7 +59,8 @@ export async function lifecycleSuite(ctx) {
   const server = await group.start('api', {
     env: { IMGSRV_WORKER_CONCURRENCY: '8', IMGSRV_RETENTION_INTERVAL: '100ms' },
   });
-  const api = apiClient(server.url, await writerToken(server.url, group.bootstrapToken));
+  const token = await writerToken(server.url, group.bootstrapToken);
+  const api = apiClient(server.url, token);
 
   // ---- retention over many versions
   await api.post('/v1/images', { name: 'daily' });
@@ -33,6 +73,8 @@ export async function lifecycleSuite(ctx) {
   await pool(jobs.length, 8, (i) => waitForJob(api, jobs[i], { pollMs: 50 }));
   const publishS = (nowMs() - setup0) / 1000;
   log(`lifecycle setup: ${streamsVersions} versions published in ${publishS.toFixed(0)} s`);
+
+  await webCatalogPages(ctx, server.url, token, streamsVersions);
 
   const t0 = nowMs();
   await api.put('/v1/images/daily/retention', { keep_latest: 1 });
