@@ -469,6 +469,27 @@ describe('web catalog (/ui) in Chromium', () => {
       await context.close();
     });
 
+    it('ends a session when its token is revoked, and never lets it outlive the session TTL', async () => {
+      const reader = await issueIdentity(privateApp, 'reader', ['secret-one']);
+      const context = await browser.newContext();
+      const page = await signIn(context, privateApp.url, reader.token);
+      expect(await textsOf(page.locator('table.images tbody th a'))).toEqual(['secret-one']);
+      const [cookie] = await context.cookies();
+      // The session ends with the token (issued for an hour here), before the 8 h session TTL.
+      const hours = ((cookie?.expires ?? 0) - Date.now() / 1000) / 3600;
+      expect(hours).toBeGreaterThan(0.9);
+      expect(hours).toBeLessThanOrEqual(1);
+      const revoked = await privateApp.fetch(`/v1/auth/api-tokens/${reader.tokenId}`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${privateApp.bootstrapToken}` },
+      });
+      expect(revoked.status).toBeLessThan(300);
+      await page.reload();
+      expect(await page.content()).toContain('This server is private');
+      expect(await page.content()).not.toContain('secret-one');
+      await context.close();
+    });
+
     it('marks the session cookie Secure over HTTPS', async () => {
       const context = await browser.newContext({ ignoreHTTPSErrors: true });
       const base = privateApp.server.urls.https as string;
