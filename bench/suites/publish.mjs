@@ -159,6 +159,8 @@ async function webhookOverhead(ctx) {
   await api.post('/v1/images', { name: 'hooked' });
   const meta = await uploadMetadata(api, ctx.workDir, 'hooked', 'bench');
   const latencies = { with: [], without: [] };
+  const dbLat = {}; const stepLat = {};
+  ctx.onCleanup(async () => { const med = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]; console.log('DBLAT', JSON.stringify({ with: med(dbLat.with), without: med(dbLat.without), stepsWith: med(stepLat.with), stepsWithout: med(stepLat.without), obsWith: med(latencies.with), obsWithout: med(latencies.without) })); });
   for (let i = 0; i < 2 * runs; i++) {
     const mode = i % 2 === 0 ? 'without' : 'with';
     await setHooks(mode === 'with');
@@ -168,6 +170,10 @@ async function webhookOverhead(ctx) {
     const start = await api.post(`/v1/images/hooked/versions/${version}/publish`, {});
     await waitForJob(api, start.body.id, { pollMs: 2 });
     latencies[mode].push(nowMs() - t0);
+    await group.pg(async (db) => {
+      const { rows } = await db.query(`SELECT extract(epoch from j.finished_at - j.created_at)*1000 AS ms, (SELECT extract(epoch from max(s.finished_at) - min(s.started_at))*1000 FROM publish_step s WHERE s.job_id = j.id) AS steps FROM publish_job j WHERE id = $1`, [start.body.id]);
+      (dbLat[mode] ??= []).push(Number(rows[0].ms)); (stepLat[mode] ??= []).push(Number(rows[0].steps));
+    });
     if (mode === 'with')
       await group.pg(async (db) => {
         for (;;) {
