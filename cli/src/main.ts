@@ -2,6 +2,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createApiClient, makeDispatcher } from './client/api-client';
 import { version as packageVersion } from '../package.json';
 import { alias, job, ls, publish, show } from './commands/catalog';
+import { grant, principal, revoke } from './commands/admin';
 import { token, whoami } from './commands/auth';
 import { importSimplestreams } from './commands/import';
 import { du, retention, rm, withdraw } from './commands/lifecycle';
@@ -46,7 +47,14 @@ commands:
   du                                            storage: each image's own bytes, the total
   rm IMAGE                                      delete an image whose versions are all
                                                 drafts or withdrawn
-  token create PRINCIPAL_ID [--name N] [--expires 30d] | token revoke TOKEN_ID
+  principal create NAME [--kind service|user] | principal ls [--name N]
+  principal show PRINCIPAL                      PRINCIPAL: a display name or an id
+  grant ROLE --to PRINCIPAL [--images GLOBS] [--replace]
+                                                add image patterns (comma-separated) to
+                                                the grant, granting the role if missing
+                                                (default *); --replace sets them exactly
+  revoke ROLE --from PRINCIPAL [--images GLOBS] remove those patterns, or the whole role
+  token create --principal PRINCIPAL [--name N] [--expires 30d] | token revoke TOKEN_ID
   import simplestreams SOURCE [--filter os=debian,arch=amd64] [--latest N]
        [--alias-from-source] [--source-ca-file F]
                                                 copy a Simple Streams tree (https URL or
@@ -104,6 +112,12 @@ const OPTIONS = {
   'keep-latest': { type: 'string' },
   'keep-days': { type: 'string' },
   'no-keep-aliased': { type: 'boolean' },
+  kind: { type: 'string' },
+  to: { type: 'string' },
+  from: { type: 'string' },
+  images: { type: 'string' },
+  replace: { type: 'boolean' },
+  principal: { type: 'string' },
 } satisfies ParseArgsConfig['options'];
 
 type Flags = ReturnType<typeof parse>['values'];
@@ -246,7 +260,23 @@ export async function run(argv: string[], io: Io): Promise<number> {
       break;
     case 'token':
       need(1, 'create or revoke');
-      await token(ctx, args[0], args.slice(1), { name: flags.name, expires: flags.expires });
+      await token(ctx, args[0], args.slice(1), {
+        name: flags.name,
+        expires: flags.expires,
+        principal: flags.principal,
+      });
+      break;
+    case 'principal':
+      need(1, 'create, ls or show');
+      await principal(ctx, args[0], args.slice(1), { kind: flags.kind, name: flags.name });
+      break;
+    case 'grant':
+      need(1, 'ROLE');
+      await grant(ctx, args[0], { to: flags.to, images: flags.images, replace: flags.replace });
+      break;
+    case 'revoke':
+      need(1, 'ROLE');
+      await revoke(ctx, args[0], { from: flags.from, images: flags.images });
       break;
     case 'import':
       if (args[0] !== 'simplestreams' || !args[1]) {

@@ -1,4 +1,15 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Param,
+  Patch,
+  Post,
+  Put,
+  Query,
+} from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiCreatedResponse,
@@ -20,13 +31,16 @@ import {
   OidcProvisioningRuleDto,
   OidcRuleParamsDto,
   PrincipalCreateDto,
+  PrincipalListQueryDto,
   PrincipalParamsDto,
   PrincipalRoleParamsDto,
+  RoleGrantPatchDto,
   RoleGrantPutDto,
 } from './dto/auth.request.dto';
 import {
   ApiTokenCreatedResponseDto,
   ApiTokenListResponseDto,
+  GrantResponseDto,
   OidcProvisioningRuleListResponseDto,
   OidcProvisioningRuleResponseDto,
   PrincipalListResponseDto,
@@ -100,9 +114,13 @@ export class AuthController {
   @RequireAction('auth.manage')
   @ApiOkResponse({ type: PrincipalListResponseDto })
   @ApiProblems(400, 401, 403)
-  async listPrincipals(@Query() query: PaginationQueryDto): Promise<PrincipalListResponseDto> {
-    const page = await this.auth.listPrincipals(query.limit ?? DEFAULT_PAGE_SIZE, query.cursor);
-    return pageResponse('principals', page, (p) => toPrincipalResponse(p, []));
+  async listPrincipals(@Query() query: PrincipalListQueryDto): Promise<PrincipalListResponseDto> {
+    const page = await this.auth.listPrincipals(
+      query.limit ?? DEFAULT_PAGE_SIZE,
+      query.cursor,
+      query.display_name,
+    );
+    return pageResponse('principals', page, (p) => toPrincipalResponse(p.principal, p.grants));
   }
 
   @Post('principals')
@@ -142,6 +160,28 @@ export class AuthController {
     @Body() body: RoleGrantPutDto,
   ): Promise<void> {
     await this.auth.grantRole(actor, params.principal_id, params.role_id, body.images ?? ['*']);
+  }
+
+  @Patch('principals/:principal_id/roles/:role_id')
+  @RequireAction('auth.manage')
+  @ApiOperation({
+    summary: "Add patterns to a grant's image scope or remove some (the grant's scope after)",
+  })
+  @ApiOkResponse({ type: GrantResponseDto })
+  @ApiProblems(400, 401, 403, 404, 409)
+  async patchPrincipalRole(
+    @CurrentActor() actor: Actor,
+    @Param() params: PrincipalRoleParamsDto,
+    @Body() body: RoleGrantPatchDto,
+  ): Promise<GrantResponseDto> {
+    const images = await this.auth.changeRoleScope(
+      actor,
+      params.principal_id,
+      params.role_id,
+      body.add_images ?? [],
+      body.remove_images ?? [],
+    );
+    return { role_id: params.role_id, images };
   }
 
   @Delete('principals/:principal_id/roles/:role_id')

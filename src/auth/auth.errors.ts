@@ -7,6 +7,7 @@ export const AUTH_ERRORS = {
   GRANT_NOT_FOUND: { status: 404, title: 'The principal does not hold that role' },
   API_TOKEN_NOT_FOUND: { status: 404, title: 'No such API token' },
   OIDC_RULE_NOT_FOUND: { status: 404, title: 'No such OIDC provisioning rule' },
+  GRANT_EMPTY: { status: 409, title: 'The grant would cover no image' },
   LAST_AUTH_MANAGER: { status: 409, title: 'Nobody would be left to manage access' },
 } as const satisfies ErrorTable;
 

@@ -45,8 +45,21 @@ export class AuthService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  async listPrincipals(limit: number, cursor?: string): Promise<Page<PrincipalEntity>> {
-    return pageOf(await this.principals.list(limit, cursor), limit, byCreation);
+  /** Principals, oldest first, with their grants; only those called `displayName` if given. */
+  async listPrincipals(
+    limit: number,
+    cursor?: string,
+    displayName?: string,
+  ): Promise<Page<PrincipalWithGrants>> {
+    const page = pageOf(await this.principals.list(limit, cursor, displayName), limit, byCreation);
+    const grants = await this.grants.listFor(page.items.map((p) => p.id));
+    return {
+      items: page.items.map((principal) => ({
+        principal,
+        grants: grants.filter((g) => g.principalId === principal.id),
+      })),
+      nextCursor: page.nextCursor,
+    };
   }
 
   async createPrincipal(actor: Actor, input: PrincipalInsert): Promise<PrincipalWithGrants> {
@@ -94,6 +107,52 @@ export class AuthService {
         targetId: principalId,
         detail: { role_id: role, images },
       });
+    });
+  }
+
+  /**
+   * Adds patterns to a grant's scope and removes others, explicitly (PUT replaces the scope
+   * whole). Adding to a role the principal lacks grants it with those patterns; a change that
+   * would leave no pattern is refused (GRANT_EMPTY: revoke the role instead). Returns the scope.
+   */
+  async changeRoleScope(
+    actor: Actor,
+    principalId: string,
+    roleId: string,
+    add: readonly string[],
+    remove: readonly string[],
+  ): Promise<string[]> {
+    const role = this.requireRole(roleId);
+    if (add.length === 0 && remove.length === 0)
+      throw DomainError.validation([
+        { pointer: '/add_images', detail: 'name patterns to add or to remove (remove_images)' },
+      ]);
+    return this.dataSource.transaction(async (manager) => {
+      if (!(await this.principals.findById(principalId, manager)))
+        throw new DomainError('PRINCIPAL_NOT_FOUND', `No principal has id ${principalId}.`);
+      const current = await this.grants.lockScope(manager, principalId, role);
+      if (current === null && add.length === 0)
+        throw new DomainError('GRANT_NOT_FOUND', `Principal ${principalId} does not hold ${role}.`);
+      const removed = new Set(remove);
+      const images = [...new Set([...(current ?? []), ...add])].filter((p) => !removed.has(p));
+      if (images.length === 0)
+        throw new DomainError(
+          'GRANT_EMPTY',
+          `Removing ${remove.join(', ')} leaves ${role} covering no image; revoke the role instead.`,
+        );
+      if (images.length > 100)
+        throw DomainError.validation([
+          { pointer: '/add_images', detail: 'a grant holds at most 100 patterns' },
+        ]);
+      await this.grants.upsert(manager, principalId, role, images);
+      await this.audit.record(manager, {
+        actor,
+        action: 'role_grant.patch',
+        targetType: 'principal',
+        targetId: principalId,
+        detail: { role_id: role, added: add, removed: remove, images },
+      });
+      return images;
     });
   }
 

@@ -35,14 +35,19 @@ export class PrincipalRepository {
       .find({ where: { displayName }, order: { createdAt: 'ASC', id: 'ASC' } });
   }
 
-  async list(limit: number, cursor?: string): Promise<PrincipalEntity[]> {
+  async list(limit: number, cursor?: string, displayName?: string): Promise<PrincipalEntity[]> {
     const after = decodeCursor(cursor, ['timestamp', 'uuid']);
     const qb = this.dataSource.getRepository(PrincipalEntity).createQueryBuilder('p');
+    qb.where('true');
+    if (displayName !== undefined) qb.andWhere('p.display_name = :displayName', { displayName });
     if (after)
-      qb.where("(date_trunc('milliseconds', p.created_at), p.id) > (:at::timestamptz, :id::uuid)", {
-        at: after[0],
-        id: after[1],
-      });
+      qb.andWhere(
+        "(date_trunc('milliseconds', p.created_at), p.id) > (:at::timestamptz, :id::uuid)",
+        {
+          at: after[0],
+          id: after[1],
+        },
+      );
     return qb
       .orderBy(`date_trunc('milliseconds', p.created_at)`, 'ASC')
       .addOrderBy('p.id', 'ASC')

@@ -33,6 +33,19 @@ export class RoleGrantRepository {
     );
   }
 
+  /** The grant's patterns, its row locked until the transaction ends; null without the role. */
+  async lockScope(
+    manager: EntityManager,
+    principalId: string,
+    roleId: RoleId,
+  ): Promise<string[] | null> {
+    const rows: { images: string[] }[] = await manager.query(
+      'SELECT images FROM role_grant WHERE principal_id = $1 AND role_id = $2 FOR UPDATE',
+      [principalId, roleId],
+    );
+    return rows[0]?.images ?? null;
+  }
+
   async delete(manager: EntityManager, principalId: string, roleId: RoleId): Promise<boolean> {
     const result = await manager.delete(RoleGrantEntity, { principalId, roleId });
     return (result.affected ?? 0) > 0;

@@ -362,6 +362,16 @@ const ROWS: Row[] = [
     }),
   },
   {
+    op: 'PATCH /v1/auth/principals/{principal_id}/roles/{role_id}',
+    on: 'the scope of a grant of another principal',
+    expect: E.AUTH_MANAGE,
+    request: (w) => ({
+      method: 'PATCH',
+      path: `/v1/auth/principals/${w.victimId}/roles/reader`,
+      body: { add_images: ['zz-*'] },
+    }),
+  },
+  {
     op: 'DELETE /v1/auth/principals/{principal_id}/roles/{role_id}',
     on: 'a throwaway grant',
     expect: E.AUTH_MANAGE,

@@ -1,6 +1,7 @@
 import { call } from '../api';
 import { emitJson, say, type CliContext } from '../context';
 import { UsageError } from '../errors';
+import { resolvePrincipal } from './admin';
 
 export async function whoami(ctx: CliContext): Promise<void> {
   const me = await call('whoami', ctx.client.GET('/v1/auth/whoami'));
@@ -14,16 +15,20 @@ export async function whoami(ctx: CliContext): Promise<void> {
   for (const g of p.grants) say(ctx, `grant: ${g.role_id} on ${g.images.join(', ')}`);
 }
 
-/** token create PRINCIPAL_ID [--name N] [--expires 30d] | token revoke TOKEN_ID */
+/**
+ * token create (--principal NAME_OR_ID | PRINCIPAL_ID) [--name N] [--expires 30d] |
+ * token revoke TOKEN_ID
+ */
 export async function token(
   ctx: CliContext,
   action: string,
   args: string[],
-  flags: { name?: string; expires?: string },
+  flags: { name?: string; expires?: string; principal?: string },
 ): Promise<void> {
   if (action === 'create') {
-    const principal = args[0];
-    if (!principal) throw new UsageError('token create takes PRINCIPAL_ID');
+    const named = flags.principal ?? args[0];
+    if (!named) throw new UsageError('token create takes --principal NAME_OR_ID');
+    const principal = (await resolvePrincipal(ctx, named)).id;
     const expiresAt = new Date(Date.now() + parseDays(flags.expires ?? '30d') * 86_400_000);
     const created = await call(
       'creating a token',

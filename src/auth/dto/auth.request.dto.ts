@@ -15,6 +15,7 @@ import {
   ValidateBy,
   type ValidationOptions,
 } from 'class-validator';
+import { PaginationQueryDto } from '../../common/http/pagination.query.dto';
 import { BUILT_IN_ROLES } from '../actions';
 import { globTooComplex, MAX_GLOB_STARS } from '../image-glob';
 
@@ -74,6 +75,41 @@ export class PrincipalCreateDto {
   @IsOptional()
   @IsStringRecord(32)
   attributes?: Record<string, string>;
+}
+
+export class RoleGrantPatchDto {
+  @ApiPropertyOptional({
+    type: [String],
+    description:
+      'Patterns to add to the grant (which is created with them if the principal lacks the role)',
+    example: ['ubuntu-*'],
+  })
+  @IsOptional()
+  @ArrayMaxSize(100)
+  @Matches(IMAGE_GLOB_PATTERN, { each: true, message: IMAGE_GLOB_MESSAGE })
+  add_images?: string[];
+
+  @ApiPropertyOptional({
+    type: [String],
+    description:
+      'Patterns to remove from the grant; removing its last one is refused (revoke the role instead)',
+    example: ['debian-*'],
+  })
+  @IsOptional()
+  @ArrayMaxSize(100)
+  @Matches(IMAGE_GLOB_PATTERN, { each: true, message: IMAGE_GLOB_MESSAGE })
+  remove_images?: string[];
+}
+
+export class PrincipalListQueryDto extends PaginationQueryDto {
+  @ApiPropertyOptional({
+    description: 'Only principals with exactly this display name',
+    maxLength: 200,
+  })
+  @IsOptional()
+  @IsString()
+  @Length(1, 200)
+  display_name?: string;
 }
 
 export class RoleGrantPutDto {

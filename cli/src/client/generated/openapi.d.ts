@@ -135,7 +135,8 @@ export interface paths {
         delete: operations["deletePrincipalRole"];
         options?: never;
         head?: never;
-        patch?: never;
+        /** Add patterns to a grant's image scope or remove some (the grant's scope after) */
+        patch: operations["patchPrincipalRole"];
         trace?: never;
     };
     "/v1/auth/principals/{principal_id}/api-tokens": {
@@ -1016,6 +1017,22 @@ export interface components {
              */
             images: string[];
         };
+        RoleGrantPatchDto: {
+            /**
+             * @description Patterns to add to the grant (which is created with them if the principal lacks the role)
+             * @example [
+             *       "ubuntu-*"
+             *     ]
+             */
+            add_images?: string[];
+            /**
+             * @description Patterns to remove from the grant; removing its last one is refused (revoke the role instead)
+             * @example [
+             *       "debian-*"
+             *     ]
+             */
+            remove_images?: string[];
+        };
         ApiTokenResponseDto: {
             /** @example k3v9x0q2m8a1b7c4 */
             id: string;
@@ -1829,6 +1846,8 @@ export interface operations {
                 limit?: number;
                 /** @description The next_cursor of the previous page */
                 cursor?: string;
+                /** @description Only principals with exactly this display name */
+                display_name?: string;
             };
             header?: never;
             path?: never;
@@ -2129,6 +2148,95 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Malformed input (problem lists each field in `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not found (also for what an anonymous caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    patchPrincipalRole: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                principal_id: string;
+                role_id: "reader" | "content-writer" | "release-manager" | "auth-manager";
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RoleGrantPatchDto"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GrantResponseDto"];
+                };
             };
             /** @description Malformed input (problem lists each field in `errors`) */
             400: {
