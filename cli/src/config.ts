@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -60,16 +61,64 @@ export function resolveConnection(
       'no server: pass --url, set IMGSRV_URL, or run `imgsrv login --url URL --token TOKEN`',
     );
   }
+  checkServerUrl(url);
+  const token = flags.token || env.IMGSRV_TOKEN || file.token || undefined;
+  const caFile = flags['ca-file'] || env.IMGSRV_CA_FILE || file.ca_file || undefined;
+  if (caFile) checkCaFile(caFile);
+  return { url: url.replace(/\/+$/, ''), token, caFile };
+}
+
+/** A server URL as the CLI needs it, or a UsageError that says what is wrong with it. */
+export function checkServerUrl(url: string): void {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url) && /^[\w.-]+(:\d+)?(\/\S*)?$/.test(url))
+    throw new UsageError(
+      `the server URL ${JSON.stringify(url)} has no scheme: write https://${url}`,
+    );
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new UsageError(`the server URL ${JSON.stringify(url)} is not a URL`);
+    throw new UsageError(
+      `the server URL ${JSON.stringify(url)} is not a URL (like https://images.example.org)`,
+    );
   }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new UsageError(`the server URL must be http(s), not ${parsed.protocol}`);
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+    throw new UsageError(
+      `the server URL must start with https:// or http://, not ${parsed.protocol}//`,
+    );
+  if (parsed.username || parsed.password)
+    throw new UsageError('the server URL carries credentials: pass the token with --token instead');
+  if (parsed.search || parsed.hash)
+    throw new UsageError(`the server URL ${JSON.stringify(url)} must not have a query or fragment`);
+  if (/\/v1(\/|$)/.test(parsed.pathname))
+    throw new UsageError(
+      `the server URL is the server's root: ${parsed.origin}${parsed.pathname.replace(/\/v1(\/.*)?$/, '')}, without /v1`,
+    );
+}
+
+/**
+ * The --ca-file, checked at once: a readable PEM file holding at least one certificate (added
+ * to the default trust roots, not replacing them). Anything else is a UsageError naming it.
+ */
+export function checkCaFile(path: string): void {
+  let pem: string;
+  try {
+    pem = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(
+      `--ca-file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`,
+    );
   }
-  const token = flags.token || env.IMGSRV_TOKEN || file.token || undefined;
-  const caFile = flags['ca-file'] || env.IMGSRV_CA_FILE || file.ca_file || undefined;
-  return { url: url.replace(/\/+$/, ''), token, caFile };
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0)
+    throw new UsageError(
+      `--ca-file ${path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)${pem.trim() ? '' : ': it is empty'}`,
+    );
+  for (const block of blocks) {
+    try {
+      new X509Certificate(block);
+    } catch {
+      throw new UsageError(`--ca-file ${path} holds a certificate that does not parse`);
+    }
+  }
 }

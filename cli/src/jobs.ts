@@ -7,10 +7,17 @@ type Job = Schemas['PublishJobResponseDto'];
 
 const FINISHED = new Set(['succeeded', 'failed', 'cancelled']);
 
+/**
+ * One step's line. A step queued again after a failed attempt reads `retrying` with the attempt
+ * to come, so the output never looks as if the job went back to the start.
+ */
 export function stepLine(step: Job['steps'][number]): string {
-  const attempts = step.attempt_count > 1 ? ` (attempt ${step.attempt_count})` : '';
+  const retrying = step.state === 'queued' && step.attempt_count > 0;
+  const label = retrying ? 'retrying' : step.state;
+  const attempt = retrying ? step.attempt_count + 1 : step.attempt_count;
+  const attempts = attempt > 1 ? ` (attempt ${attempt})` : '';
   const why = step.failure_message ? `: ${step.failure_message}` : '';
-  return `  ${step.state.padEnd(9)} ${step.name}${attempts}${why}`;
+  return `  ${label.padEnd(9)} ${step.name}${attempts}${why}`;
 }
 
 /**

@@ -64,7 +64,7 @@ commands:
 global flags:
   --url URL        server (env IMGSRV_URL, or the config file)
   --token TOKEN    API token (env IMGSRV_TOKEN, or the config file)
-  --ca-file F      trust this CA/certificate PEM (env IMGSRV_CA_FILE, or the config file)
+  --ca-file F      also trust the CAs in this PEM file (env IMGSRV_CA_FILE, or the config file)
   --json           one JSON document on stdout, for scripts
   --quiet          no progress
   -h, --help       this text

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
 import createClient, { type Client, type Middleware } from 'openapi-fetch';
 import { Agent, Request as UndiciRequest, fetch as undiciFetch, type Dispatcher } from 'undici';
 import type { components, paths } from './generated/openapi';
@@ -19,10 +20,13 @@ export interface ApiClientOptions {
   readonly dispatcher?: Dispatcher;
 }
 
-/** A connection pool; with `caFile`, it trusts exactly the CAs in that file. */
+/**
+ * A connection pool; with `caFile`, it trusts the CAs in that file as well as Node's default
+ * roots (a server behind a public CA keeps working with a private CA file configured).
+ */
 export function makeDispatcher(caFile?: string): Dispatcher {
   return new Agent({
-    connect: caFile ? { ca: readFileSync(caFile) } : {},
+    connect: caFile ? { ca: [...rootCertificates, readFileSync(caFile, 'utf8')] } : {},
     // Parts are large streamed bodies; a slow link must not trip the default timeouts.
     bodyTimeout: 0,
     headersTimeout: 0,
