@@ -10,3 +10,16 @@ export function unstorableText(text: string): string | null {
   if (LONE_SURROGATE.test(text)) return 'must be valid Unicode (a lone surrogate is not)';
   return null;
 }
+
+const BINARY_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+
+/** A byte count for people: `512 B`, `1.5 KiB`, `300.0 MiB` (binary units, one decimal). */
+export function formatBinaryBytes(bytes: number): string {
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < BINARY_UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${BINARY_UNITS[unit]}`;
+}

@@ -6,6 +6,7 @@ import {
   type SweepReport,
 } from '../cas/cas-maintenance.service';
 import { parseCommandArgs } from './command-args';
+import { formatBinaryBytes } from '../common/text';
 
 export interface GcArgs {
   readonly dryRun: boolean;
@@ -73,14 +74,7 @@ function formatDuration(ms: number): string {
 }
 
 function formatBytes(n: number): string {
-  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${n} bytes` : `${value.toFixed(1)} ${units[unit]} (${n} bytes)`;
+  return n < 1024 ? `${n} bytes` : `${formatBinaryBytes(n)} (${n} bytes)`;
 }
 
 /** What the next run does with each blob: delete its row, wait for the mark delay, or mark it. */

@@ -1,4 +1,4 @@
-import { escapeHtml, formatBytes, html, query } from './html';
+import { escapeHtml, html, query } from './html';
 
 describe('html', () => {
   it('escapes every interpolated text, and only that', () => {
@@ -24,11 +24,5 @@ describe('html', () => {
   it('builds query strings from the values that are set', () => {
     expect(query({ q: 'a b&c', os: undefined, alias: '' })).toBe('?q=a+b%26c');
     expect(query({})).toBe('');
-  });
-
-  it('formats sizes in binary units', () => {
-    expect(formatBytes(512)).toBe('512 B');
-    expect(formatBytes(1536)).toBe('1.50 KiB');
-    expect(formatBytes(300 * 1024 * 1024)).toBe('300.0 MiB');
   });
 });

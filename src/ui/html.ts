@@ -46,17 +46,6 @@ export function query(params: Record<string, string | undefined | null>): string
 /** A path segment, percent-encoded. */
 export const seg = (value: string): string => encodeURIComponent(value);
 
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let n = bytes;
-  let u = 0;
-  while (n >= 1024 && u < units.length - 1) {
-    n /= 1024;
-    u++;
-  }
-  return u === 0 ? `${n} B` : `${n.toFixed(n < 10 ? 2 : 1)} ${units[u]}`;
-}
-
 export function formatTime(date: Date | null | undefined): Html {
   if (!date) return html`<span class="muted">—</span>`;
   const iso = date.toISOString();

@@ -1,8 +1,9 @@
+import { formatBinaryBytes } from '../../common/text';
 import type { ImageStorage } from '../../catalog/image.repository';
 import type { ImageEntity } from '../../catalog/image.entity';
 import type { ImageVersionEntity } from '../../catalog/image-version.entity';
 import type { Page } from '../../common/pagination';
-import { formatBytes, formatTime, html, query, seg, type Html } from '../html';
+import { formatTime, html, query, seg, type Html } from '../html';
 import { badge, layout, pager, type PageContext } from '../layout';
 
 export interface AliasView {
@@ -34,8 +35,8 @@ export function imagePage(
       <dl class="facts">
         <dt>Storage</dt>
         <dd>
-          ${formatBytes(storage.bytes)} cited, ${formatBytes(storage.bytesUnique)} of it by no other
-          image
+          ${formatBinaryBytes(storage.bytes)} cited, ${formatBinaryBytes(storage.bytesUnique)} of it
+          by no other image
         </dd>
         <dt>Created</dt>
         <dd>${formatTime(image.createdAt)}</dd>

@@ -1,6 +1,7 @@
+import { formatBinaryBytes } from '../../common/text';
 import { artifactFilename, safeFilename, type Manifest } from '../../catalog/catalog.service';
 import type { JobView } from '../../publish/publish.service';
-import { formatBytes, formatTime, html, seg, type Html } from '../html';
+import { formatTime, html, seg, type Html } from '../html';
 import { badge, command, layout, type PageContext } from '../layout';
 import type { ProjectedImage } from '../ui-catalog.queries';
 
@@ -98,7 +99,7 @@ export function versionPage(ctx: PageContext, data: VersionPageData): Html {
             <dd><code class="digest">${artifact.primaryBlobDigest}</code></dd>
             <dt>Size</dt>
             <dd>
-              ${formatBytes(artifact.primaryBlobSizeBytes)} (<span class="bytes"
+              ${formatBinaryBytes(artifact.primaryBlobSizeBytes)} (<span class="bytes"
                 >${artifact.primaryBlobSizeBytes}</span
               >
               bytes)
@@ -142,7 +143,7 @@ export function versionPage(ctx: PageContext, data: VersionPageData): Html {
                               >
                             </th>
                             <td><code class="digest">${a.blobDigest}</code></td>
-                            <td>${formatBytes(a.blobSizeBytes)}</td>
+                            <td>${formatBinaryBytes(a.blobSizeBytes)}</td>
                           </tr>`,
                       )}
                     </tbody>
