@@ -6,6 +6,7 @@ import {
 } from '@nestjs/common';
 import { LOGGER } from '../common/logging/logging.module';
 import type { Logger } from '../common/logging/logger';
+import { RepeatingTask } from '../common/processes/repeating-task';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { WithdrawalRepository } from './withdrawal.repository';
@@ -20,44 +21,37 @@ const BATCH = 500;
  */
 @Injectable()
 export class PurgeScheduler implements OnApplicationBootstrap, OnApplicationShutdown {
-  private timer: NodeJS.Timeout | undefined;
-  private running = false;
+  private readonly task: RepeatingTask<number>;
 
   constructor(
     private readonly withdrawals: WithdrawalRepository,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
-  ) {}
+  ) {
+    this.task = new RepeatingTask('purge', () => this.purgeAll(), 0, logger);
+  }
 
   onApplicationBootstrap(): void {
-    const every = this.config.lifecycle.purgeIntervalMs;
-    if (every <= 0) return;
-    this.timer = setInterval(() => void this.purge(), every);
-    this.timer.unref();
+    this.task.start(this.config.lifecycle.purgeIntervalMs);
   }
 
   onApplicationShutdown(): void {
-    clearInterval(this.timer);
+    this.task.stop();
   }
 
   /** Purges every version that is due; returns how many. */
-  async purge(): Promise<number> {
-    if (this.running) return 0;
-    this.running = true;
+  purge(): Promise<number> {
+    return this.task.run();
+  }
+
+  private async purgeAll(): Promise<number> {
     let total = 0;
-    try {
-      for (;;) {
-        const purged = await this.withdrawals.purgeDue(BATCH);
-        for (const p of purged)
-          this.logger.info({ image: p.imageName, version: p.version }, 'purged withdrawn version');
-        total += purged.length;
-        if (purged.length < BATCH) return total;
-      }
-    } catch (error) {
-      this.logger.warn({ err: { message: (error as Error).message } }, 'purge failed');
-      return total;
-    } finally {
-      this.running = false;
+    for (;;) {
+      const purged = await this.withdrawals.purgeDue(BATCH);
+      for (const p of purged)
+        this.logger.info({ image: p.imageName, version: p.version }, 'purged withdrawn version');
+      total += purged.length;
+      if (purged.length < BATCH) return total;
     }
   }
 }

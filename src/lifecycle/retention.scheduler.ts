@@ -6,6 +6,7 @@ import {
 } from '@nestjs/common';
 import { LOGGER } from '../common/logging/logging.module';
 import type { Logger } from '../common/logging/logger';
+import { RepeatingTask } from '../common/processes/repeating-task';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { RetentionService } from './retention.service';
@@ -18,36 +19,25 @@ import { RetentionService } from './retention.service';
  */
 @Injectable()
 export class RetentionScheduler implements OnApplicationBootstrap, OnApplicationShutdown {
-  private timer: NodeJS.Timeout | undefined;
-  private running = false;
+  private readonly task: RepeatingTask<number>;
 
   constructor(
-    private readonly retention: RetentionService,
+    retention: RetentionService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-    @Inject(LOGGER) private readonly logger: Logger,
-  ) {}
+    @Inject(LOGGER) logger: Logger,
+  ) {
+    this.task = new RepeatingTask('retention run', () => retention.applyDue(), 0, logger);
+  }
 
   onApplicationBootstrap(): void {
-    const every = this.config.lifecycle.retentionIntervalMs;
-    if (every <= 0) return;
-    this.timer = setInterval(() => void this.run(), every);
-    this.timer.unref();
+    this.task.start(this.config.lifecycle.retentionIntervalMs);
   }
 
   onApplicationShutdown(): void {
-    clearInterval(this.timer);
+    this.task.stop();
   }
 
-  async run(): Promise<number> {
-    if (this.running) return 0;
-    this.running = true;
-    try {
-      return await this.retention.applyDue();
-    } catch (error) {
-      this.logger.warn({ err: { message: (error as Error).message } }, 'retention run failed');
-      return 0;
-    } finally {
-      this.running = false;
-    }
+  run(): Promise<number> {
+    return this.task.run();
   }
 }
