@@ -118,20 +118,23 @@ export class UiCatalogQueries {
 
   /** The distinct values the visible published images can be filtered by. */
   async filterValues(principal: Principal | null, publicRead: boolean): Promise<FilterValues> {
+    // One scan of the visible published items for all four lists.
     const rows: { os: string[]; release: string[]; architecture: string[]; type: string[] }[] =
       await this.dataSource.query(
-        `SELECT ARRAY(SELECT DISTINCT s.operating_system FROM streams_item s ${VISIBLE} ORDER BY 1 LIMIT 200) AS os,
-                ARRAY(SELECT DISTINCT s.release FROM streams_item s ${VISIBLE} ORDER BY 1 LIMIT 200) AS release,
-                ARRAY(SELECT DISTINCT s.architecture FROM streams_item s ${VISIBLE} ORDER BY 1 LIMIT 200) AS architecture,
-                ARRAY(SELECT DISTINCT s.image_type FROM streams_item s ${VISIBLE} ORDER BY 1 LIMIT 200) AS type`,
+        `SELECT array_agg(DISTINCT s.operating_system ORDER BY s.operating_system) AS os,
+                array_agg(DISTINCT s.release ORDER BY s.release) AS release,
+                array_agg(DISTINCT s.architecture ORDER BY s.architecture) AS architecture,
+                array_agg(DISTINCT s.image_type ORDER BY s.image_type) AS type
+           FROM streams_item s ${VISIBLE}`,
         [scopePatterns(principal, 'content.read'), publicRead],
       );
     const r = rows[0];
+    const first = (values: string[] | null | undefined) => (values ?? []).slice(0, 200);
     return {
-      os: r?.os ?? [],
-      release: r?.release ?? [],
-      architecture: r?.architecture ?? [],
-      type: r?.type ?? [],
+      os: first(r?.os),
+      release: first(r?.release),
+      architecture: first(r?.architecture),
+      type: first(r?.type),
     };
   }
 
