@@ -1,7 +1,9 @@
-# syntax=docker/dockerfile:1
 # imgsrv: multi-stage build on the current Node LTS, running as a non-root user.
+# NODE_IMAGE is the base of both stages: the official node:26-slim by default; CI, which reaches
+# no container registry, builds an equivalent one (scripts/container-base.sh) and passes it here.
+ARG NODE_IMAGE=node:26-slim
 
-FROM node:26-slim AS build
+FROM ${NODE_IMAGE} AS build
 # A compiler for the sendfile addon (native/sendfile), in this stage only. node-gyp builds against
 # the headers the Node image ships in /usr/local/include/node instead of downloading them.
 RUN apt-get update \
@@ -11,7 +13,7 @@ ENV npm_config_nodedir=/usr/local
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY cli/package.json ./cli/
-COPY scripts/install-node-deps.sh ./scripts/
+COPY scripts/install-node-deps.sh scripts/build-native.sh ./scripts/
 # npm install's postinstall builds the addon.
 COPY native ./native
 RUN bash scripts/install-node-deps.sh
@@ -20,7 +22,7 @@ COPY src ./src
 COPY cli ./cli
 RUN npm run build && npm prune --omit=dev
 
-FROM node:26-slim
+FROM ${NODE_IMAGE}
 ENV NODE_ENV=production \
     IMGSRV_LISTEN=0.0.0.0:8080 \
     IMGSRV_TLS_LISTEN=0.0.0.0:8443 \
@@ -42,7 +44,8 @@ RUN ln -s /app/bin/imgsrv.js /usr/local/bin/imgsrv \
 USER node
 VOLUME ["/var/lib/imgsrv"]
 EXPOSE 8080 8443 9464
+# Liveness on the plain HTTP listener's port, wherever IMGSRV_LISTEN puts it.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
-  CMD node -e "fetch('http://127.0.0.1:8080/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+  CMD node -e "const p=(process.env.IMGSRV_LISTEN||':8080').split(':').pop();fetch('http://127.0.0.1:'+p+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 ENTRYPOINT ["node", "dist/main.js"]
 CMD ["serve"]
