@@ -24,6 +24,14 @@ export interface Claim extends Lease {
   readonly takeover: boolean;
 }
 
+/** A job as the API shows it: the job, its steps, and the image and version it publishes. */
+export interface JobView {
+  readonly job: PublishJobEntity;
+  readonly steps: PublishStepEntity[];
+  readonly imageName: string;
+  readonly version: string;
+}
+
 export interface RunnableStep {
   readonly jobId: string;
   readonly step: StepName;
@@ -89,6 +97,46 @@ export class PublishJobRepository {
     return this.dataSource
       .getRepository(PublishJobEntity)
       .findOne({ where: { versionId }, order: { createdAt: 'DESC', id: 'DESC' } });
+  }
+
+  /**
+   * The views of these jobs, in the order of `ids` (missing ones left out): the jobs with their
+   * image's name and version in one statement, their steps in a second, however many jobs (a job
+   * page refreshed every second, a CLI waiting on a job, a page of fifty jobs).
+   */
+  async viewsOf(ids: readonly string[]): Promise<JobView[]> {
+    if (ids.length === 0) return [];
+    const { entities, raw } = await this.dataSource
+      .getRepository(PublishJobEntity)
+      .createQueryBuilder('j')
+      .addSelect(
+        `(SELECT i.name FROM image_version v JOIN image i ON i.id = v.image_id WHERE v.id = j.version_id)`,
+        'subject_image',
+      )
+      .addSelect(
+        `(SELECT v.version FROM image_version v WHERE v.id = j.version_id)`,
+        'subject_version',
+      )
+      .where('j.id IN (:...ids)', { ids: [...ids] })
+      .getRawAndEntities<{ j_id: string; subject_image: string; subject_version: string }>();
+    const subjects = new Map(raw.map((r) => [r.j_id, r]));
+    const steps = await this.stepsOf(entities.map((j) => j.id));
+    const byId = new Map(
+      entities.map((job) => {
+        const subject = subjects.get(job.id);
+        if (!subject) throw new Error(`no image or version for publish job ${job.id}`);
+        return [
+          job.id,
+          {
+            job,
+            steps: steps.filter((s) => s.jobId === job.id),
+            imageName: subject.subject_image,
+            version: subject.subject_version,
+          },
+        ];
+      }),
+    );
+    return ids.flatMap((id) => byId.get(id) ?? []);
   }
 
   stepsOf(jobIds: string[]): Promise<PublishStepEntity[]> {

@@ -9,17 +9,12 @@ import { CatalogPort } from '../catalog/catalog-port';
 import { VersionLifecycleService } from '../catalog/version-lifecycle.service';
 import { DomainError } from '../common/errors/domain-error';
 import { pageOf, type Page } from '../common/pagination';
-import type { JobState, PublishJobEntity, PublishStepEntity } from './publish-job.entity';
-import { PublishJobRepository } from './publish-job.repository';
+import type { JobState, PublishJobEntity } from './publish-job.entity';
+import { PublishJobRepository, type JobView } from './publish-job.repository';
 import { PublishQueue } from './publish.queue';
 import { PublishabilityChecker } from './publishability';
 
-export interface JobView {
-  readonly job: PublishJobEntity;
-  readonly steps: PublishStepEntity[];
-  readonly imageName: string;
-  readonly version: string;
-}
+export type { JobView };
 
 /**
  * Publishing: freezes a draft (publishing), inserts the job and its steps in the same
@@ -109,7 +104,7 @@ export class PublishService {
     const rows = await this.jobs.list(state, patterns, limit, cursor);
     const page = pageOf(rows, limit, (j) => [j.createdAt.toISOString(), j.id]);
     return {
-      items: await Promise.all(page.items.map((j) => this.view(j.id))),
+      items: await this.jobs.viewsOf(page.items.map((j) => j.id)),
       nextCursor: page.nextCursor,
     };
   }
@@ -203,15 +198,9 @@ export class PublishService {
   }
 
   private async view(jobId: string): Promise<JobView> {
-    const job = await this.jobs.findById(jobId);
-    if (!job) throw notFound(jobId);
-    const manifest = await this.catalogPort.manifestById(job.versionId);
-    return {
-      job,
-      steps: await this.jobs.stepsOf([jobId]),
-      imageName: manifest.image.name,
-      version: manifest.version.version,
-    };
+    const [view] = await this.jobs.viewsOf([jobId]);
+    if (!view) throw notFound(jobId);
+    return view;
   }
 }
 

@@ -186,6 +186,8 @@ describe('publishing', () => {
     expect(succeeded.status).toBe(200);
     expect(succeeded.body.publish_jobs.map((j: JobBody) => j.id)).toContain(job.id);
     const listed = succeeded.body.publish_jobs.find((j: JobBody) => j.id === job.id);
+    expect(listed).toMatchObject({ image_name: 'debian-12', version: '20261123' });
+    expect(listed.steps.map((s: { name: string }) => s.name)).toEqual(STEP_NAMES);
     expect(listed.steps.map((s: { state: string }) => s.state)).toEqual([
       'succeeded',
       'succeeded',
