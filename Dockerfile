@@ -4,7 +4,7 @@
 ARG NODE_IMAGE=node:26-slim
 
 FROM ${NODE_IMAGE} AS build
-# A compiler for the sendfile addon (native/sendfile), in this stage only. node-gyp builds against
+# A compiler for the native addons (native/sendfile, native/sha256), in this stage only. node-gyp builds against
 # the headers the Node image ships in /usr/local/include/node instead of downloading them.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
@@ -36,6 +36,7 @@ COPY --from=build /app/cli/package.json ./cli/
 COPY --from=build /app/cli/bin ./cli/bin
 COPY --from=build /app/cli/dist ./cli/dist
 COPY --from=build /app/native/sendfile/build/Release/*.node ./native/sendfile/build/Release/
+COPY --from=build /app/native/sha256/build/Release/*.node ./native/sha256/build/Release/
 COPY migrations ./migrations
 COPY bin ./bin
 # The operator CLI too: `docker run --entrypoint imgsrv … push …`.

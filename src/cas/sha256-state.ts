@@ -1,5 +1,13 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
+import { createSHA256 } from 'hash-wasm';
+import {
+  ctxFromSaved,
+  loadSha256Addon,
+  savedFromCtx,
+  SHA256_ADDON_PATH,
+  type Sha256CtxLayout,
+} from './sha256-native';
 
 /** A SHA-256 in progress. `update` answers a promise when the caller should wait (backpressure). */
 export interface RunningSha256 {
@@ -9,22 +17,36 @@ export interface RunningSha256 {
 }
 
 /**
- * The hashing thread: hash-wasm SHA-256 instances by id, fed in message order. hash-wasm is the
- * SHA-256 whose state can be saved and loaded (~116 bytes); WebAssembly has no SHA instructions,
- * so it hashes at about sha256sum's speed, which is why it runs here, beside the thread that
- * receives and stores the bytes, instead of on it.
+ * The hashing thread: SHA-256 instances by id, fed in message order, each either the native one
+ * (native/sha256: OpenSSL's SHA256_CTX in a Buffer, hashed by the same code as node:crypto, with
+ * the CPU's SHA instructions where there are any) or, where that addon cannot load, hash-wasm's,
+ * whose WebAssembly hashes at about sha256sum's speed. Either runs here, beside the thread that
+ * receives and stores the bytes, instead of on it. The main thread converts between the two
+ * states (sha256-native.ts), so the thread only ever sees its own kind.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+const native = workerData.native ? require(workerData.native) : null;
 const { createSHA256 } = require(workerData.hashWasm);
 const hashers = new Map();
 let queue = Promise.resolve();
 parentPort.on('message', (m) => { queue = queue.then(() => handle(m)); });
+function nativeHasher(ctx) {
+  return {
+    update: (chunk) => native.update(ctx, chunk),
+    save: () => Uint8Array.from(ctx),
+    digest: () => native.digest(ctx).toString('hex'),
+  };
+}
 async function handle(m) {
   try {
     if (m.op === 'create') {
-      const h = await createSHA256();
-      if (m.state) h.load(m.state); else h.init();
+      let h;
+      if (native) h = nativeHasher(m.state ? Buffer.from(m.state) : native.init());
+      else {
+        h = await createSHA256();
+        if (m.state) h.load(m.state); else h.init();
+      }
       hashers.set(m.id, h);
       return parentPort.postMessage({ seq: m.seq, value: null });
     }
@@ -41,6 +63,33 @@ async function handle(m) {
 }
 `;
 
+/** The engine the hashing thread runs, and the tag saved states carry. */
+interface Engine {
+  /** The native addon's SHA256_CTX layout, or null for hash-wasm. */
+  readonly native: Sha256CtxLayout | null;
+  /** hash-wasm's tag of its SHA-256 state (the first four bytes of a saved state). */
+  readonly tag: Uint8Array;
+}
+
+let engine: Promise<Engine> | undefined;
+
+/** Decided once per process: the native SHA-256 unless its addon does not load. */
+function hashEngine(): Promise<Engine> {
+  engine ??= (async () => {
+    const wasm = await createSHA256();
+    wasm.init();
+    const tag = wasm.save().slice(0, 4);
+    const loaded = loadSha256Addon();
+    return { native: 'addon' in loaded ? loaded.addon.layout() : null, tag };
+  })();
+  return engine;
+}
+
+/** Which SHA-256 the hashing thread runs in this process. */
+export async function resumableSha256Engine(): Promise<'native' | 'wasm'> {
+  return (await hashEngine()).native ? 'native' : 'wasm';
+}
+
 interface Pending {
   resolve(value: unknown): void;
   reject(error: Error): void;
@@ -52,11 +101,14 @@ class HashThread {
   private seq = 0;
   private readonly pending = new Map<number, Pending>();
 
-  private ensure(): Worker {
+  private ensure(native: boolean): Worker {
     if (this.worker) return this.worker;
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { hashWasm: require.resolve('hash-wasm') },
+      workerData: {
+        hashWasm: require.resolve('hash-wasm'),
+        native: native ? SHA256_ADDON_PATH : null,
+      },
     });
     worker.unref();
     worker.on('message', (m: { seq: number; value?: unknown; error?: string }) => {
@@ -79,8 +131,12 @@ class HashThread {
     return worker;
   }
 
-  call(message: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<unknown> {
-    const worker = this.ensure();
+  call(
+    engine: Engine,
+    message: Record<string, unknown>,
+    transfer: ArrayBuffer[] = [],
+  ): Promise<unknown> {
+    const worker = this.ensure(engine.native !== null);
     const seq = ++this.seq;
     return new Promise((resolve, reject) => {
       if (this.pending.size === 0) worker.ref();
@@ -111,15 +167,24 @@ export class ResumableSha256 implements RunningSha256 {
   private failure: Error | undefined;
   private waiters: (() => void)[] = [];
 
-  private constructor(private readonly id: number) {
+  private constructor(
+    private readonly id: number,
+    private readonly engine: Engine,
+  ) {
     finalizer.register(this, id);
   }
 
   /** A fresh hash, or one continuing from a saved state (rejects a state it cannot load). */
   static async create(state?: Uint8Array | null): Promise<ResumableSha256> {
+    const engine = await hashEngine();
     const id = ++nextId;
-    await thread.call({ op: 'create', id, state: state ? Uint8Array.from(state) : null });
-    return new ResumableSha256(id);
+    const loaded = !state
+      ? null
+      : engine.native
+        ? ctxFromSaved(state, engine.native, engine.tag)
+        : Uint8Array.from(state);
+    await thread.call(engine, { op: 'create', id, state: loaded });
+    return new ResumableSha256(id, engine);
   }
 
   update(chunk: Uint8Array): void | Promise<void> {
@@ -129,7 +194,7 @@ export class ResumableSha256 implements RunningSha256 {
     copy.set(chunk);
     const bytes = copy.byteLength;
     this.backlog += bytes;
-    thread.call({ op: 'update', id: this.id, chunk: copy }, [copy.buffer]).then(
+    thread.call(this.engine, { op: 'update', id: this.id, chunk: copy }, [copy.buffer]).then(
       () => this.consumed(bytes),
       (error: Error) => {
         this.failure ??= error;
@@ -151,13 +216,14 @@ export class ResumableSha256 implements RunningSha256 {
 
   /** The state after every byte given so far. */
   async save(): Promise<Buffer> {
-    const state = (await thread.call({ op: 'save', id: this.id })) as Uint8Array;
+    const state = (await thread.call(this.engine, { op: 'save', id: this.id })) as Uint8Array;
     if (this.failure) throw this.failure;
-    return Buffer.from(state);
+    const { native, tag } = this.engine;
+    return native ? savedFromCtx(state, native, tag) : Buffer.from(state);
   }
 
   async hex(): Promise<string> {
-    const digest = (await thread.call({ op: 'digest', id: this.id })) as string;
+    const digest = (await thread.call(this.engine, { op: 'digest', id: this.id })) as string;
     if (this.failure) throw this.failure;
     return digest;
   }

@@ -1,0 +1,142 @@
+/*
+ * SHA-256 with a state that can be read and written, on the OpenSSL inside Node itself (Node's
+ * binary exports its symbols and ships its headers): the same code node:crypto runs, which uses
+ * the CPU's SHA instructions where there are any. node:crypto's Hash cannot hand out its state,
+ * and an upload's running hash must outlive the process that received a part.
+ *
+ * The state is OpenSSL's SHA256_CTX in a Buffer that JS owns; JS reads and writes its fields at
+ * the offsets layout() gives (src/cas/sha256-state.ts converts it to and from the saved form).
+ *
+ * layout() -> { size, h, Nl, Nh, data, num, md_len }   byte offsets in SHA256_CTX
+ * init() -> Buffer                                    a fresh state
+ * update(state, bytes)                                hashes a Uint8Array into the state
+ * digest(state) -> Buffer                             the 32-byte digest; the state is unchanged
+ *
+ * Every call is synchronous: the caller runs it on a thread of its own (a worker thread).
+ */
+#include <stddef.h>
+#include <string.h>
+
+#include <node_api.h>
+#include <openssl/sha.h>
+
+#define CHECK(env, call)                                                                         \
+  do {                                                                                           \
+    if ((call) != napi_ok) {                                                                     \
+      napi_throw_error((env), NULL, "sha256: " #call " failed");                                \
+      return NULL;                                                                               \
+    }                                                                                            \
+  } while (0)
+
+static SHA256_CTX *state_arg(napi_env env, napi_value value) {
+  void *data;
+  size_t length;
+  bool is_buffer;
+  if (napi_is_buffer(env, value, &is_buffer) != napi_ok || !is_buffer ||
+      napi_get_buffer_info(env, value, &data, &length) != napi_ok ||
+      length != sizeof(SHA256_CTX)) {
+    napi_throw_type_error(env, NULL, "sha256: the state must be a Buffer from init()");
+    return NULL;
+  }
+  return (SHA256_CTX *)data;
+}
+
+static napi_value set_offset(napi_env env, napi_value object, const char *name, size_t value) {
+  napi_value number;
+  CHECK(env, napi_create_uint32(env, (uint32_t)value, &number));
+  CHECK(env, napi_set_named_property(env, object, name, number));
+  return object;
+}
+
+static napi_value layout(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value object;
+  CHECK(env, napi_create_object(env, &object));
+  if (!set_offset(env, object, "size", sizeof(SHA256_CTX)) ||
+      !set_offset(env, object, "h", offsetof(SHA256_CTX, h)) ||
+      !set_offset(env, object, "Nl", offsetof(SHA256_CTX, Nl)) ||
+      !set_offset(env, object, "Nh", offsetof(SHA256_CTX, Nh)) ||
+      !set_offset(env, object, "data", offsetof(SHA256_CTX, data)) ||
+      !set_offset(env, object, "num", offsetof(SHA256_CTX, num)) ||
+      !set_offset(env, object, "md_len", offsetof(SHA256_CTX, md_len)))
+    return NULL;
+  return object;
+}
+
+static napi_value init(napi_env env, napi_callback_info info) {
+  (void)info;
+  void *data;
+  napi_value buffer;
+  CHECK(env, napi_create_buffer(env, sizeof(SHA256_CTX), &data, &buffer));
+  memset(data, 0, sizeof(SHA256_CTX));
+  if (SHA256_Init((SHA256_CTX *)data) != 1) {
+    napi_throw_error(env, NULL, "sha256: SHA256_Init failed");
+    return NULL;
+  }
+  return buffer;
+}
+
+static napi_value update(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2) {
+    napi_throw_type_error(env, NULL, "sha256: update(state, bytes)");
+    return NULL;
+  }
+  SHA256_CTX *ctx = state_arg(env, argv[0]);
+  if (!ctx) return NULL;
+  bool is_typedarray;
+  CHECK(env, napi_is_typedarray(env, argv[1], &is_typedarray));
+  if (!is_typedarray) {
+    napi_throw_type_error(env, NULL, "sha256: bytes must be a Uint8Array");
+    return NULL;
+  }
+  napi_typedarray_type type;
+  size_t length;
+  void *bytes;
+  CHECK(env, napi_get_typedarray_info(env, argv[1], &type, &length, &bytes, NULL, NULL));
+  if (type != napi_uint8_array) {
+    napi_throw_type_error(env, NULL, "sha256: bytes must be a Uint8Array");
+    return NULL;
+  }
+  if (length > 0 && SHA256_Update(ctx, bytes, length) != 1) {
+    napi_throw_error(env, NULL, "sha256: SHA256_Update failed");
+    return NULL;
+  }
+  return NULL;
+}
+
+static napi_value digest(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) {
+    napi_throw_type_error(env, NULL, "sha256: digest(state)");
+    return NULL;
+  }
+  SHA256_CTX *ctx = state_arg(env, argv[0]);
+  if (!ctx) return NULL;
+  SHA256_CTX copy = *ctx;
+  void *out;
+  napi_value buffer;
+  CHECK(env, napi_create_buffer(env, SHA256_DIGEST_LENGTH, &out, &buffer));
+  if (SHA256_Final((unsigned char *)out, &copy) != 1) {
+    napi_throw_error(env, NULL, "sha256: SHA256_Final failed");
+    return NULL;
+  }
+  return buffer;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor methods[] = {
+      {"layout", NULL, layout, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"init", NULL, init, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"update", NULL, update, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"digest", NULL, digest, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof(methods) / sizeof(methods[0]), methods) !=
+      napi_ok)
+    return NULL;
+  return exports;
+}
