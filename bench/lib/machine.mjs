@@ -37,5 +37,6 @@ export async function machineInfo() {
     nginx: await version('nginx', ['-v'], /nginx\/(\S+)/),
     curl: await version('curl', ['--version'], /curl (\S+)/),
     sha256sum: await version('sha256sum', ['--version'], /\(GNU coreutils\) (\S+)/),
+    openssl: await version('openssl', ['version'], /OpenSSL (\S+)/),
   };
 }

@@ -34,7 +34,7 @@ function throughputRows(ctx) {
     rows.push({ benchmark: label, who: 'imgsrv', side: 'imgsrv', mib_s: median(mine) });
     rows.push({ benchmark: label, who: refLabel, side: 'reference', mib_s: median(ref) });
   };
-  add('cas.upload.fs', 'upload, fs store', 'sha256sum');
+  add('cas.upload.fs', 'upload, fs store', 'openssl dgst -sha256');
   add('publish.incus_index.throughput', 'incus_index hashing', 'sha256sum');
   add('cas.upload.s3', 'upload, s3 store', 'AWS SDK → s3rver');
   add('catalog.download.fs', 'download, fs store', 'nginx');
