@@ -45,26 +45,40 @@ async function slowGet(
   return new Promise((resolve, reject) => {
     socket.once('error', reject);
     socket.once('close', () => reject(new Error(`closed after ${received} bytes`)));
+    // The head is parsed once and the body only counted until it is complete: concatenating
+    // everything on each chunk cost this process enough CPU on a busy machine to stall its reads.
+    let head: { status: number; bodyStart: number; length: number } | undefined;
     socket.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
       received += chunk.length;
-      const all = Buffer.concat(chunks);
-      const end = all.indexOf('\r\n\r\n');
-      if (end >= 0) {
-        const head = all.toString('latin1', 0, end);
-        const length = Number(/content-length: (\d+)/i.exec(head)?.[1]);
-        if (all.length - end - 4 >= length) {
-          socket.removeAllListeners('close');
-          socket.destroy();
-          resolve({
-            status: Number(head.slice(9, 12)),
-            body: all.subarray(end + 4, end + 4 + length),
-          });
-          return;
+      if (!head) {
+        const all = Buffer.concat(chunks);
+        const end = all.indexOf('\r\n\r\n');
+        if (end >= 0) {
+          const text = all.toString('latin1', 0, end);
+          head = {
+            status: Number(text.slice(9, 12)),
+            bodyStart: end + 4,
+            length: Number(/content-length: (\d+)/i.exec(text)?.[1]),
+          };
         }
       }
+      if (head && received - head.bodyStart >= head.length) {
+        socket.removeAllListeners('close');
+        socket.destroy();
+        const all = Buffer.concat(chunks);
+        resolve({
+          status: head.status,
+          body: all.subarray(head.bodyStart, head.bodyStart + head.length),
+        });
+        return;
+      }
+      // Paced, but never still for long: a pause near the idle timeout would be a stall.
       socket.pause();
-      setTimeout(() => socket.resume(), (chunk.length / bytesPerSecond) * 1000);
+      setTimeout(
+        () => socket.resume(),
+        Math.min((chunk.length / bytesPerSecond) * 1000, IDLE_MS / 4),
+      );
     });
   });
 }
