@@ -30,8 +30,16 @@ export interface UploadResult {
   readonly outcome: 'trusted' | 'uploaded' | 'resumed';
   /** Bytes this run sent. */
   readonly sent_bytes: number;
-  readonly upload_id: string;
+  /** The session the bytes went through; null when the server already had the blob. */
+  readonly upload_id: string | null;
 }
+
+/**
+ * Files up to this size that fit one part go in one request (PUT /v1/blobs/{digest}): the
+ * server's default limit; a server with a lower one (413) or without the route is sent an upload
+ * session instead.
+ */
+export const SINGLE_REQUEST_MAX = 64 * 1024 * 1024;
 
 /** sha256 of a file, streamed. */
 export async function digestFile(path: string): Promise<{ digest: string; size: number }> {
@@ -102,6 +110,12 @@ export async function uploadFile(
   }
   const { digest, size } = facts;
   const key = UploadStateStore.key(ctx.connection.url, digest, size);
+  // A file that would go as one part anyway (and has no session to resume) goes in one request.
+  const single = size <= SINGLE_REQUEST_MAX && choosePartSize(size, options.partSize) >= size;
+  if (single && !options.state.get(key)) {
+    const whole = await putWhole(ctx, path, digest, size, label, options);
+    if (whole) return whole;
+  }
 
   let session: Session | undefined;
   let partSize = choosePartSize(size, options.partSize);
@@ -242,6 +256,86 @@ async function sendPart(
       if (error instanceof CliError) throw error;
       progress.rewind(meter.counted);
       if (attempt >= 3) throw networkError(`sending part ${part.number} of ${path}`, error);
+    }
+    await sleep(500 * attempt);
+  }
+}
+
+/**
+ * A small file in one request: a HEAD first, so a blob the server has (and this caller may read)
+ * moves no bytes, then PUT /v1/blobs/{digest} with the whole body. Null when the server sends
+ * the file to upload sessions (413: above its limit; 404 or 405: the route is off or missing).
+ */
+async function putWhole(
+  ctx: CliContext,
+  path: string,
+  digest: string,
+  size: number,
+  label: string,
+  options: UploadOptions,
+): Promise<UploadResult | null> {
+  const url = `${ctx.connection.url}/v1/blobs/${digest}`;
+  const auth = ctx.connection.token ? { authorization: `Bearer ${ctx.connection.token}` } : {};
+  const what = `uploading ${path}`;
+  for (let attempt = 1; ; attempt++) {
+    let progress: UploadProgress | undefined;
+    let meter: Meter | undefined;
+    try {
+      const head = await request(url, {
+        method: 'HEAD',
+        dispatcher: ctx.dispatcher,
+        headers: auth,
+      });
+      await head.body.dump();
+      if (head.statusCode === 200)
+        return { path, digest, size, outcome: 'trusted', sent_bytes: 0, upload_id: null };
+      progress = new UploadProgress(ctx.stderr, label, size, 0, ctx.quiet || ctx.json);
+      meter = new Meter(progress, new RateLimiter(options.limitRate));
+      const res = await request(url, {
+        method: 'PUT',
+        dispatcher: ctx.dispatcher,
+        headers: {
+          'content-type': 'application/octet-stream',
+          'content-length': String(size),
+          ...auth,
+        },
+        body: size === 0 ? '' : createReadStream(path).pipe(meter),
+      });
+      const text = await res.body.text();
+      if ([413, 404, 405].includes(res.statusCode)) {
+        progress.rewind(meter.counted);
+        return null;
+      }
+      let answer: unknown = text;
+      try {
+        answer = JSON.parse(text);
+      } catch {
+        // not JSON: reported as text
+      }
+      if (res.statusCode === 200 || res.statusCode === 201 || res.statusCode === 202) {
+        progress.finish();
+        const put = answer as { upload_id: string; state: string };
+        const final = await waitReady(ctx, {
+          id: put.upload_id,
+          state: put.state,
+          failure_message: null,
+        });
+        if (final.state !== 'ready')
+          throw new CliError(
+            `the server refused ${path}: ${final.failure_message ?? final.state}`,
+            EXIT.client,
+          );
+        return res.statusCode === 200
+          ? { path, digest, size, outcome: 'trusted', sent_bytes: 0, upload_id: put.upload_id }
+          : { path, digest, size, outcome: 'uploaded', sent_bytes: size, upload_id: put.upload_id };
+      }
+      const error = apiError(what, { status: res.statusCode, statusText: '' } as Response, answer);
+      progress.rewind(meter.counted);
+      if (exitCodeForStatus(res.statusCode) !== EXIT.server || attempt >= 3) throw error;
+    } catch (error) {
+      if (error instanceof CliError) throw error;
+      if (progress && meter) progress.rewind(meter.counted);
+      if (attempt >= 3) throw networkError(what, error);
     }
     await sleep(500 * attempt);
   }

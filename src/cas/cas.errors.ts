@@ -27,6 +27,14 @@ export const CAS_ERRORS = {
     title: 'Every part but the last must be at least 5 MiB',
   },
   UPLOAD_PART_TOO_LARGE: { status: 413, title: 'The part is too large' },
+  BLOB_PUT_TOO_LARGE: {
+    status: 413,
+    title: 'The blob is larger than one request may carry; use an upload session',
+  },
+  BLOB_PUT_DISABLED: {
+    status: 404,
+    title: 'Single-request blob uploads are turned off here; use an upload session',
+  },
   UPLOAD_PART_DIGEST_MISMATCH: {
     status: 422,
     title: 'The part does not match its Content-Digest',

@@ -7,6 +7,7 @@ import { CasMaintenanceService } from './cas-maintenance.service';
 import { CasMetrics } from './cas.metrics';
 import { CasProcessor } from './cas.processor';
 import { CAS_QUEUE, CasJobs } from './cas.queue';
+import { BlobPut } from './blob-put';
 import { BlobProtection } from './blob-protection';
 import { BlobReader } from './blob-reader';
 import { PartReceiver } from './part-receiver';
@@ -41,6 +42,7 @@ export class CasModule {
       controllers: [UploadController],
       providers: [
         UploadService,
+        BlobPut,
         PartReceiver,
         UploadSessions,
         BlobReader,
@@ -58,6 +60,7 @@ export class CasModule {
       ],
       exports: [
         UploadService,
+        BlobPut,
         PartReceiver,
         BlobReader,
         BlobProtection,

@@ -1,5 +1,3 @@
-import type { Readable } from 'node:stream';
-import { DomainError } from '../common/errors/domain-error';
 import { Body, Controller, Get, HttpCode, Param, Post, Put, Req, Res } from '@nestjs/common';
 import {
   ApiBearerAuth,
@@ -16,6 +14,7 @@ import { CurrentActor } from '../auth/current-principal.decorator';
 import type { Actor } from '../auth/actor';
 import { RequireAction } from '../auth/require-action.decorator';
 import { ApiProblems } from '../common/http/api-problems.decorator';
+import { contentLength, header, rawBody } from '../common/http/raw-body';
 import { PartReceiver } from './part-receiver';
 import { UploadService } from './upload.service';
 import {
@@ -26,11 +25,6 @@ import {
   UploadPartResponseDto,
   UploadSessionResponseDto,
 } from './dto/upload.dto';
-
-function header(request: FastifyRequest, name: string): string | undefined {
-  const v = request.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
 
 @ApiTags('uploads and blobs')
 @ApiBearerAuth('bearer')
@@ -103,23 +97,12 @@ export class UploadController {
     @Param() params: UploadPartParamsDto,
     @Req() request: FastifyRequest,
   ): Promise<UploadPartResponseDto> {
-    const length = header(request, 'content-length');
-    // The catch-all content-type parser hands the request stream through untouched; without a
-    // Content-Type Fastify leaves it unread on request.raw. JSON and text/plain have parsers of
-    // their own, which have read (and changed) the bytes by now.
-    const streamed = request.body && typeof (request.body as Readable).pipe === 'function';
-    if (request.body !== undefined && !streamed)
-      throw new DomainError(
-        'UNSUPPORTED_MEDIA_TYPE',
-        `A part is raw bytes: send it as Content-Type: application/octet-stream, not ${header(request, 'content-type')}.`,
-      );
-    const body = (streamed ? request.body : request.raw) as Readable;
     const part = await this.parts.putPart(
       {
         uploadId: params.upload_id,
         partNumber: Number(params.part_number),
-        body,
-        contentLength: length === undefined ? null : Number(length),
+        body: rawBody(request, 'A part'),
+        contentLength: contentLength(request),
         contentDigest: header(request, 'content-digest') ?? null,
       },
       actor,

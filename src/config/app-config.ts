@@ -94,6 +94,8 @@ export interface AppConfig {
     readonly gcDeleteDelayMs: number;
     /** How often workers run the sweepers (expiry, staging cleanup, GC); 0 disables. */
     readonly sweepIntervalMs: number;
+    /** The largest body PUT /v1/blobs/{digest} takes in one request; 0 turns that route off. */
+    readonly putMaxBytes: number;
   };
   readonly lifecycle: {
     /**
@@ -162,6 +164,13 @@ export function parseDuration(value: string): number {
   const m = /^(\d+)(ms|s|m|h|d)$/.exec(value);
   if (!m) throw new Error(`not a duration: ${value}`);
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms'];
+  return Number(m[1]) * unit;
+}
+
+export function parseSize(value: string): number {
+  const m = /^(\d+)(B|KiB|MiB|GiB)$/.exec(value);
+  if (!m) throw new Error(`not a size: ${value}`);
+  const unit = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }[m[2] as 'B'];
   return Number(m[1]) * unit;
 }
 
@@ -342,6 +351,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): AppConfig {
       gcGraceMs: parseDuration(nonEmpty('IMGSRV_CAS_GC_GRACE', '24h')),
       gcDeleteDelayMs: parseDuration(nonEmpty('IMGSRV_CAS_GC_DELETE_DELAY', '1h')),
       sweepIntervalMs: parseDuration(nonEmpty('IMGSRV_CAS_SWEEP_INTERVAL', '1m')),
+      putMaxBytes: parseSize(nonEmpty('IMGSRV_BLOB_PUT_MAX_SIZE', '64MiB')),
     },
     lifecycle: {
       withdrawGraceMs: parseDuration(nonEmpty('IMGSRV_WITHDRAW_GRACE', '24h')),

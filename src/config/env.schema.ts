@@ -4,6 +4,8 @@ import { IsIn, IsOptional, IsString, Matches, ValidateIf } from 'class-validator
 export const LISTEN_PATTERN = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):\d{1,5}$/;
 /** 250ms, 30s, 5m, 24h, 7d */
 export const DURATION_PATTERN = /^\d+(?:ms|s|m|h|d)$/;
+/** A byte count with its unit: 0B, 512KiB, 64MiB, 1GiB. */
+export const SIZE_PATTERN = /^\d{1,7}(B|KiB|MiB|GiB)$/;
 const BOOLEAN_VALUES = ['true', 'false', '1', '0', 'yes', 'no'];
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
@@ -167,6 +169,10 @@ export class EnvSchema {
   @IsOptional()
   @Matches(DURATION_PATTERN, { message: 'must be a duration such as 1m (0s disables)' })
   IMGSRV_CAS_SWEEP_INTERVAL?: string;
+
+  @IsOptional()
+  @Matches(SIZE_PATTERN, { message: 'must be a size such as 64MiB (0B disables)' })
+  IMGSRV_BLOB_PUT_MAX_SIZE?: string;
 
   /** Checked host by host in app-config.ts (the URL parser decides what a host is). */
   @IsOptional() @IsString() IMGSRV_WEBHOOK_ALLOWED_HOSTS?: string;

@@ -235,6 +235,12 @@ export const CONFIG_REFERENCE: readonly ConfigReferenceEntry[] = [
       'how often workers run the upload/blob sweepers (expiry, staging cleanup, GC); `0s` disables',
   },
   {
+    names: ['IMGSRV_BLOB_PUT_MAX_SIZE'],
+    default: '`64MiB`',
+    meaning:
+      'the largest blob `PUT /v1/blobs/{digest}` takes in one request (units B, KiB, MiB, GiB); larger ones use an upload session; `0B` turns the route off',
+  },
+  {
     names: ['IMGSRV_WITHDRAW_GRACE'],
     default: '`24h`',
     meaning:

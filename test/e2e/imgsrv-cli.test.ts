@@ -14,6 +14,7 @@ import {
   removeFixtureDir,
   type FixtureFile,
 } from '../support/fixtures';
+import { metric } from '../support/processes';
 import { startTestApp, type TestApp } from '../support/test-app';
 
 const exec = promisify(execFile);
@@ -99,6 +100,20 @@ describe('the imgsrv CLI against a real server', () => {
     expect(report.publish_job.state).toBe('succeeded');
     expect(report.aliases.map((a: any) => a.alias)).toEqual(['latest']);
     expect(report.uploads.map((u: any) => u.digest)).toEqual([squashfs.sha256, ctMeta.sha256]);
+
+    // Each file fits one part: each went in one request (PUT /v1/blobs/{digest}), no session.
+    expect(
+      await metric(
+        app,
+        'imgsrv_http_requests_total{method="PUT",route="/v1/blobs/:digest",status="201"}',
+      ),
+    ).toBe(4);
+    expect(
+      await metric(
+        app,
+        'imgsrv_http_requests_total{method="POST",route="/v1/uploads",status="201"}',
+      ),
+    ).toBeUndefined();
 
     // The image took its description from metadata.yaml.
     const shown = await runCli(['show', 'debian-ct', '--json'], env);

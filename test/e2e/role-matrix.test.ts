@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID as randomUuid } from 'node:crypto';
+import { createHash, randomBytes, randomUUID as randomUuid } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -559,6 +559,19 @@ const ROWS: Row[] = [
   },
 
   // Blobs by digest
+  {
+    op: 'PUT /v1/blobs/{digest}',
+    on: 'a new blob sent whole',
+    expect: E.BEGIN_UPLOAD,
+    request: () => {
+      const bytes = randomBytes(1024);
+      return {
+        method: 'PUT',
+        path: `/v1/blobs/sha256:${createHash('sha256').update(bytes).digest('hex')}`,
+        raw: bytes,
+      };
+    },
+  },
   ...(['GET', 'HEAD'] as const).flatMap((method): Row[] => [
     {
       op: `${method} /v1/blobs/{digest}`,

@@ -507,7 +507,8 @@ export interface paths {
         };
         /** A trusted blob (GET and HEAD; single range, conditional requests) */
         get: operations["getBlob"];
-        put?: never;
+        /** Upload a whole blob in one request (raw body, ≤ IMGSRV_BLOB_PUT_MAX_SIZE, default 64 MiB): 201 once verified, 200 when already trusted (the body is not read), 202 while a worker finishes verifying */
+        put: operations["putBlob"];
         post?: never;
         delete?: never;
         options?: never;
@@ -1350,6 +1351,21 @@ export interface components {
             media_type: string;
             blob_digest: string;
             blob_size_bytes: number;
+        };
+        BlobPutResponseDto: {
+            /** @example sha256:… */
+            digest: string;
+            size_bytes: number;
+            /**
+             * @description `ready`: trusted now; `verifying`: a worker finishes the check (poll the upload)
+             * @enum {string}
+             */
+            state: "ready" | "verifying";
+            /**
+             * Format: uuid
+             * @description The upload session the blob went through
+             */
+            upload_id: string;
         };
         StorageResponseDto: {
             /** @description Bytes the images the caller may read cite, each blob once */
@@ -5876,6 +5892,162 @@ export interface operations {
             };
             /** @description A dependency is unavailable */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    putBlob: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description sha-256=:<base64>: — verified (422 on mismatch) */
+                "Content-Digest"?: string;
+                "Content-Length": string;
+            };
+            path: {
+                digest: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description Already trusted: nothing was read */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BlobPutResponseDto"];
+                };
+            };
+            /** @description Uploaded and trusted */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BlobPutResponseDto"];
+                };
+            };
+            /** @description Received; a worker finishes verifying (GET /v1/uploads/{upload_id}) */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BlobPutResponseDto"];
+                };
+            };
+            /** @description Malformed input (problem lists each field in `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not found (also for what an anonymous caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Content-Length is required */
+            411: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unsupported Content-Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Content does not match its declared digest or size */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The blob store is out of space: send again once space returns */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
