@@ -2,7 +2,7 @@
 // against nginx and a direct GET from s3rver, incus_index hashing against sha256sum, and the
 // server's resident memory while it moves a whole large blob.
 import { createReadStream } from 'node:fs';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   CompleteMultipartUploadCommand,
@@ -12,6 +12,7 @@ import {
 } from '@aws-sdk/client-s3';
 import {
   apiClient,
+  digestOf,
   publishAndWait,
   uploadBuffer,
   uploadFile,
@@ -19,8 +20,20 @@ import {
 } from '../lib/client.mjs';
 import { makeIncusMetadata, mutateHead, writeRandomFile } from '../lib/context.mjs';
 import { sampleRss, startNginx, startS3rver } from '../lib/procs.mjs';
-import { fmtBytes, log, median, MIB, run, timeCommand, timed } from '../lib/util.mjs';
+import {
+  fmtBytes,
+  KIB,
+  log,
+  median,
+  MIB,
+  nowMs,
+  quantile,
+  run,
+  timeCommand,
+  timed,
+} from '../lib/util.mjs';
 import { readFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 
 const PART = 64 * MIB;
 
@@ -36,6 +49,22 @@ async function sha256sum(file) {
 async function opensslSha256(file) {
   const { ms, stdout } = await timeCommand('openssl', ['dgst', '-sha256', '-r', file]);
   return { ms, digest: `sha256:${stdout.split(' ')[0]}` };
+}
+
+/**
+ * The same file written durably to the same disk (`dd bs=64M conv=fsync`): what storing it costs
+ * on this machine before any hashing or HTTP, beside the hashing reference.
+ */
+async function durableCopy(file, to) {
+  const { ms } = await timeCommand('dd', [
+    `if=${file}`,
+    `of=${to}`,
+    'bs=64M',
+    'conv=fsync',
+    'status=none',
+  ]);
+  await rm(to, { force: true });
+  return ms;
 }
 
 /** curl's own timing of a whole download to /dev/null; checks status and size. */
@@ -100,6 +129,7 @@ export async function bulkSuite(ctx) {
   const api = apiClient(server.url, await writerToken(server.url, fsGroup.bootstrapToken));
   const shaMs = [];
   const opensslMs = [];
+  const ddMs = [];
   const uploadMs = [];
   const uploadRss = [];
   let digest;
@@ -108,6 +138,7 @@ export async function bulkSuite(ctx) {
     const ref = await sha256sum(file);
     const openssl = await opensslSha256(file);
     if (openssl.digest !== ref.digest) throw new Error('openssl and sha256sum disagree');
+    ddMs.push(await durableCopy(file, join(bigDir, 'dd-copy.bin')));
     digest = ref.digest;
     shaMs.push(ref.ms);
     opensslMs.push(openssl.ms);
@@ -117,7 +148,7 @@ export async function bulkSuite(ctx) {
     uploadMs.push(ms);
     uploadRss.push(mem);
     log(
-      `fs upload ${r + 1}/${runs}: ${(ms / 1000).toFixed(2)} s (openssl ${(openssl.ms / 1000).toFixed(2)} s, sha256sum ${(ref.ms / 1000).toFixed(2)} s), RSS +${fmtBytes(mem.growth)}`,
+      `fs upload ${r + 1}/${runs}: ${(ms / 1000).toFixed(2)} s (openssl ${(openssl.ms / 1000).toFixed(2)} s, sha256sum ${(ref.ms / 1000).toFixed(2)} s, dd conv=fsync ${(ddMs.at(-1) / 1000).toFixed(2)} s), RSS +${fmtBytes(mem.growth)}`,
     );
   }
   ctx.figure({
@@ -137,6 +168,8 @@ export async function bulkSuite(ctx) {
       reference_throughput_mib_s: opensslMs.map((ms) => throughput(size, ms)),
       sha256sum_s: shaMs.map((ms) => ms / 1000),
       ratio_to_sha256sum: median(uploadMs) / median(shaMs),
+      durable_copy_s: ddMs.map((ms) => ms / 1000),
+      ratio_to_durable_copy: median(uploadMs) / median(ddMs),
     },
   });
   ctx.figure({
@@ -151,6 +184,8 @@ export async function bulkSuite(ctx) {
       baseline_rss_mib: uploadRss.map((m) => m.baseline / MIB),
     },
   });
+
+  await smallBlobs(ctx, api);
 
   // incus_index: publish versions whose qcow2 is the big blob, each hashing it again.
   const metaFile = await makeIncusMetadata(bigDir, { os: 'benchos', release: 'bulk' });
@@ -354,4 +389,51 @@ async function sdkMultipart(sdk, bucket, key, file, size) {
       MultipartUpload: { Parts: parts },
     }),
   );
+}
+
+/**
+ * 64 KiB blobs, begin → ready, sequential: one request (PUT /v1/blobs/{digest}) against the
+ * session protocol (begin, part, complete), interleaved, each blob new.
+ */
+async function smallBlobs(ctx, api) {
+  const n = Math.max(10, ctx.settings.sequentialPublishes * 4);
+  const one = [];
+  const session = [];
+  for (let i = 0; i < 2 * n; i++) {
+    const bytes = randomBytes(64 * KIB);
+    const t0 = nowMs();
+    if (i % 2 === 0) {
+      const res = await api.put(`/v1/blobs/${digestOf(bytes)}`, bytes, {
+        headers: { 'content-type': 'application/octet-stream' },
+      });
+      if (res.status !== 201 || res.body.state !== 'ready')
+        throw new Error(`PUT /v1/blobs answered ${res.status} ${JSON.stringify(res.body)}`);
+      one.push(nowMs() - t0);
+    } else {
+      await uploadBuffer(api, bytes);
+      session.push(nowMs() - t0);
+    }
+  }
+  ctx.figure({
+    id: 'cas.small_blob.put',
+    suite: 'CAS',
+    title: `64 KiB blob, begin → ready, one request (PUT /v1/blobs/{digest}), p50 of ${n} sequential`,
+    unit: 'ms',
+    samples: one,
+    reference: {
+      name: 'the session protocol (begin, part, complete)',
+      short: 'session',
+      samples: session,
+    },
+    target: { text: 'p50 ≤ 10 ms', op: '<=', bound: 10, of: 'value' },
+    extra: { p99_ms: quantile(one, 0.99), session_p99_ms: quantile(session, 0.99) },
+  });
+  ctx.figure({
+    id: 'cas.small_blob.put.p99',
+    suite: 'CAS',
+    title: `64 KiB blob in one request: p99 of ${n} sequential`,
+    unit: 'ms',
+    samples: [quantile(one, 0.99)],
+    target: { text: 'p99 ≤ 30 ms', op: '<=', bound: 30, of: 'value' },
+  });
 }
