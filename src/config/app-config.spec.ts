@@ -164,8 +164,10 @@ describe('the cas settings', () => {
       gcGraceMs: 86_400_000,
       gcDeleteDelayMs: 3_600_000,
       sweepIntervalMs: 60_000,
+      putMaxBytes: 64 * 1024 * 1024,
     });
     const config = loadConfig({
+      IMGSRV_BLOB_PUT_MAX_SIZE: '512KiB',
       IMGSRV_UPLOAD_TTL: '2h',
       IMGSRV_UPLOAD_VERIFY_WAIT: '0s',
       IMGSRV_CAS_GC_GRACE: '7d',
@@ -176,7 +178,17 @@ describe('the cas settings', () => {
       verifyWaitMs: 0,
       gcGraceMs: 604_800_000,
       sweepIntervalMs: 0,
+      putMaxBytes: 512 * 1024,
     });
+    expect(loadConfig({ IMGSRV_BLOB_PUT_MAX_SIZE: '0B' }).cas.putMaxBytes).toBe(0);
+    expect(loadConfig({ IMGSRV_BLOB_PUT_MAX_SIZE: '1GiB' }).cas.putMaxBytes).toBe(1024 ** 3);
+  });
+
+  it('refuses sizes it cannot read', () => {
+    for (const bad of ['64', '64MB', '-1MiB', '1.5GiB', ''])
+      expect(() => loadConfig({ IMGSRV_BLOB_PUT_MAX_SIZE: bad })).toThrow(
+        /IMGSRV_BLOB_PUT_MAX_SIZE/,
+      );
   });
 
   it('refuses durations it cannot read', () => {
