@@ -1,1 +1,0 @@
-cmd_Release/obj.target/sha256.node := g++ -o Release/obj.target/sha256.node -shared -pthread -rdynamic -m64  -Wl,-soname=sha256.node -Wl,--start-group Release/obj.target/sha256/sha256.o -Wl,--end-group 
