@@ -325,9 +325,10 @@ async function putWhole(
             `the server refused ${path}: ${final.failure_message ?? final.state}`,
             EXIT.client,
           );
-        return res.statusCode === 200
-          ? { path, digest, size, outcome: 'trusted', sent_bytes: 0, upload_id: put.upload_id }
-          : { path, digest, size, outcome: 'uploaded', sent_bytes: size, upload_id: put.upload_id };
+        // 200: the server had it after all (a blob this caller may not read, so the HEAD said
+        // 404); the bytes went anyway and are counted.
+        const outcome = res.statusCode === 200 ? 'trusted' : 'uploaded';
+        return { path, digest, size, outcome, sent_bytes: size, upload_id: put.upload_id };
       }
       const error = apiError(what, { status: res.statusCode, statusText: '' } as Response, answer);
       progress.rewind(meter.counted);

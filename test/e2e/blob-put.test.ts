@@ -62,6 +62,23 @@ describe('PUT /v1/blobs/{digest}', () => {
     expect(await again.json()).toMatchObject({ digest, size_bytes: data.length, state: 'ready' });
   });
 
+  it('answers 200 to another writer sending a blob it cannot read, reading its body to the end', async () => {
+    const other = await issueIdentity(app, 'content-writer', ['*'], 'other writer');
+    const data = randomBytes(100 * KIB);
+    const digest = sha256Of(data);
+    expect((await put(digest, data)).status).toBe(201);
+    // Uploaded by the first writer and cited by nothing: the other may not read it...
+    expect(
+      (await app.fetch(`/v1/blobs/${digest}`, { method: 'HEAD', headers: other.headers })).status,
+    ).toBe(404);
+    // ...but sending it again is no error: the server has it.
+    for (let i = 0; i < 3; i++) {
+      const again = await put(digest, data, other.headers);
+      expect(again.status).toBe(200);
+      expect(await again.json()).toMatchObject({ digest, size_bytes: data.length, state: 'ready' });
+    }
+  });
+
   it('takes an empty blob', async () => {
     const digest = sha256Of(new Uint8Array(0));
     const res = await put(digest, new Uint8Array(0));
