@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { Gauge } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import { MetricsService } from '../common/metrics/metrics.service';
 import { ImageRepository } from './image.repository';
 
@@ -11,8 +11,29 @@ import { ImageRepository } from './image.repository';
  */
 @Injectable()
 export class CatalogMetrics {
+  /**
+   * Manifest reads by where the answer came from, counted in plain numbers and given to
+   * prom-client when scraped (its bookkeeping would be a noticeable share of a 304's cost).
+   */
+  private readonly manifestReads = { memory: 0, database: 0 };
+
   constructor(metrics: MetricsService, images: ImageRepository) {
     const registers = [metrics.registry];
+    const reads = this.manifestReads;
+    new Counter({
+      name: 'imgsrv_manifest_reads_total',
+      help:
+        'Manifest GETs by source: "memory" (a published manifest rendered before, for the current ' +
+        'streams revision) or "database" (read and rendered for the request)',
+      labelNames: ['source'],
+      registers,
+      collect() {
+        for (const source of ['memory', 'database'] as const) {
+          this.inc({ source }, reads[source]);
+          reads[source] = 0;
+        }
+      },
+    });
     new Gauge({
       name: 'imgsrv_storage_cited_bytes',
       aggregator: 'first',
@@ -39,5 +60,9 @@ export class CatalogMetrics {
         }
       },
     });
+  }
+
+  countManifestRead(source: 'memory' | 'database'): void {
+    this.manifestReads[source]++;
   }
 }

@@ -1,4 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import { FastPathsModule } from '../common/http/fast-paths';
+import { StreamsModule } from '../streams/streams.module';
 import type { AppConfig } from '../config/app-config';
 import { ArtifactController } from './artifact.controller';
 import { ArtifactDownloads } from './artifact-downloads';
@@ -12,6 +14,8 @@ import { CatalogService } from './catalog.service';
 import { ImageVersionRepository } from './image-version.repository';
 import { ImageController } from './image.controller';
 import { ImageRepository } from './image.repository';
+import { ManifestFastPath } from './manifest.http';
+import { PublishedManifests } from './published-manifests';
 import { CatalogMetrics } from './catalog.metrics';
 import { StorageController } from './storage.controller';
 import { VersionController } from './version.controller';
@@ -26,6 +30,7 @@ export class CatalogModule {
     return {
       global: true,
       module: CatalogModule,
+      imports: [StreamsModule, FastPathsModule],
       controllers: [
         ImageController,
         VersionController,
@@ -45,6 +50,8 @@ export class CatalogModule {
         ArtifactRepository,
         AttachmentRepository,
         VersionLifecycleService,
+        PublishedManifests,
+        ManifestFastPath,
       ],
       exports: [CatalogService, CatalogPort, VersionLifecycleService, ArtifactDownloads],
     };

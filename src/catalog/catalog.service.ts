@@ -14,7 +14,10 @@ import { VERSION_STATES } from './version-state';
 import { ImageVersionRepository } from './image-version.repository';
 import { ImageEntity } from './image.entity';
 import { ImageRepository, type ImageStorage } from './image.repository';
+import { StreamsService } from '../streams/streams.service';
 import { CatalogAccess } from './catalog-access';
+import { CatalogMetrics } from './catalog.metrics';
+import { PublishedManifests, renderManifest, type RenderedManifest } from './published-manifests';
 
 /** The name under which the catalog tells the GC what manifests cite (CasModule.register). */
 export const CATALOG_BLOB_REFERENCES = 'catalog.manifests';
@@ -88,6 +91,9 @@ export class CatalogService implements OnModuleInit {
     private readonly artifacts: ArtifactRepository,
     private readonly references: BlobReferenceRegistry,
     private readonly access: CatalogAccess,
+    private readonly streams: StreamsService,
+    private readonly published: PublishedManifests,
+    private readonly metrics: CatalogMetrics,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -191,6 +197,9 @@ export class CatalogService implements OnModuleInit {
     return this.access.mutate(async (manager) => {
       const image = await this.access.requireImage(name, manager);
       const updated = await this.images.update(manager, image.id, fields);
+      // Published manifests show the image's fields and are cached by the streams revision.
+      if (await this.images.hasPublishedVersion(image.id, manager))
+        await this.streams.bumpRevision(manager);
       await this.access.record(manager, actor, 'image.update', 'image', image.id, name, {
         fields: Object.keys(fields).map((k) => (k === 'displayName' ? 'display_name' : k)),
       });
@@ -248,6 +257,58 @@ export class CatalogService implements OnModuleInit {
   async getManifest(principal: Principal | null, name: string, version: string): Promise<Manifest> {
     const { image, version: row } = await this.access.visibleVersion(principal, name, version);
     return this.access.manifestOf(image, row);
+  }
+
+  /**
+   * The manifest as it is sent. A published version's comes from memory while the streams revision
+   * it was rendered under is current (no database read), for anyone who may read the image; the
+   * rest is read and rendered per request.
+   */
+  async renderedManifest(
+    principal: Principal | null,
+    name: string,
+    version: string,
+  ): Promise<RenderedManifest> {
+    const revision = await this.streams.revision();
+    const cached = this.published.get(name, version, revision);
+    if (cached && (this.config.auth.publicRead || this.access.canRead(principal, name))) {
+      this.metrics.countManifestRead('memory');
+      return cached;
+    }
+    const rendered = renderManifest(await this.getManifest(principal, name, version));
+    this.published.set(name, version, revision, rendered);
+    this.metrics.countManifestRead('database');
+    return rendered;
+  }
+
+  /**
+   * For an anonymous reader while public reads are on: a published manifest from memory when the
+   * current revision is trusted without a database read, else undefined (ask the application).
+   */
+  publishedManifestIfTrusted(name: string, version: string): RenderedManifest | undefined {
+    const revision = this.streams.revisionIfTrusted();
+    if (revision === undefined || !this.config.auth.publicRead) return undefined;
+    return this.countedFromMemory(this.published.get(name, version, revision));
+  }
+
+  /** Whether memory holds a published manifest of this name and version, of any revision. */
+  holdsPublishedManifest(name: string, version: string): boolean {
+    return this.config.auth.publicRead && this.published.holds(name, version);
+  }
+
+  /** As publishedManifestIfTrusted, after reading the revision when it is not trusted. */
+  async publishedManifestChecked(
+    name: string,
+    version: string,
+  ): Promise<RenderedManifest | undefined> {
+    const revision = await this.streams.revision();
+    if (!this.config.auth.publicRead) return undefined;
+    return this.countedFromMemory(this.published.get(name, version, revision));
+  }
+
+  private countedFromMemory(m: RenderedManifest | undefined): RenderedManifest | undefined {
+    if (m) this.metrics.countManifestRead('memory');
+    return m;
   }
 
   /**

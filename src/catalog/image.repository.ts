@@ -38,8 +38,11 @@ export class ImageRepository {
     return manager.getRepository(ImageEntity).findOneByOrFail({ id });
   }
 
-  async hasPublishedVersion(imageId: string): Promise<boolean> {
-    const rows: unknown[] = await this.dataSource.query(
+  async hasPublishedVersion(
+    imageId: string,
+    manager: EntityManager = this.dataSource.manager,
+  ): Promise<boolean> {
+    const rows: unknown[] = await manager.query(
       `SELECT 1 FROM image_version WHERE image_id = $1 AND state = 'published' LIMIT 1`,
       [imageId],
     );

@@ -1,4 +1,15 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Param,
+  Post,
+  Query,
+  Req,
+  Res,
+} from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiCreatedResponse,
@@ -7,13 +18,16 @@ import {
   ApiOperation,
   ApiTags,
 } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CurrentActor, CurrentPrincipal } from '../auth/current-principal.decorator';
 import type { Actor } from '../auth/actor';
 import type { Principal } from '../auth/principal';
 import { PublicRead, RequireAction } from '../auth/require-action.decorator';
+import { ApiEntityTag } from '../common/http/api-conditional.decorator';
 import { ApiProblems } from '../common/http/api-problems.decorator';
 import { DEFAULT_PAGE_SIZE, pageResponse } from '../common/pagination';
 import { CatalogService } from './catalog.service';
+import { sendManifest } from './manifest.http';
 import {
   ImageParamsDto,
   VersionCreateDto,
@@ -72,15 +86,21 @@ export class VersionController {
   @ApiOperation({
     summary: 'The version with its manifest; non-published versions need content.read',
   })
-  @ApiOkResponse({ type: ManifestResponseDto })
+  @ApiEntityTag(
+    ManifestResponseDto,
+    'The version with its artifacts and their attachments',
+    'A published version’s manifest: `public, no-cache` without credentials (a withdrawal still ' +
+      'changes it), `private, no-cache` otherwise',
+  )
   @ApiProblems(400, 401, 403, 404)
   async getVersion(
     @CurrentPrincipal() principal: Principal | null,
     @Param() params: VersionParamsDto,
-  ): Promise<ManifestResponseDto> {
-    return ManifestResponseDto.of(
-      await this.catalog.getManifest(principal, params.name, params.version),
-    );
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<FastifyReply> {
+    const manifest = await this.catalog.renderedManifest(principal, params.name, params.version);
+    return sendManifest(request, reply, manifest);
   }
 
   @Delete('versions/:version')

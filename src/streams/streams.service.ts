@@ -77,7 +77,9 @@ export class StreamsService {
   private scoped = new Map<string, Promise<RenderedStreams>>();
   private scopedRevision = 0;
   private checking: Promise<{ revision: number }> | undefined;
-  /** Until then, the cached revision is known to be current (no database read needed). */
+  /** The newest revision this process has read (or bumped and then read). */
+  private knownRevision: number | undefined;
+  /** Until then, `knownRevision` is known to be current (no database read needed). */
   private trustedUntil = 0;
   /** Until then, every request reads the revision: this process changed it very recently. */
   private recheckUntil = 0;
@@ -185,10 +187,27 @@ export class StreamsService {
 
   /** The cached documents while their revision is trusted (no database read), else undefined. */
   currentIfTrusted(): FullStreams | undefined {
-    return this.cached && Date.now() < this.trustedUntil ? this.cached : undefined;
+    const revision = this.revisionIfTrusted();
+    return revision !== undefined && this.cached && this.cached.revision >= revision
+      ? this.cached
+      : undefined;
   }
 
-  private async currentChecked(): Promise<FullStreams> {
+  /**
+   * The current revision while the one this process last read is trusted (no database read),
+   * else undefined. Besides the documents, anything rendered from published versions (a
+   * manifest, say) may be cached by it: every change to what a published version answers bumps it.
+   */
+  revisionIfTrusted(): number | undefined {
+    return Date.now() < this.trustedUntil ? this.knownRevision : undefined;
+  }
+
+  /** The current revision: from memory while trusted, else read (one read shared by callers). */
+  async revision(): Promise<number> {
+    return this.revisionIfTrusted() ?? this.checkRevision();
+  }
+
+  private async checkRevision(): Promise<number> {
     const now = Date.now();
     // Requests that arrive while the revision is being read share that read, except just after
     // this process changed it: a read begun before that change committed could miss it.
@@ -198,7 +217,13 @@ export class StreamsService {
         : await (this.checking ??= this.repository
             .revision()
             .finally(() => (this.checking = undefined)));
+    this.knownRevision = Math.max(this.knownRevision ?? 0, revision);
     if (now >= this.recheckUntil) this.trustedUntil = now + REVISION_RECHECK_MS;
+    return this.knownRevision;
+  }
+
+  private async currentChecked(): Promise<FullStreams> {
+    const revision = await this.checkRevision();
     if (this.cached && this.cached.revision >= revision) return this.cached;
     this.rendering ??= this.render().finally(() => (this.rendering = undefined));
     const rendered = await this.rendering;

@@ -1,4 +1,4 @@
-import { applyDecorators } from '@nestjs/common';
+import { applyDecorators, type Type } from '@nestjs/common';
 import { ApiExtension, ApiHeader, ApiResponse } from '@nestjs/swagger';
 
 /**
@@ -112,6 +112,37 @@ export const ApiStreamsDocument = (description: string) =>
       description: 'Not modified: the client’s copy is the current revision’s (no body)',
       headers: {
         ETag: header('Strong entity tag of this streams revision’s document'),
+        'Cache-Control': header('As on 200'),
+      },
+    }),
+  );
+
+/**
+ * Documents a JSON read with a strong ETag over its bytes: If-None-Match answers 304, and the
+ * 200 carries the tag beside the body of `type`.
+ */
+export const ApiEntityTag = (type: Type<unknown>, description: string, cacheControl: string) =>
+  applyDecorators(
+    ApiHeader({
+      name: 'If-None-Match',
+      required: false,
+      description: 'ETags (or `*`) the client holds: 304 when one is the current answer’s',
+    }),
+    ApiResponse({
+      status: 200,
+      type,
+      description,
+      headers: {
+        ETag: header('Strong entity tag of these bytes: equal in every API process'),
+        'Cache-Control': header(cacheControl),
+        Vary: header('`Authorization`'),
+      },
+    }),
+    ApiResponse({
+      status: 304,
+      description: 'Not modified: the client’s copy is current (no body)',
+      headers: {
+        ETag: header('Strong entity tag of the current answer'),
         'Cache-Control': header('As on 200'),
       },
     }),

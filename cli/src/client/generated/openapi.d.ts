@@ -3945,7 +3945,10 @@ export interface operations {
     getVersion: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description ETags (or `*`) the client holds: 304 when one is the current answer’s */
+                "If-None-Match"?: string;
+            };
             path: {
                 name: string;
                 version: string;
@@ -3954,13 +3957,31 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The version with its artifacts and their attachments */
             200: {
                 headers: {
+                    /** @description Strong entity tag of these bytes: equal in every API process */
+                    ETag?: string;
+                    /** @description A published version’s manifest: `public, no-cache` without credentials (a withdrawal still changes it), `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    /** @description `Authorization` */
+                    Vary?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ManifestResponseDto"];
                 };
+            };
+            /** @description Not modified: the client’s copy is current (no body) */
+            304: {
+                headers: {
+                    /** @description Strong entity tag of the current answer */
+                    ETag?: string;
+                    /** @description As on 200 */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Malformed input (problem lists each field in `errors`) */
             400: {

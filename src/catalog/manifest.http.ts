@@ -1,0 +1,147 @@
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { FastPaths, type RequestHandler } from '../common/http/fast-paths';
+import { requestIdFrom } from '../common/http/request-id';
+import type { Logger } from '../common/logging/logger';
+import { LOGGER } from '../common/logging/logging.module';
+import { MetricsService } from '../common/metrics/metrics.service';
+import type { AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/config.module';
+import { CatalogService } from './catalog.service';
+import type { RenderedManifest } from './published-manifests';
+
+/** The route the framework knows the manifest GET by (metrics and logs use it). */
+const ROUTE = '/v1/images/:name/versions/:version';
+
+interface ManifestAnswer {
+  readonly status: 200 | 304;
+  readonly headers: Record<string, string>;
+  readonly body?: Buffer;
+}
+
+/**
+ * What to answer for a manifest: 304 when If-None-Match holds its ETag, else the bytes. Anyone
+ * may keep a published version's manifest read without credentials (`public`); the rest depends
+ * on who asks (`private`). Either is revalidated before use (`no-cache`): a published version
+ * can still be withdrawn, so its manifest is not immutable.
+ */
+export function manifestAnswer(
+  headers: IncomingHttpHeaders,
+  manifest: RenderedManifest,
+  anonymous: boolean,
+): ManifestAnswer {
+  const common = {
+    etag: manifest.etag,
+    'cache-control': manifest.published && anonymous ? 'public, no-cache' : 'private, no-cache',
+    vary: 'Authorization',
+  };
+  if (matches(headers['if-none-match'], manifest.etag)) return { status: 304, headers: common };
+  return {
+    status: 200,
+    headers: { ...common, 'content-type': 'application/json; charset=utf-8' },
+    body: manifest.body,
+  };
+}
+
+/** If-None-Match (weak comparison, lists, "*") against the manifest's strong ETag. */
+function matches(inm: string | string[] | undefined, etag: string): boolean {
+  if (typeof inm !== 'string') return false;
+  if (inm === etag) return true; // what a client that revalidates sends: checked first
+  return inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag || t.trim() === '*');
+}
+
+/** The controller's way: a manifest through Fastify's reply. */
+export function sendManifest(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  manifest: RenderedManifest,
+): FastifyReply {
+  const a = manifestAnswer(request.headers, manifest, request.headers.authorization === undefined);
+  void reply.code(a.status).headers(a.headers);
+  return a.body ? reply.send(a.body) : reply.send();
+}
+
+/** `/v1/images/<name>/versions/<version>` without a query: the decoded name and version. */
+function parse(url: string): { name: string; version: string } | undefined {
+  if (!url.startsWith('/v1/images/') || url.includes('?')) return undefined;
+  const parts = url.split('/');
+  // ['', 'v1', 'images', name, 'versions', version]
+  if (parts.length !== 6 || parts[4] !== 'versions' || !parts[3] || !parts[5]) return undefined;
+  try {
+    return { name: decodeURIComponent(parts[3]), version: decodeURIComponent(parts[5]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Anonymous GETs and HEADs of a published version's manifest, answered after Node's HTTP parser
+ * and before the web framework when public reads are on and the manifest is in memory for the
+ * current revision (`CatalogService.renderedManifest` put it there). The same answer as the
+ * controller's (`manifestAnswer`), plus what the framework's hooks add: a request id,
+ * Content-Length, the request metric and log line. Anything else goes to the application, which
+ * answers it and fills the cache.
+ */
+@Injectable()
+export class ManifestFastPath implements OnModuleInit {
+  constructor(
+    private readonly catalog: CatalogService,
+    private readonly fastPaths: FastPaths,
+    private readonly metrics: MetricsService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  onModuleInit(): void {
+    if (this.config.auth.publicRead)
+      this.fastPaths.register((req, res, next) => this.take(req, res, next));
+  }
+
+  private take(req: IncomingMessage, res: ServerResponse, next: RequestHandler): boolean {
+    if ((req.method !== 'GET' && req.method !== 'HEAD') || req.headers.authorization !== undefined)
+      return false;
+    const ref = parse(req.url ?? '');
+    if (!ref) return false;
+    const startedMs = performance.now();
+    const hit = this.catalog.publishedManifestIfTrusted(ref.name, ref.version);
+    if (hit) {
+      this.send(req, res, hit, startedMs);
+      return true;
+    }
+    if (!this.catalog.holdsPublishedManifest(ref.name, ref.version)) return false;
+    // In memory, but the revision must be read first: one read, shared by concurrent requests.
+    this.catalog.publishedManifestChecked(ref.name, ref.version).then(
+      (manifest) => (manifest ? this.send(req, res, manifest, startedMs) : next(req, res)),
+      () => next(req, res),
+    );
+    return true;
+  }
+
+  private send(
+    req: IncomingMessage,
+    res: ServerResponse,
+    manifest: RenderedManifest,
+    startedMs: number,
+  ): void {
+    const a = manifestAnswer(req.headers, manifest, true);
+    const reqId = requestIdFrom(req.headers['x-request-id']);
+    const headers: Record<string, string> = { 'x-request-id': reqId, ...a.headers };
+    if (a.body) headers['content-length'] = String(a.body.length);
+    res.writeHead(a.status, headers);
+    res.end(req.method === 'GET' ? a.body : undefined);
+    const seconds = (performance.now() - startedMs) / 1000;
+    this.metrics.observeRequest(req.method as string, ROUTE, a.status, seconds);
+    this.logger.info(
+      {
+        reqId,
+        method: req.method,
+        route: ROUTE,
+        url: req.url,
+        status: a.status,
+        ms: Math.round(seconds * 1e4) / 10,
+      },
+      'request',
+    );
+  }
+}

@@ -1,0 +1,74 @@
+import { createHash } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { ManifestResponseDto } from './dto/catalog.response.dto';
+import type { Manifest } from './catalog.service';
+
+/** A manifest as it is sent: the JSON bytes and their strong validator. */
+export interface RenderedManifest {
+  readonly body: Buffer;
+  /** `"<base64url of the bytes' SHA-256, 32 characters>"`: equal bytes, equal tag, in any process. */
+  readonly etag: string;
+  /** Whether it is a published version's, so the same for every caller who may read it. */
+  readonly published: boolean;
+}
+
+export function renderManifest(manifest: Manifest): RenderedManifest {
+  const body = Buffer.from(JSON.stringify(ManifestResponseDto.of(manifest)));
+  const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 32)}"`;
+  return { body, etag, published: manifest.version.state === 'published' };
+}
+
+/** Published manifests kept per process; the least recently read go first. */
+export const PUBLISHED_MANIFEST_CACHE_SIZE = 4096;
+
+interface Entry {
+  readonly revision: number;
+  readonly manifest: RenderedManifest;
+}
+
+/**
+ * Published manifests rendered once and kept by the streams revision they were read under. A
+ * published version's artifacts and attachments never change (the database refuses it); what can
+ * change is its state (a withdrawal), its image's display name or description, or the image's
+ * existence, and each of those bumps the revision. So an entry answers while the revision it was
+ * read under is still the current one, without a database read; a newer revision makes it a miss.
+ * Whoever fills the cache reads the revision before the rows, so an entry never carries a revision
+ * newer than its rows.
+ */
+@Injectable()
+export class PublishedManifests {
+  private readonly entries = new Map<string, Entry>();
+
+  get(image: string, version: string, revision: number): RenderedManifest | undefined {
+    const key = `${image}\n${version}`;
+    const entry = this.entries.get(key);
+    if (!entry) return undefined;
+    if (entry.revision !== revision) {
+      if (entry.revision < revision) this.entries.delete(key);
+      return undefined;
+    }
+    // Most recently read last: Map keeps insertion order, so the first key is the coldest.
+    this.entries.delete(key);
+    this.entries.set(key, entry);
+    return entry.manifest;
+  }
+
+  set(image: string, version: string, revision: number, manifest: RenderedManifest): void {
+    if (!manifest.published) return;
+    const key = `${image}\n${version}`;
+    const present = this.entries.get(key);
+    if (present && present.revision > revision) return;
+    this.entries.delete(key);
+    this.entries.set(key, { revision, manifest });
+    if (this.entries.size > PUBLISHED_MANIFEST_CACHE_SIZE)
+      this.entries.delete(this.entries.keys().next().value as string);
+  }
+
+  holds(image: string, version: string): boolean {
+    return this.entries.has(`${image}\n${version}`);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
