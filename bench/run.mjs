@@ -15,6 +15,7 @@ import { lifecycleSuite } from './suites/lifecycle.mjs';
 import { publishSuite } from './suites/publish.mjs';
 import { streamsSuite } from './suites/streams.mjs';
 import { scaleOutSuite } from './suites/scaleout.mjs';
+import { scaleSuite } from './suites/scale.mjs';
 
 const SUITES = {
   bulk: bulkSuite,
@@ -23,6 +24,7 @@ const SUITES = {
   streams: streamsSuite,
   scaleout: scaleOutSuite,
   lifecycle: lifecycleSuite,
+  scale: scaleSuite,
 };
 
 const { values } = parseArgs({
@@ -49,6 +51,8 @@ const settings = values.smoke
       streamsAliases: 6,
       renderRuns: 1,
       scaleOutSeconds: 3,
+      scaleSizes: [10, 30],
+      scalePublishes: 2,
     }
   : quick
     ? {
@@ -62,6 +66,8 @@ const settings = values.smoke
         streamsAliases: 120,
         renderRuns: 3,
         scaleOutSeconds: 20,
+        scaleSizes: [200, 2000],
+        scalePublishes: 5,
       }
     : {
         bigSize: 1 * GIB,
@@ -74,6 +80,8 @@ const settings = values.smoke
         streamsAliases: 300,
         renderRuns: 5,
         scaleOutSeconds: 45,
+        scaleSizes: [1000, 10000],
+        scalePublishes: 11,
       };
 
 const selected = values.only ? values.only.split(',') : Object.keys(SUITES);

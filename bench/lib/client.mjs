@@ -110,6 +110,16 @@ export async function uploadBuffer(api, bytes) {
   return { digest, size: bytes.length };
 }
 
+/** Uploads an in-memory blob in one request (PUT /v1/blobs/{digest}); answers its digest. */
+export async function putBuffer(api, bytes) {
+  const digest = digestOf(bytes);
+  const res = await api.put(`/v1/blobs/${digest}`, bytes, {
+    headers: { 'content-type': 'application/octet-stream' },
+  });
+  if (res.status === 202) await untilReady(api, { id: res.body.upload_id, state: 'verifying' });
+  return { digest, size: bytes.length };
+}
+
 /**
  * Uploads a file of known digest and size in parts of `partSize`, in order, each part streamed from
  * disk (never held in memory), then completes and waits for `ready`.

@@ -1,6 +1,6 @@
 // Building draft versions the way a build pipeline does: uploads, version, artifacts, attachments.
 import { readFile } from 'node:fs/promises';
-import { randomBlob, uploadBuffer } from './client.mjs';
+import { putBuffer, randomBlob, uploadBuffer } from './client.mjs';
 import { makeIncusMetadata } from './context.mjs';
 
 /** Uploads one incus.tar.xz for `image` and answers its {digest, size}. */
@@ -12,13 +12,14 @@ export async function uploadMetadata(api, dir, os, release) {
 /**
  * A draft version with a VM (qcow2) and a container (squashfs) artifact of `rootSize` random
  * bytes each, both x86_64, both carrying the metadata tarball: two Incus images once published.
+ * `oneRequest` uploads each root with PUT /v1/blobs/{digest} instead of an upload session.
  */
-export async function makeDraft(api, { image, version, meta, rootSize }) {
+export async function makeDraft(api, { image, version, meta, rootSize, oneRequest = false }) {
   const base = `/v1/images/${image}/versions/${version}`;
   await api.post(`/v1/images/${image}/versions`, { version });
   const artifacts = [];
   for (const format of ['qcow2', 'squashfs']) {
-    const root = await uploadBuffer(api, randomBlob(rootSize));
+    const root = await (oneRequest ? putBuffer : uploadBuffer)(api, randomBlob(rootSize));
     const artifact = (
       await api.post(`${base}/artifacts`, {
         operating_system: image,
