@@ -39,7 +39,12 @@ export async function scaleSuite(ctx) {
   const results = [];
 
   for (const size of scaleSizes) {
-    const rss = sampleRss(server.pid, 100);
+    let rss = sampleRss(server.pid, 100);
+    const phasePeaks = {};
+    const phase = async (name) => {
+      phasePeaks[name] = (await rss.stop()).peak / MIB;
+      rss = sampleRss(server.pid, 100);
+    };
     // Grow to `size` published versions, round robin over the images, 32 drafts at a time.
     const seed0 = nowMs();
     const grow = size - versions;
@@ -67,6 +72,7 @@ export async function scaleSuite(ctx) {
     aliases = wantAliases;
     const seedS = (nowMs() - seed0) / 1000;
     log(`scale: ${size} versions, ${aliases} aliases (${seedS.toFixed(0)} s to grow)`);
+    await phase('growing');
 
     // Publish one more version at a time: request → succeeded, then the first GET renders.
     const publishes = [];
@@ -93,6 +99,7 @@ export async function scaleSuite(ctx) {
       renders.push(first.ms);
     }
     versions += scalePublishes;
+    await phase('publishing_and_rendering');
 
     // GET images.json against nginx serving the same bytes.
     const doc = await getTimed(`${server.url}/streams/v1/images.json`);
@@ -109,7 +116,9 @@ export async function scaleSuite(ctx) {
       mine.push(await load({ url: `${server.url}/streams/v1/images.json`, seconds: loadSeconds }));
     }
     await nginx.stop();
-    const mem = await rss.stop();
+    await phase('serving_images_json');
+    await rss.stop();
+    const peak = Math.max(...Object.values(phasePeaks)) * MIB;
     const settled = await rssOf(server.pid);
     const parsed = JSON.parse(doc.body.toString());
     let images = 0;
@@ -127,8 +136,9 @@ export async function scaleSuite(ctx) {
       renders,
       mine,
       theirs,
-      rssPeak: mem.peak,
+      rssPeak: peak,
       rssSettled: settled,
+      phasePeaks,
     });
   }
 
@@ -203,6 +213,7 @@ export async function scaleSuite(ctx) {
       ...(big ? { target: { text: '≤ 300 MiB', op: '<=', bound: 300, of: 'value' } } : {}),
       extra: {
         settled_mib: r.rssSettled / MIB,
+        peak_mib_by_phase: r.phasePeaks,
         growth: grows((x) => x.rssPeak),
       },
     });
