@@ -8,6 +8,7 @@ import {
   Param,
   Put,
   Query,
+  Req,
   Res,
 } from '@nestjs/common';
 import {
@@ -18,13 +19,16 @@ import {
   ApiOperation,
   ApiTags,
 } from '@nestjs/swagger';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CurrentActor, CurrentPrincipal } from '../auth/current-principal.decorator';
 import type { Actor } from '../auth/actor';
 import type { Principal } from '../auth/principal';
 import { PublicRead, RequireAction } from '../auth/require-action.decorator';
 import { ImageParamsDto, RefParamsDto } from '../catalog/dto/catalog.request.dto';
 import { ManifestResponseDto } from '../catalog/dto/catalog.response.dto';
+import { sendManifest } from '../catalog/manifest.http';
+import { renderManifest } from '../catalog/published-manifests';
+import { ApiEntityTag } from '../common/http/api-conditional.decorator';
 import { ApiProblems } from '../common/http/api-problems.decorator';
 import { PaginationQueryDto } from '../common/http/pagination.query.dto';
 import { DEFAULT_PAGE_SIZE, pageResponse } from '../common/pagination';
@@ -118,14 +122,19 @@ export class AliasesController {
   @ApiOperation({
     summary: 'The manifest of the published version named by ref: an exact version, else an alias',
   })
-  @ApiOkResponse({ type: ManifestResponseDto })
+  @ApiEntityTag(
+    ManifestResponseDto,
+    'The manifest the ref names now (an alias move changes it; so does a withdrawal)',
+    '`public, no-cache` without credentials, `private, no-cache` otherwise',
+  )
   @ApiProblems(400, 401, 403, 404)
   async resolveRef(
     @CurrentPrincipal() principal: Principal | null,
     @Param() params: RefParamsDto,
-  ): Promise<ManifestResponseDto> {
-    return ManifestResponseDto.of(
-      await this.aliases.resolveRef(principal, params.name, params.ref),
-    );
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<FastifyReply> {
+    const manifest = await this.aliases.resolveRef(principal, params.name, params.ref);
+    return sendManifest(request, reply, renderManifest(manifest));
   }
 }

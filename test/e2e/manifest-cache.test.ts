@@ -186,6 +186,32 @@ describe('manifest reads: ETags, 304s and the published-manifest cache', () => {
     expect(await fromMemory()).toBe(before + 1);
   });
 
+  it('tags refs by the manifest they name now: 304 until the alias moves', async () => {
+    await publishedVersion(app, writer, 'cached', '3');
+    const one = (await app.fetch(path)).headers.get('etag') as string;
+    expect(
+      (await api(app, 'PUT', '/v1/images/cached/aliases/latest', writer, { version: '1' })).status,
+    ).toBe(200);
+    const byVersion = await app.fetch('/v1/images/cached/refs/1');
+    expect(byVersion.headers.get('etag')).toBe(one);
+    const byAlias = await app.fetch('/v1/images/cached/refs/latest');
+    expect(byAlias.status).toBe(200);
+    expect(byAlias.headers.get('etag')).toBe(one);
+    expect(byAlias.headers.get('cache-control')).toBe('public, no-cache');
+    const same = await app.fetch('/v1/images/cached/refs/latest', {
+      headers: { 'if-none-match': one },
+    });
+    expect(same.status).toBe(304);
+    expect(
+      (await api(app, 'PUT', '/v1/images/cached/aliases/latest', writer, { version: '3' })).status,
+    ).toBe(200);
+    const moved = await app.fetch('/v1/images/cached/refs/latest', {
+      headers: { 'if-none-match': one },
+    });
+    expect(moved.status).toBe(200);
+    expect(((await moved.json()) as any).version.version).toBe('3');
+  });
+
   it('shows another process’s change within the revision check', async () => {
     const other = await startTestApp({ database: app.database });
     try {

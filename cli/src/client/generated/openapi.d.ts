@@ -7675,7 +7675,10 @@ export interface operations {
     resolveRef: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description ETags (or `*`) the client holds: 304 when one is the current answer’s */
+                "If-None-Match"?: string;
+            };
             path: {
                 name: string;
                 /** @description A version, else an alias */
@@ -7685,13 +7688,31 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The manifest the ref names now (an alias move changes it; so does a withdrawal) */
             200: {
                 headers: {
+                    /** @description Strong entity tag of these bytes: equal in every API process */
+                    ETag?: string;
+                    /** @description `public, no-cache` without credentials, `private, no-cache` otherwise */
+                    "Cache-Control"?: string;
+                    /** @description `Authorization` */
+                    Vary?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ManifestResponseDto"];
                 };
+            };
+            /** @description Not modified: the client’s copy is current (no body) */
+            304: {
+                headers: {
+                    /** @description Strong entity tag of the current answer */
+                    ETag?: string;
+                    /** @description As on 200 */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Malformed input (problem lists each field in `errors`) */
             400: {
