@@ -2,7 +2,12 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { FastPaths, type RequestHandler } from '../common/http/fast-paths';
-import { requestIdFrom } from '../common/http/request-id';
+import {
+  ifNoneMatchHolds,
+  replyWith,
+  writeHeldAnswer,
+  type HeldAnswer,
+} from '../common/http/fast-answer';
 import type { Logger } from '../common/logging/logger';
 import { LOGGER } from '../common/logging/logging.module';
 import { MetricsService } from '../common/metrics/metrics.service';
@@ -14,12 +19,6 @@ import type { RenderedManifest } from './published-manifests';
 /** The route the framework knows the manifest GET by (metrics and logs use it). */
 const ROUTE = '/v1/images/:name/versions/:version';
 
-interface ManifestAnswer {
-  readonly status: 200 | 304;
-  readonly headers: Record<string, string>;
-  readonly body?: Buffer;
-}
-
 /**
  * What to answer for a manifest: 304 when If-None-Match holds its ETag, else the bytes. Anyone
  * may keep a published version's manifest read without credentials (`public`); the rest depends
@@ -30,25 +29,19 @@ export function manifestAnswer(
   headers: IncomingHttpHeaders,
   manifest: RenderedManifest,
   anonymous: boolean,
-): ManifestAnswer {
+): HeldAnswer {
   const common = {
     etag: manifest.etag,
     'cache-control': manifest.published && anonymous ? 'public, no-cache' : 'private, no-cache',
     vary: 'Authorization',
   };
-  if (matches(headers['if-none-match'], manifest.etag)) return { status: 304, headers: common };
+  if (ifNoneMatchHolds(headers['if-none-match'], manifest.etag))
+    return { status: 304, headers: common };
   return {
     status: 200,
     headers: { ...common, 'content-type': 'application/json; charset=utf-8' },
     body: manifest.body,
   };
-}
-
-/** If-None-Match (weak comparison, lists, "*") against the manifest's strong ETag. */
-function matches(inm: string | string[] | undefined, etag: string): boolean {
-  if (typeof inm !== 'string') return false;
-  if (inm === etag) return true; // what a client that revalidates sends: checked first
-  return inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag || t.trim() === '*');
 }
 
 /** The controller's way: a manifest through Fastify's reply. */
@@ -57,9 +50,10 @@ export function sendManifest(
   reply: FastifyReply,
   manifest: RenderedManifest,
 ): FastifyReply {
-  const a = manifestAnswer(request.headers, manifest, request.headers.authorization === undefined);
-  void reply.code(a.status).headers(a.headers);
-  return a.body ? reply.send(a.body) : reply.send();
+  return replyWith(
+    reply,
+    manifestAnswer(request.headers, manifest, request.headers.authorization === undefined),
+  );
 }
 
 /** `/v1/images/<name>/versions/<version>` without a query: the decoded name and version. */
@@ -125,23 +119,6 @@ export class ManifestFastPath implements OnModuleInit {
     startedMs: number,
   ): void {
     const a = manifestAnswer(req.headers, manifest, true);
-    const reqId = requestIdFrom(req.headers['x-request-id']);
-    const headers: Record<string, string> = { 'x-request-id': reqId, ...a.headers };
-    if (a.body) headers['content-length'] = String(a.body.length);
-    res.writeHead(a.status, headers);
-    res.end(req.method === 'GET' ? a.body : undefined);
-    const seconds = (performance.now() - startedMs) / 1000;
-    this.metrics.observeRequest(req.method as string, ROUTE, a.status, seconds);
-    this.logger.info(
-      {
-        reqId,
-        method: req.method,
-        route: ROUTE,
-        url: req.url,
-        status: a.status,
-        ms: Math.round(seconds * 1e4) / 10,
-      },
-      'request',
-    );
+    writeHeldAnswer(req, res, a, ROUTE, startedMs, this.metrics, this.logger);
   }
 }

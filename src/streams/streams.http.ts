@@ -1,7 +1,12 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { requestIdFrom } from '../common/http/request-id';
+import {
+  ifNoneMatchHolds,
+  replyWith,
+  writeHeldAnswer,
+  type HeldAnswer,
+} from '../common/http/fast-answer';
 import { FastPaths, type RequestHandler } from '../common/http/fast-paths';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
@@ -21,12 +26,6 @@ const DOCUMENTS: Readonly<Record<string, keyof Omit<RenderedStreams, 'revision'>
   '/streams/v1/images.json': 'images',
 };
 
-interface StreamsAnswer {
-  readonly status: 200 | 304;
-  readonly headers: Record<string, string>;
-  readonly body?: Buffer;
-}
-
 /**
  * What to answer for one streams document: 304 on a matching If-None-Match, gzip when asked. The
  * controller and the fast path both answer through this, so a document has one answer.
@@ -35,13 +34,13 @@ function answer(
   headers: IncomingHttpHeaders,
   doc: RenderedDocument,
   publicRead: boolean,
-): StreamsAnswer {
+): HeldAnswer {
   const common = {
     etag: doc.etag,
     'cache-control': publicRead ? PUBLIC_CACHE_CONTROL : PRIVATE_CACHE_CONTROL,
     vary: 'Accept-Encoding, Authorization',
   };
-  if (matches(headers['if-none-match'], doc.etag)) return { status: 304, headers: common };
+  if (ifNoneMatchHolds(headers['if-none-match'], doc.etag)) return { status: 304, headers: common };
   const gzip = /\bgzip\b/.test(String(headers['accept-encoding'] ?? ''));
   return {
     status: 200,
@@ -54,13 +53,6 @@ function answer(
   };
 }
 
-/** If-None-Match (weak comparison, lists, "*") against the document's strong ETag. */
-function matches(inm: string | string[] | undefined, etag: string): boolean {
-  if (typeof inm !== 'string') return false;
-  if (inm === etag) return true; // what a client that revalidates sends: checked first
-  return inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag || t.trim() === '*');
-}
-
 /** The controller's way: one streams document through Fastify's reply. */
 export function sendStreamsDocument(
   request: FastifyRequest,
@@ -68,9 +60,7 @@ export function sendStreamsDocument(
   doc: RenderedDocument,
   publicRead: boolean,
 ): FastifyReply {
-  const a = answer(request.headers, doc, publicRead);
-  void reply.code(a.status).headers(a.headers);
-  return a.body ? reply.send(a.body) : reply.send();
+  return replyWith(reply, answer(request.headers, doc, publicRead));
 }
 
 /**
@@ -125,24 +115,7 @@ export class StreamsFastPath implements OnModuleInit {
     startedMs: number,
   ): void {
     const a = answer(req.headers, doc, true);
-    const reqId = requestIdFrom(req.headers['x-request-id']);
-    const headers: Record<string, string> = { 'x-request-id': reqId, ...a.headers };
-    if (a.body) headers['content-length'] = String(a.body.length);
-    res.writeHead(a.status, headers);
-    res.end(req.method === 'GET' ? a.body : undefined);
-    const seconds = (performance.now() - startedMs) / 1000;
-    this.metrics.observeRequest(req.method as string, route, a.status, seconds);
+    writeHeldAnswer(req, res, a, route, startedMs, this.metrics, this.logger);
     this.streamsMetrics.countFastPathAnswer();
-    this.logger.info(
-      {
-        reqId,
-        method: req.method,
-        route,
-        url: req.url,
-        status: a.status,
-        ms: Math.round(seconds * 1e4) / 10,
-      },
-      'request',
-    );
   }
 }
