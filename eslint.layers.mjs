@@ -12,6 +12,8 @@ export const LAYER_ELEMENTS = [
   { type: 'database', pattern: 'src/database', partialMatch: false },
   { type: 'server', pattern: 'src/server', partialMatch: false },
   { type: 'incus', pattern: 'src/incus', partialMatch: false },
+  // The provenance formats (Merkle trees, signed notes, DSSE, records): pure, shared with the CLI.
+  { type: 'transparency', pattern: 'src/transparency', partialMatch: false },
   // The CLI package (an npm workspace) and the API client generated into it.
   { type: 'client', pattern: 'cli/src/client', partialMatch: false },
   { type: 'cli', pattern: 'cli/src', partialMatch: false },
@@ -49,7 +51,22 @@ export const LAYER_POLICIES = [
     from: { element: { type: 'incus' } },
     disallow: to('common', 'config', 'database', 'server', 'feature', 'cli', 'client', 'root'),
   },
-  // The CLI is a client of the HTTP API: the generated client and Incus knowledge, no server code.
+  {
+    from: { element: { type: 'transparency' } },
+    disallow: to(
+      'common',
+      'config',
+      'database',
+      'server',
+      'feature',
+      'cli',
+      'client',
+      'root',
+      'incus',
+    ),
+  },
+  // The CLI is a client of the HTTP API: the generated client, Incus knowledge and the provenance
+  // formats, no server code.
   {
     from: { element: { type: 'cli' } },
     disallow: to('common', 'config', 'database', 'server', 'feature', 'root'),

@@ -4,6 +4,7 @@ import { CAS_ERRORS } from './cas/cas.errors';
 import { CATALOG_ERRORS } from './catalog/catalog.errors';
 import { registerErrors } from './common/errors/error-registry';
 import { EVENTS_ERRORS } from './events/events.errors';
+import { PROVENANCE_ERRORS } from './provenance/provenance.errors';
 import { PUBLISH_ERRORS } from './publish/publish.errors';
 
 /**
@@ -18,6 +19,7 @@ export const FEATURE_ERRORS = [
   CATALOG_ERRORS,
   PUBLISH_ERRORS,
   EVENTS_ERRORS,
+  PROVENANCE_ERRORS,
 ] as const;
 
 registerErrors(...FEATURE_ERRORS);

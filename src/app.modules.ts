@@ -18,6 +18,7 @@ import { DatabaseModule } from './database/database.module';
 import { EventsModule } from './events/events.module';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
 import { HealthModule } from './health/health.module';
+import { ProvenanceModule } from './provenance/provenance.module';
 import { PublishModule } from './publish/publish.module';
 import { QueueModule } from './queue/queue.module';
 import { StreamsModule } from './streams/streams.module';
@@ -64,6 +65,7 @@ export function applicationModules(config: AppConfig, logger: Logger): ModuleImp
     AliasesModule,
     EventsModule.register(config),
     LifecycleModule.register(config),
+    ProvenanceModule,
     ...(config.ui.enabled ? [UiModule] : []),
   ];
 }

@@ -114,6 +114,14 @@ export interface AppConfig {
     /** How long a web catalog session lasts at most (never past its API token's expiry). */
     readonly sessionTtlMs: number;
   };
+  readonly provenance: {
+    /** The Ed25519 signing key (PEM, PKCS #8); null: a development key in the data directory. */
+    readonly keyFile: string | null;
+    /** Keys that signed before a rotation (PEM, public or private): they verify, never sign. */
+    readonly retiredKeyFiles: readonly string[];
+    /** The transparency log's checkpoint origin and signing key name. */
+    readonly logOrigin: string;
+  };
   readonly webhooks: {
     /**
      * Hosts a webhook URL may name although internal (loopback, private, link-local), in
@@ -361,6 +369,14 @@ export function loadConfig(env: Env, cwd = process.cwd()): AppConfig {
     ui: {
       enabled: parseBoolean(nonEmpty('IMGSRV_UI', 'true')),
       sessionTtlMs: parseDuration(nonEmpty('IMGSRV_UI_SESSION_TTL', '8h')),
+    },
+    provenance: {
+      keyFile: optional('IMGSRV_PROVENANCE_KEY_FILE'),
+      retiredKeyFiles: get('IMGSRV_PROVENANCE_RETIRED_KEY_FILES', '')
+        .split(',')
+        .map((f) => f.trim())
+        .filter((f) => f !== ''),
+      logOrigin: nonEmpty('IMGSRV_PROVENANCE_LOG_ORIGIN', 'imgsrv.local/log'),
     },
     webhooks: {
       allowedHosts: webhookAllowedHosts,

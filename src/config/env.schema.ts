@@ -228,4 +228,13 @@ export class EnvSchema {
   @IsOptional()
   @Matches(/^[1-9]\d{0,2}$/, { message: 'must be a whole number from 1 to 999' })
   IMGSRV_WEBHOOK_CONCURRENCY?: string;
+
+  @IsOptional() @IsString() IMGSRV_PROVENANCE_KEY_FILE?: string;
+  @IsOptional() @IsString() IMGSRV_PROVENANCE_RETIRED_KEY_FILES?: string;
+
+  @IsOptional()
+  @Matches(/^[^\s+]+$/, {
+    message: 'must be a name without spaces or plus signs, such as images.example.com/log',
+  })
+  IMGSRV_PROVENANCE_LOG_ORIGIN?: string;
 }

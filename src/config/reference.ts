@@ -268,6 +268,24 @@ export const CONFIG_REFERENCE: readonly ConfigReferenceEntry[] = [
     meaning: "how long a web catalog session lasts at most (never past its API token's expiry)",
   },
   {
+    names: ['IMGSRV_PROVENANCE_KEY_FILE'],
+    default: 'empty',
+    meaning:
+      'PEM (PKCS #8) Ed25519 private key that signs publication records and log checkpoints; every process of a deployment must name the same key. When empty one is generated once in `IMGSRV_DATA_DIR/provenance/` (development)',
+  },
+  {
+    names: ['IMGSRV_PROVENANCE_RETIRED_KEY_FILES'],
+    default: 'empty',
+    meaning:
+      'PEM Ed25519 keys (public or private), comma-separated, that signed before a rotation: published as retired so older records still verify; they sign nothing more',
+  },
+  {
+    names: ['IMGSRV_PROVENANCE_LOG_ORIGIN'],
+    default: '`imgsrv.local/log`',
+    meaning:
+      "the transparency log's origin, the first line of its checkpoints and the name of its signing key; set it to a name of the deployment (`images.example.com/log`) before the first publish and keep it",
+  },
+  {
     names: ['IMGSRV_WEBHOOK_ALLOWED_HOSTS'],
     default: 'empty',
     meaning:

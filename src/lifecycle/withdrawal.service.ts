@@ -13,6 +13,7 @@ import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { aliasMovedData, versionWithdrawnData } from '../events/event-payload';
 import { EventsService, type RecordedEvent } from '../events/events.service';
+import { ProvenanceService } from '../provenance/provenance.service';
 import { StreamsService } from '../streams/streams.service';
 import { WithdrawalRepository } from './withdrawal.repository';
 
@@ -26,7 +27,8 @@ export interface WithdrawRequest {
 /**
  * Withdraws a published version: one transaction locks the version and the aliases that point at
  * it, moves those aliases (when asked), moves the version to `withdrawn`, bumps the streams
- * revision (the version leaves both documents at once) and writes the audit and webhook events.
+ * revision (the version leaves both documents at once), appends a signed withdrawal record to the
+ * transparency log and writes the audit and webhook events.
  * A repeated withdrawal of a withdrawn version answers it as it is.
  */
 @Injectable()
@@ -40,6 +42,7 @@ export class WithdrawalService {
     private readonly streams: StreamsService,
     private readonly audit: AuditService,
     private readonly events: EventsService,
+    private readonly provenance: ProvenanceService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -136,6 +139,17 @@ export class WithdrawalService {
     });
     await this.streams.bumpRevision(manager);
     const withdrawn = (await this.withdrawals.lock(manager, row.id)) as ImageVersionEntity;
+    const withdrawnManifest = await this.catalog.manifestById(row.id, manager);
+    const eventActor = this.events.actorOf(actor);
+    await this.provenance.recordWithdrawal(manager, withdrawnManifest, {
+      by:
+        eventActor.principalId === null
+          ? null
+          : { id: eventActor.principalId, name: eventActor.name },
+      at: withdrawn.withdrawnAt as Date,
+      reason: request.reason,
+      immediate: request.immediate,
+    });
     const movedAliases = pointing.map((a) => a.alias);
     await this.audit.record(manager, {
       actor,
@@ -156,7 +170,7 @@ export class WithdrawalService {
         type: 'version.withdrawn',
         imageName: name,
         data: versionWithdrawnData(
-          await this.catalog.manifestById(row.id, manager),
+          withdrawnManifest,
           {
             reason: request.reason,
             immediate: request.immediate,

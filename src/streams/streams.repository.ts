@@ -41,6 +41,14 @@ export class StreamsRepository {
       );
   }
 
+  async fingerprints(manager: EntityManager, versionId: string): Promise<Map<string, string>> {
+    const rows = await manager.find(StreamsItemEntity, {
+      where: { versionId },
+      select: { artifactId: true, combinedSha256: true },
+    });
+    return new Map(rows.map((r) => [r.artifactId, r.combinedSha256]));
+  }
+
   async bumpRevision(manager: EntityManager): Promise<number> {
     const rows: { revision: string }[] = await manager.query(
       `UPDATE streams_revision SET revision = revision + 1, updated_at = now() WHERE id = 1 RETURNING revision`,

@@ -135,6 +135,11 @@ export class StreamsService {
    * request here reads the revision instead of trusting the one it has; its sibling processes on
    * this host likewise, told before the bump commits).
    */
+  /** A version's Incus fingerprints by artifact id, as incus_index projected them. */
+  fingerprintsIn(manager: EntityManager, versionId: string): Promise<Map<string, string>> {
+    return this.repository.fingerprints(manager, versionId);
+  }
+
   bumpRevision(manager: EntityManager): Promise<number> {
     this.changedElsewhere();
     this.siblings.tell(REVISION_BUMPED);

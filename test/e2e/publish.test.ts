@@ -146,6 +146,7 @@ describe('publishing', () => {
     });
     expect(stepOf(job, 'finalize_publish').result).toEqual({
       streams_revision: expect.any(Number),
+      log_index: expect.any(Number),
     });
 
     expect(manifest.body.version).toMatchObject({

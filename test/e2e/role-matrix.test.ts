@@ -698,6 +698,44 @@ const ROWS: Row[] = [
   },
   ...versionReads(`GET ${V}`, versionPath),
   ...(['in', 'out'] as const).map((which): Row => ({
+    op: `GET ${V}/provenance`,
+    on: `the ${scopeLabel(which)} published version`,
+    expect: which === 'in' ? E.READ_PUBLISHED_IN : E.READ_PUBLISHED_OUT,
+    request: (w) => get(`${versionPath(w, which, 'published')}/provenance`),
+  })),
+
+  // The transparency log: hashes and signatures only, open to everyone
+  {
+    op: 'GET /v1/provenance/keys',
+    on: 'the keys',
+    expect: E.OPEN,
+    request: () => get('/v1/provenance/keys'),
+  },
+  {
+    op: 'GET /v1/provenance/log/checkpoint',
+    on: 'the latest checkpoint',
+    expect: E.OPEN,
+    request: () => get('/v1/provenance/log/checkpoint'),
+  },
+  {
+    op: 'GET /v1/provenance/log/tile/{path}',
+    on: 'the first leaf',
+    expect: E.OPEN,
+    request: () => get('/v1/provenance/log/tile/0/000.p/1'),
+  },
+  {
+    op: 'GET /v1/provenance/log/proof/inclusion',
+    on: 'the first entry',
+    expect: E.OPEN,
+    request: () => get('/v1/provenance/log/proof/inclusion?index=0'),
+  },
+  {
+    op: 'GET /v1/provenance/log/proof/consistency',
+    on: 'from the first size',
+    expect: E.OPEN,
+    request: () => get('/v1/provenance/log/proof/consistency?from=1'),
+  },
+  ...(['in', 'out'] as const).map((which): Row => ({
     op: `DELETE ${V}`,
     on: `a throwaway ${scopeLabel(which)} draft`,
     expect: which === 'in' ? E.WRITE_IN : E.WRITE_OUT,

@@ -861,6 +861,108 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/provenance/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The Ed25519 public keys that sign records and checkpoints: the active one and retired ones that still verify */
+        get: operations["keys"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/images/{name}/versions/{version}/provenance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The version’s publication record (a DSSE envelope over an in-toto statement), its Sigstore bundle with an inclusion proof at the latest checkpoint, and its withdrawal record once withdrawn; 404 PROVENANCE_NOT_FOUND for a version never published */
+        get: operations["versionProvenance"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/provenance/log/checkpoint": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The latest signed checkpoint of the transparency log (C2SP tlog-checkpoint note) */
+        get: operations["checkpoint"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/provenance/log/tile/{path}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A tile of the log (C2SP tlog-tiles): `<L>/<N>[.p/<W>]` hashes, or `entries/<N>[.p/<W>]` entry bundles; immutable once served */
+        get: operations["tile"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/provenance/log/proof/inclusion": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An RFC 6962 inclusion proof of an entry in a tree size (the latest by default) */
+        get: operations["inclusion"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/provenance/log/proof/consistency": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An RFC 6962 consistency proof between two tree sizes (to: the latest by default) */
+        get: operations["consistency"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1618,6 +1720,74 @@ export interface components {
         RetentionPreviewDto: {
             /** @description The versions applying the policy would withdraw now, oldest first */
             would_withdraw: string[];
+        };
+        ProvenanceKeyDto: {
+            /** @description Hex SHA-256 of the public key’s SPKI DER (the DSSE keyid) */
+            key_id: string;
+            /** @enum {string} */
+            algorithm: "ed25519";
+            public_key_pem: string;
+            /** @description Signs new records and checkpoints (false once retired) */
+            active: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            retired_at: string | null;
+        };
+        ProvenanceKeysDto: {
+            /** @description The checkpoint origin, also the name its signatures carry */
+            log_origin: string;
+            keys: components["schemas"]["ProvenanceKeyDto"][];
+        };
+        ProvenanceRecordDto: {
+            /** @enum {string} */
+            kind: "publication" | "withdrawal";
+            log_index: number;
+            /** Format: date-time */
+            integrated_at: string;
+            /** @description DSSE envelope whose payload is an in-toto Statement v1 */
+            record: {
+                [key: string]: unknown;
+            };
+            /** @description Sigstore bundle v0.3 (the envelope, its key hint, the log entry with its inclusion proof and checkpoint) */
+            bundle: {
+                [key: string]: unknown;
+            };
+        };
+        VersionProvenanceDto: {
+            /** @enum {string} */
+            kind: "publication" | "withdrawal";
+            log_index: number;
+            /** Format: date-time */
+            integrated_at: string;
+            /** @description DSSE envelope whose payload is an in-toto Statement v1 */
+            record: {
+                [key: string]: unknown;
+            };
+            /** @description Sigstore bundle v0.3 (the envelope, its key hint, the log entry with its inclusion proof and checkpoint) */
+            bundle: {
+                [key: string]: unknown;
+            };
+            /** @description The withdrawal record, once withdrawn */
+            withdrawal: components["schemas"]["ProvenanceRecordDto"] | null;
+        };
+        InclusionProofDto: {
+            log_index: number;
+            tree_size: number;
+            /** @description The entry’s leaf hash (base64) */
+            leaf_hash: string;
+            /** @description RFC 6962 audit path, base64 hashes */
+            hashes: string[];
+            /** @description The signed checkpoint of tree_size */
+            checkpoint: string;
+        };
+        ConsistencyProofDto: {
+            from: number;
+            to: number;
+            /** @description RFC 6962 consistency proof, base64 hashes */
+            hashes: string[];
+            /** @description The signed checkpoint of to */
+            checkpoint: string;
         };
     };
     responses: never;
@@ -8660,6 +8830,271 @@ export interface operations {
             };
             /** @description Not found (also for what an anonymous caller may not see) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    keys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProvenanceKeysDto"];
+                };
+            };
+        };
+    };
+    versionProvenance: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionProvenanceDto"];
+                };
+            };
+            /** @description Malformed input (problem lists each field in `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not found (also for what an anonymous caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    checkpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description origin, tree size and root hash, then the signature lines */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain; charset=utf-8": string;
+                };
+            };
+        };
+    };
+    tile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tile path after tile/, e.g. 0/x001/234.p/17 */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tile’s bytes */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not found (also for what an anonymous caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    inclusion: {
+        parameters: {
+            query: {
+                /** @description The entry’s log index */
+                index: number;
+                /** @description The tree size to prove against; the latest by default */
+                tree_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InclusionProofDto"];
+                };
+            };
+            /** @description Malformed input (problem lists each field in `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    consistency: {
+        parameters: {
+            query: {
+                /** @description The older tree size */
+                from: number;
+                /** @description The newer tree size; the latest by default */
+                to?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsistencyProofDto"];
+                };
+            };
+            /** @description Malformed input (problem lists each field in `errors`) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
