@@ -29,6 +29,11 @@ export function statePath(env: NodeJS.ProcessEnv): string {
   return join(dirname(configPath(env)), 'uploads.json');
 }
 
+/** What `imgsrv verify` trusts and has seen, per server (beside the config file). */
+export function trustPath(env: NodeJS.ProcessEnv): string {
+  return join(dirname(configPath(env)), 'provenance.json');
+}
+
 export function readConfigFile(path: string): ConfigFile {
   let text: string;
   try {

@@ -13,6 +13,10 @@ export const EXIT = {
   client: 4,
   /** 5xx, or the server could not be reached. */
   server: 5,
+  /** `verify`: a check failed (signature, log inclusion or consistency, manifest, file). */
+  unverified: 6,
+  /** `verify`: everything verified, but the version was withdrawn. */
+  withdrawn: 7,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];

@@ -7,6 +7,7 @@ import { token, whoami } from './commands/auth';
 import { importSimplestreams } from './commands/import';
 import { du, retention, rm, withdraw } from './commands/lifecycle';
 import { push } from './commands/push';
+import { verify } from './commands/verify';
 import {
   configPath,
   readConfigFile,
@@ -55,6 +56,12 @@ commands:
                                                 (default *); --replace sets them exactly
   revoke ROLE --from PRINCIPAL [--images GLOBS] remove those patterns, or the whole role
   token create --principal PRINCIPAL [--name N] [--expires 30d] | token revoke TOKEN_ID
+  verify IMAGE VERSION [--file PATH ...] [--incus-fingerprint FP ...] [--key PEM ...]
+                                                check the version's signed publication
+                                                record, its place in the transparency log,
+                                                the log's consistency with what this client
+                                                saw before, the manifest served now, and
+                                                that the files are what the record names
   import simplestreams SOURCE [--filter os=debian,arch=amd64] [--latest N]
        [--alias-from-source] [--source-ca-file F]
                                                 copy a Simple Streams tree (https URL or
@@ -75,7 +82,7 @@ plain lines otherwise.
 
 exit codes: 0 success, 1 unexpected failure, 2 usage error, 3 auth error (401/403),
             4 other client error (not found, conflict, invalid content), 5 server or
-            network error
+            network error, 6 verify: a check failed, 7 verify: verified but withdrawn
 `;
 
 const OPTIONS = {
@@ -118,6 +125,9 @@ const OPTIONS = {
   images: { type: 'string' },
   replace: { type: 'boolean' },
   principal: { type: 'string' },
+  file: { type: 'string', multiple: true },
+  'incus-fingerprint': { type: 'string', multiple: true },
+  key: { type: 'string', multiple: true },
 } satisfies ParseArgsConfig['options'];
 
 type Flags = ReturnType<typeof parse>['values'];
@@ -277,6 +287,14 @@ export async function run(argv: string[], io: Io): Promise<number> {
     case 'revoke':
       need(1, 'ROLE');
       await revoke(ctx, args[0], { from: flags.from, images: flags.images });
+      break;
+    case 'verify':
+      need(2, 'IMAGE VERSION');
+      await verify(ctx, args[0], args[1], {
+        files: flags.file ?? [],
+        incusFingerprints: flags['incus-fingerprint'] ?? [],
+        keyFiles: flags.key ?? [],
+      });
       break;
     case 'import':
       if (args[0] !== 'simplestreams' || !args[1]) {

@@ -115,6 +115,8 @@ export interface AppConfig {
     readonly sessionTtlMs: number;
   };
   readonly provenance: {
+    /** Whether publishes and withdrawals sign and log a record. */
+    readonly records: boolean;
     /** The Ed25519 signing key (PEM, PKCS #8); null: a development key in the data directory. */
     readonly keyFile: string | null;
     /** Keys that signed before a rotation (PEM, public or private): they verify, never sign. */
@@ -371,6 +373,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): AppConfig {
       sessionTtlMs: parseDuration(nonEmpty('IMGSRV_UI_SESSION_TTL', '8h')),
     },
     provenance: {
+      records: parseBoolean(nonEmpty('IMGSRV_PROVENANCE_RECORDS', 'true')),
       keyFile: optional('IMGSRV_PROVENANCE_KEY_FILE'),
       retiredKeyFiles: get('IMGSRV_PROVENANCE_RETIRED_KEY_FILES', '')
         .split(',')

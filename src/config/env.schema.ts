@@ -229,6 +229,10 @@ export class EnvSchema {
   @Matches(/^[1-9]\d{0,2}$/, { message: 'must be a whole number from 1 to 999' })
   IMGSRV_WEBHOOK_CONCURRENCY?: string;
 
+  @IsOptional()
+  @IsIn(BOOLEAN_VALUES, { message: 'must be true or false' })
+  IMGSRV_PROVENANCE_RECORDS?: string;
+
   @IsOptional() @IsString() IMGSRV_PROVENANCE_KEY_FILE?: string;
   @IsOptional() @IsString() IMGSRV_PROVENANCE_RETIRED_KEY_FILES?: string;
 

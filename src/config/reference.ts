@@ -268,6 +268,12 @@ export const CONFIG_REFERENCE: readonly ConfigReferenceEntry[] = [
     meaning: "how long a web catalog session lasts at most (never past its API token's expiry)",
   },
   {
+    names: ['IMGSRV_PROVENANCE_RECORDS'],
+    default: '`true`',
+    meaning:
+      'sign a record of every publish and withdrawal and append it to the transparency log ([docs/provenance.md](docs/provenance.md)); `false` publishes without records (such versions cannot be verified), for measuring their cost or deployments that want no log',
+  },
+  {
     names: ['IMGSRV_PROVENANCE_KEY_FILE'],
     default: 'empty',
     meaning:

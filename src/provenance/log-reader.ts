@@ -45,8 +45,9 @@ export class LogReader {
     const missing = () =>
       new DomainError('TILE_NOT_FOUND', `The log has no tile ${JSON.stringify(path)}.`);
     if (!ref) throw missing();
-    const { treeSize } = await this.log.latestCheckpoint();
-    const tree = await this.log.treeOf(treeSize);
+    const latest = await this.log.latestCheckpoint();
+    const { treeSize } = latest;
+    const tree = await this.log.treeAt(latest);
     const start = ref.index * TILE_WIDTH;
     if (ref.level === 'entries') {
       if (start + ref.width > treeSize) throw missing();
@@ -71,7 +72,7 @@ export class LogReader {
         'LOG_RANGE',
         `Entry ${index} is not in a tree of ${checkpoint.treeSize} entries.`,
       );
-    const tree = await this.log.treeOf(checkpoint.treeSize);
+    const tree = await this.log.treeAt(checkpoint);
     const [entry] = await this.log.entries(index, 1);
     return {
       log_index: index,
@@ -86,7 +87,7 @@ export class LogReader {
     const checkpoint = await this.checkpointFor(to);
     if (from > checkpoint.treeSize)
       throw new DomainError('LOG_RANGE', `from (${from}) is beyond to (${checkpoint.treeSize}).`);
-    const tree = await this.log.treeOf(checkpoint.treeSize);
+    const tree = await this.log.treeAt(checkpoint);
     return {
       from,
       to: checkpoint.treeSize,

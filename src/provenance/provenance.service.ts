@@ -1,10 +1,12 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import type { Principal } from '../auth/principal';
 import type { Manifest } from '../catalog/catalog.service';
 import { CatalogService } from '../catalog/catalog.service';
 import { ManifestResponseDto } from '../catalog/dto/catalog.response.dto';
 import { DomainError } from '../common/errors/domain-error';
+import type { AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/config.module';
 import { StreamsService } from '../streams/streams.service';
 import { IN_TOTO_PAYLOAD_TYPE, signEnvelope, type DsseEnvelope } from '../transparency/dsse';
 import {
@@ -44,18 +46,23 @@ const manifestJson = (m: Manifest): ManifestJson =>
 @Injectable()
 export class ProvenanceService {
   constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly keys: SigningKeys,
     private readonly log: TransparencyLog,
     private readonly streams: StreamsService,
     private readonly catalog: CatalogService,
   ) {}
 
-  /** Records the publication of a version whose projection incus_index has written. */
+  /**
+   * Records the publication of a version whose projection incus_index has written; null when
+   * records are turned off (IMGSRV_PROVENANCE_RECORDS=false).
+   */
   async recordPublication(
     manager: EntityManager,
     manifest: Manifest,
     facts: { jobId: string; publisher: Party | null; publishedAt: Date },
-  ): Promise<number> {
+  ): Promise<number | null> {
+    if (!this.config.provenance.records) return null;
     const fingerprints = await this.streams.fingerprintsIn(manager, manifest.version.id);
     const statement = publicationStatement(manifestJson(manifest), fingerprints, {
       publisher: facts.publisher,
@@ -70,7 +77,8 @@ export class ProvenanceService {
     manager: EntityManager,
     manifest: Manifest,
     facts: { by: Party | null; at: Date; reason: string; immediate: boolean },
-  ): Promise<number> {
+  ): Promise<number | null> {
+    if (!this.config.provenance.records) return null;
     const published = (await this.log.entriesOfVersion(manifest.version.id, manager)).find(
       (e) => e.kind === 'publication',
     );
@@ -133,7 +141,7 @@ export class ProvenanceService {
         `Version ${version} of ${name} is ${manifest.version.state}; it has no publication record.`,
       );
     const checkpoint = await this.log.latestCheckpoint();
-    const tree = await this.log.treeOf(checkpoint.treeSize);
+    const tree = await this.log.treeAt(checkpoint);
     return rows.map((row) => {
       const envelope = JSON.parse(row.envelope) as DsseEnvelope;
       const hashes = tree.inclusionProof(row.logIndex, checkpoint.treeSize);

@@ -75,7 +75,7 @@ const LOAD_BATCH = 5000;
  */
 @Injectable()
 export class TransparencyLog {
-  private readonly tree = new MerkleTree();
+  private tree = new MerkleTree();
   private loading: Promise<void> = Promise.resolve();
 
   constructor(
@@ -158,8 +158,26 @@ export class TransparencyLog {
     return row ? { treeSize: Number(row.tree_size), root: row.root_hash, note: row.note } : null;
   }
 
+  /**
+   * The tree with at least the checkpoint's leaves loaded, checked against the checkpoint's root.
+   * A mismatch means the entries this process loaded are not the database's any more (a restore
+   * from a backup): the tree is read again from the start, once; if the entries still do not hash
+   * to the signed root, the log's rows were changed and nothing is served from them.
+   */
+  async treeAt(checkpoint: CheckpointRow): Promise<MerkleTree> {
+    const tree = await this.treeOf(checkpoint.treeSize);
+    if (tree.root(checkpoint.treeSize).equals(checkpoint.root)) return tree;
+    this.tree = new MerkleTree();
+    const reread = await this.treeOf(checkpoint.treeSize);
+    if (!reread.root(checkpoint.treeSize).equals(checkpoint.root))
+      throw new Error(
+        `the transparency log's entries do not hash to its signed checkpoint of size ${checkpoint.treeSize}`,
+      );
+    return reread;
+  }
+
   /** The tree with at least `size` leaves loaded. */
-  async treeOf(size: number): Promise<MerkleTree> {
+  private async treeOf(size: number): Promise<MerkleTree> {
     if (this.tree.size >= size) return this.tree;
     const load = this.loading.then(() => this.load(size));
     this.loading = load.catch(() => undefined);
@@ -168,8 +186,9 @@ export class TransparencyLog {
   }
 
   private async load(size: number): Promise<void> {
-    while (this.tree.size < size) {
-      const from = this.tree.size;
+    const tree = this.tree;
+    while (tree.size < size) {
+      const from = tree.size;
       const rows = (await this.dataSource.query(
         `SELECT log_index, entry FROM transparency_log_entry
           WHERE log_index >= $1 AND log_index < $2 ORDER BY log_index`,
@@ -180,7 +199,7 @@ export class TransparencyLog {
       for (const [i, row] of rows.entries()) {
         if (Number(row.log_index) !== from + i)
           throw new Error(`the transparency log has no entry ${from + i}`);
-        this.tree.appendLeafHash(leafHash(row.entry));
+        tree.appendLeafHash(leafHash(row.entry));
       }
     }
   }

@@ -1,5 +1,13 @@
 import { createHash } from 'node:crypto';
-import { appendToFrontier, frontierRoot, leafHash, MerkleTree, EMPTY_ROOT } from './merkle';
+import {
+  appendToFrontier,
+  frontierRoot,
+  leafHash,
+  MerkleTree,
+  EMPTY_ROOT,
+  verifyConsistency,
+  verifyInclusion,
+} from './merkle';
 
 // The definition of RFC 6962 §2.1, written out directly, to check the tree's shortcuts against.
 const sha = (...b: Uint8Array[]) => b.reduce((h, x) => h.update(x), createHash('sha256')).digest();
@@ -72,5 +80,29 @@ describe('MerkleTree', () => {
     expect(tree.consistencyProof(6, 7).map((h) => h.toString('hex'))).toEqual(
       [mth(seven.slice(4, 6)), seven[6], mth(seven.slice(0, 4))].map((h) => h.toString('hex')),
     );
+  });
+
+  it('verifies its own proofs for every index and size up to 70, and nothing else', () => {
+    for (let size = 1; size <= 70; size++) {
+      const root = tree.root(size);
+      for (let index = 0; index < size; index++) {
+        const path = tree.inclusionProof(index, size);
+        expect(verifyInclusion(index, size, leaves[index], path, root)).toBe(true);
+        expect(verifyInclusion(index, size, leaves[index + 1], path, root)).toBe(false);
+        if (size > 1)
+          expect(verifyInclusion((index + 1) % size, size, leaves[index], path, root)).toBe(false);
+      }
+      for (let from = 0; from <= size; from++) {
+        const proof = tree.consistencyProof(from, size);
+        expect(verifyConsistency(from, size, tree.root(from), root, proof)).toBe(true);
+        if (from > 0 && from < size) {
+          const other = leafHash(Buffer.from('forged'));
+          expect(verifyConsistency(from, size, other, root, proof)).toBe(false);
+          expect(verifyConsistency(from, size, tree.root(from), other, proof)).toBe(false);
+        }
+      }
+    }
+    expect(verifyConsistency(5, 4, tree.root(5), tree.root(4), [])).toBe(false);
+    expect(verifyInclusion(3, 3, leaves[3], [], tree.root(3))).toBe(false);
   });
 });

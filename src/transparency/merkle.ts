@@ -179,3 +179,74 @@ export class MerkleTree {
       throw new RangeError(`tree size ${size} is beyond this tree (${this.size})`);
   }
 }
+
+/** Right-shifts fn and sn together while fn is even and not 0 (RFC 9162 §2.1.3.2 step ii). */
+function shiftWhileEven(fn: number, sn: number): [number, number] {
+  while (fn % 2 === 0 && fn !== 0) {
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  return [fn, sn];
+}
+
+/** RFC 9162 §2.1.3.2: whether `path` proves leaf `index` of a tree of `size` with `root`. */
+export function verifyInclusion(
+  index: number,
+  size: number,
+  leaf: Buffer,
+  path: readonly Buffer[],
+  root: Buffer,
+): boolean {
+  if (!(index >= 0 && index < size)) return false;
+  let fn = index;
+  let sn = size - 1;
+  let r = leaf;
+  for (const p of path) {
+    if (sn === 0) return false;
+    if (fn % 2 === 1 || fn === sn) {
+      r = nodeHash(p, r);
+      [fn, sn] = shiftWhileEven(fn, sn);
+    } else {
+      r = nodeHash(r, p);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  return sn === 0 && r.equals(root);
+}
+
+/** RFC 9162 §2.1.4.2: whether `proof` shows the tree of `size1` is a prefix of the tree of `size2`. */
+export function verifyConsistency(
+  size1: number,
+  size2: number,
+  root1: Buffer,
+  root2: Buffer,
+  proof: readonly Buffer[],
+): boolean {
+  if (!(size1 >= 0 && size1 <= size2)) return false;
+  if (size1 === size2) return proof.length === 0 && root1.equals(root2);
+  if (size1 === 0) return proof.length === 0;
+  if (proof.length === 0) return false;
+  const path = (size1 & (size1 - 1)) === 0 ? [root1, ...proof] : proof;
+  let fn = size1 - 1;
+  let sn = size2 - 1;
+  while (fn % 2 === 1) {
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  let fr = path[0];
+  let sr = path[0];
+  for (const c of path.slice(1)) {
+    if (sn === 0) return false;
+    if (fn % 2 === 1 || fn === sn) {
+      fr = nodeHash(c, fr);
+      sr = nodeHash(c, sr);
+      [fn, sn] = shiftWhileEven(fn, sn);
+    } else {
+      sr = nodeHash(sr, c);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  return fr.equals(root1) && sr.equals(root2) && sn === 0;
+}

@@ -13,7 +13,7 @@ import {
   makeSquashfs,
   removeFixtureDir,
 } from '../support/fixtures';
-import { incus as runIncus } from '../support/cli';
+import { cliEnv, incus as runIncus, runCli } from '../support/cli';
 import { metric } from '../support/processes';
 
 interface Fixture {
@@ -197,6 +197,21 @@ describe('the real Incus client', () => {
     const exported = await Promise.all(files.map((f) => readFile(join(out, f))));
     const expected = [await readFile(v1.ctMeta.path), await readFile(v1.squashfs.path)];
     for (const bytes of expected) expect(exported.some((e) => e.equals(bytes))).toBe(true);
+
+    // What Incus exported verifies against the version's signed publication record.
+    const verified = await runCli(
+      [
+        'verify',
+        'debian-12',
+        '20261123',
+        ...files.flatMap((f) => ['--file', join(out, f)]),
+        '--incus-fingerprint',
+        await combined(v1.ctMeta, v1.squashfs),
+      ],
+      cliEnv(conf, app),
+    );
+    expect(verified.stdout).toMatch(/verified\n$/);
+    expect(verified.code).toBe(0);
   });
 
   it('follows a moved alias in a fresh client', async () => {

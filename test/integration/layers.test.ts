@@ -40,6 +40,11 @@ describe('the layer rule', () => {
     ['database importing a feature', 'src/database/example.ts', '../cas/cas.entities'],
     ['the server importing a feature', 'src/server/example.ts', '../streams/streams.service'],
     ['Incus knowledge importing common code', 'src/incus/example.ts', '../common/pagination'],
+    [
+      'the provenance formats importing a feature',
+      'src/transparency/example.ts',
+      '../provenance/provenance.service',
+    ],
     ['the CLI importing server code', 'cli/src/example.ts', '../../src/catalog/catalog.service'],
     [
       'the CLI importing common server code',
@@ -64,6 +69,11 @@ describe('the layer rule', () => {
     ['a feature importing common code', 'src/catalog/example.ts', '../common/pagination'],
     ['a feature importing another feature', 'src/aliases/example.ts', '../catalog/catalog.service'],
     ['the CLI importing Incus knowledge', 'cli/src/example.ts', '../../src/incus/architecture'],
+    [
+      'the CLI importing the provenance formats',
+      'cli/src/commands/example.ts',
+      '../../../src/transparency/merkle',
+    ],
     [
       'the CLI importing its generated client',
       'cli/src/commands/example.ts',
