@@ -12,6 +12,7 @@ import { GIB, log, MIB } from './lib/util.mjs';
 import { bulkSuite } from './suites/bulk.mjs';
 import { catalogSuite } from './suites/catalog.mjs';
 import { lifecycleSuite } from './suites/lifecycle.mjs';
+import { provenanceSuite } from './suites/provenance.mjs';
 import { publishSuite } from './suites/publish.mjs';
 import { streamsSuite } from './suites/streams.mjs';
 import { scaleOutSuite } from './suites/scaleout.mjs';
@@ -25,6 +26,7 @@ const SUITES = {
   scaleout: scaleOutSuite,
   lifecycle: lifecycleSuite,
   scale: scaleSuite,
+  provenance: provenanceSuite,
 };
 
 const { values } = parseArgs({
@@ -53,6 +55,7 @@ const settings = values.smoke
       scaleOutSeconds: 3,
       scaleSizes: [10, 30],
       scalePublishes: 2,
+      provenanceRecords: 50,
     }
   : quick
     ? {
@@ -68,6 +71,7 @@ const settings = values.smoke
         scaleOutSeconds: 20,
         scaleSizes: [200, 2000],
         scalePublishes: 5,
+        provenanceRecords: 2000,
       }
     : {
         bigSize: 1 * GIB,
@@ -82,6 +86,7 @@ const settings = values.smoke
         scaleOutSeconds: 45,
         scaleSizes: [1000, 10000],
         scalePublishes: 11,
+        provenanceRecords: 10000,
       };
 
 const selected = values.only ? values.only.split(',') : Object.keys(SUITES);
