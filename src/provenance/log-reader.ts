@@ -106,7 +106,9 @@ export class LogReader {
         `The log has ${latest.treeSize} entries; there is no tree of ${size}.`,
       );
     const found = await this.log.checkpointAt(size);
-    if (!found) throw new Error(`the transparency log has no checkpoint for size ${size}`);
+    // Every size from 1 on was signed as it was reached; the empty tree only if it was read.
+    if (!found)
+      throw new DomainError('LOG_RANGE', `No checkpoint of the log was signed at size ${size}.`);
     return found;
   }
 }

@@ -355,7 +355,7 @@ describe('provenance: signed records and the transparency log', () => {
       expect(res.status).toBe(400);
       expect(res.headers.get('content-type')).toMatch(/application\/problem\+json/);
     }
-    for (const query of ['from=99', 'from=2&to=1', 'from=x']) {
+    for (const query of ['from=99', 'from=2&to=1', 'from=x', 'from=0&to=0', 'from=1&to=1e400']) {
       const res = await api(app, 'GET', `/v1/provenance/log/proof/consistency?${query}`);
       expect(res.status).toBe(400);
     }
