@@ -39,6 +39,35 @@ export class CatalogPort {
     return this.access.requireImage(name, manager);
   }
 
+  /**
+   * Published and withdrawn versions in publication order, a page after `after` (for provenance's
+   * backfill of versions published before records existed).
+   */
+  async servedVersions(
+    after: { publishedAt: Date; id: string } | null,
+    limit: number,
+  ): Promise<{ id: string; publishedAt: Date; withdrawn: boolean }[]> {
+    const rows = (await this.dataSource.query(
+      `SELECT id, published_at, state FROM image_version
+        WHERE state IN ('published', 'withdrawn')
+          AND ($1::timestamptz IS NULL OR (published_at, id) > ($1::timestamptz, $2::uuid))
+        ORDER BY published_at, id LIMIT $3`,
+      [after?.publishedAt ?? null, after?.id ?? null, limit],
+    )) as { id: string; published_at: Date; state: string }[];
+    return rows.map((r) => ({
+      id: r.id,
+      publishedAt: r.published_at,
+      withdrawn: r.state === 'withdrawn',
+    }));
+  }
+
+  /** A version row by id, locked FOR UPDATE in the caller's transaction. */
+  async lockVersionById(manager: EntityManager, id: string): Promise<ImageVersionEntity | null> {
+    return manager
+      .getRepository(ImageVersionEntity)
+      .findOne({ where: { id }, lock: { mode: 'pessimistic_write' } });
+  }
+
   /** For aliases: the image and the named version (any state), under the caller's transaction. */
   async findVersionForAlias(
     manager: EntityManager,

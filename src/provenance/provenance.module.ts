@@ -1,6 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { StreamsModule } from '../streams/streams.module';
 import { LogReader } from './log-reader';
+import { ProvenanceBackfill } from './provenance-backfill';
 import { ProvenanceController } from './provenance.controller';
 import { ProvenanceService } from './provenance.service';
 import { SigningKeys } from './signing-keys';
@@ -14,7 +15,7 @@ import { TransparencyLog } from './transparency-log';
 @Module({
   imports: [StreamsModule],
   controllers: [ProvenanceController],
-  providers: [SigningKeys, TransparencyLog, ProvenanceService, LogReader],
+  providers: [SigningKeys, TransparencyLog, ProvenanceService, LogReader, ProvenanceBackfill],
   exports: [ProvenanceService],
 })
 export class ProvenanceModule {}

@@ -60,7 +60,7 @@ export class ProvenanceService {
   async recordPublication(
     manager: EntityManager,
     manifest: Manifest,
-    facts: { jobId: string; publisher: Party | null; publishedAt: Date },
+    facts: { jobId: string | null; publisher: Party | null; publishedAt: Date },
   ): Promise<number | null> {
     if (!this.config.provenance.records) return null;
     const fingerprints = await this.streams.fingerprintsIn(manager, manifest.version.id);
@@ -68,6 +68,7 @@ export class ProvenanceService {
       publisher: facts.publisher,
       publishedAt: facts.publishedAt.toISOString(),
       jobId: facts.jobId,
+      ...(facts.jobId === null && { recordedAt: new Date().toISOString() }),
     });
     return this.append(manager, 'publication', manifest, statement);
   }

@@ -225,6 +225,21 @@ export class TransparencyLog {
     return rows.map(toEntry);
   }
 
+  /** The kinds of record each of these versions has (versions without any are left out). */
+  async recordedKinds(versionIds: readonly string[]): Promise<Map<string, Set<RecordKind>>> {
+    const rows = (await this.dataSource.query(
+      `SELECT image_version_id, kind FROM transparency_log_entry WHERE image_version_id = ANY($1::uuid[])`,
+      [versionIds],
+    )) as { image_version_id: string; kind: RecordKind }[];
+    const kinds = new Map<string, Set<RecordKind>>();
+    for (const r of rows) {
+      const set = kinds.get(r.image_version_id) ?? new Set<RecordKind>();
+      set.add(r.kind);
+      kinds.set(r.image_version_id, set);
+    }
+    return kinds;
+  }
+
   async hasRecord(manager: EntityManager, versionId: string, kind: RecordKind): Promise<boolean> {
     const rows = (await manager.query(
       'SELECT 1 FROM transparency_log_entry WHERE image_version_id = $1 AND kind = $2',

@@ -132,7 +132,10 @@ export interface Statement {
 export interface PublicationFacts {
   readonly publisher: { readonly id: string; readonly name: string | null } | null;
   readonly publishedAt: string;
-  readonly jobId: string;
+  /** The publish job; null for a version recorded after the fact (backfill). */
+  readonly jobId: string | null;
+  /** When a record made after the fact was made; absent for one made by its publish. */
+  readonly recordedAt?: string;
 }
 
 export function publicationStatement(
@@ -151,6 +154,7 @@ export function publicationStatement(
       publisher: facts.publisher,
       published_at: facts.publishedAt,
       job_id: facts.jobId,
+      ...(facts.recordedAt !== undefined && { recorded_at: facts.recordedAt }),
     },
   };
 }

@@ -14,7 +14,9 @@ import {
 } from '../support/fixtures';
 import { composeDraft, publishPath, waitForJob } from '../support/publish';
 import { sql } from '../support/sql';
+import { createTestDatabase } from '../support/test-database';
 import { startTestApp, type TestApp } from '../support/test-app';
+import { eventually } from '../support/waiting';
 import { leafOf, treeHash } from '../support/tlog-check';
 
 /**
@@ -245,4 +247,84 @@ describe('imgsrv verify catches tampering behind the API', () => {
       `FAIL consistency: the log forked: the tree of size ${size} you saw before`,
     );
   });
+});
+
+describe('versions published before records existed', () => {
+  it('get their records when a worker starts, and verify', async () => {
+    const fixtures = await makeFixtureDir();
+    const home = await mkdtemp(join(tmpdir(), 'imgsrv-backfill-'));
+    const database = await createTestDatabase();
+    try {
+      const before = await startTestApp({ database, env: { IMGSRV_PROVENANCE_RECORDS: 'false' } });
+      let writer: Record<string, string>;
+      let token: string;
+      try {
+        ({ headers: writer, token } = await issueIdentity(before, 'content-writer'));
+        for (const [version, seed] of [
+          ['1', 91],
+          ['2', 92],
+        ] as const) {
+          const meta = await makeIncusMetadata(fixtures, {
+            architecture: 'x86_64',
+            os: 'Debian',
+            release: '12',
+            variant: 'default',
+            type: 'container',
+            serial: `2026120${seed - 90}_01:00`,
+          });
+          const root = await makeSquashfs(fixtures, { seed });
+          await composeDraft(before, writer, 'old', version, [
+            { format: 'squashfs', root, metadata: meta, architecture: 'x86_64' },
+          ]);
+          const job = await api(before, 'POST', publishPath('old', version), writer);
+          await waitForJob(before, writer, job.body.id, 'succeeded');
+        }
+        expect(
+          (
+            await api(before, 'POST', '/v1/images/old/versions/1/withdraw', writer, {
+              reason: 'old',
+            })
+          ).status,
+        ).toBe(200);
+        const none = await api(before, 'GET', '/v1/images/old/versions/2/provenance');
+        expect(none.status).toBe(404);
+        expect(none.body.code).toBe('PROVENANCE_NOT_FOUND');
+      } finally {
+        await before.close();
+      }
+
+      const after = await startTestApp({ database });
+      try {
+        const recorded = await eventually('the backfill', async () => {
+          const res = await api(after, 'GET', '/v1/images/old/versions/1/provenance', writer);
+          return res.status === 200 && res.body.withdrawal ? res.body : undefined;
+        });
+        const statement = JSON.parse(Buffer.from(recorded.record.payload, 'base64').toString());
+        expect(statement.predicate).toMatchObject({
+          image: 'old',
+          version: '1',
+          job_id: null,
+          recorded_at: expect.any(String),
+        });
+        expect(recorded.withdrawal.kind).toBe('withdrawal');
+        const env = cliEnv(home, after, token);
+        const two = await runCli(['verify', 'old', '2'], env);
+        expect(two.stdout).toMatch(/verified\n$/);
+        expect(two.code).toBe(0);
+        const one = await runCli(['verify', 'old', '1'], env);
+        expect(one.stdout).toContain('verified, but WITHDRAWN');
+        expect(one.code).toBe(7);
+        // A second start finds nothing left to record.
+        expect(
+          (await sql(database.url, 'SELECT count(*)::int AS n FROM transparency_log_entry'))[0].n,
+        ).toBe(3);
+      } finally {
+        await after.close();
+      }
+    } finally {
+      await database.drop();
+      await removeFixtureDir(fixtures);
+      await rm(home, { recursive: true, force: true });
+    }
+  }, 300_000);
 });

@@ -37,8 +37,9 @@ describe('the CLI package', () => {
     expect(version.stdout.trim()).toMatch(/^imgsrv \d+\.\d+\.\d+$/);
     const help = await run(bin, ['--help'], { cwd: project });
     expect(help.stdout).toMatch(/^usage: imgsrv /);
-    // Nothing of the server came along: only the CLI and the Incus knowledge it shares.
+    // Nothing of the server came along: only the CLI, the Incus knowledge and the provenance
+    // formats it shares.
     const shipped = await readdir(join(project, 'node_modules', '@imgsrv', 'cli', 'dist', 'src'));
-    expect(shipped).toEqual(['incus']);
+    expect(shipped).toEqual(['incus', 'transparency']);
   });
 });
