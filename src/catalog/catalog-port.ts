@@ -61,11 +61,14 @@ export class CatalogPort {
     }));
   }
 
-  /** A version row by id, locked FOR UPDATE in the caller's transaction. */
-  async lockVersionById(manager: EntityManager, id: string): Promise<ImageVersionEntity | null> {
+  /**
+   * A version row by id, locked FOR UPDATE in the caller's transaction; null when another
+   * transaction holds it (SKIP LOCKED: the caller comes back later rather than wait).
+   */
+  async lockVersionIfFree(manager: EntityManager, id: string): Promise<ImageVersionEntity | null> {
     return manager
       .getRepository(ImageVersionEntity)
-      .findOne({ where: { id }, lock: { mode: 'pessimistic_write' } });
+      .findOne({ where: { id }, lock: { mode: 'pessimistic_write', onLocked: 'skip_locked' } });
   }
 
   /** For aliases: the image and the named version (any state), under the caller's transaction. */

@@ -12,12 +12,16 @@ import { TransparencyLog } from './transparency-log';
 /** One backfiller at a time across every worker process (pg_try_advisory_lock key). */
 const BACKFILL_LOCK = 0x70726f76; // "prov"
 const PAGE = 200;
+/** Waits before each new try of the versions that were busy (about half a minute in all). */
+const BUSY_RETRY_MS = [1000, 2000, 4000, 8000, 8000, 8000];
 
 /**
  * Versions published before records existed (or while IMGSRV_PROVENANCE_RECORDS was false) get
  * their records when a worker starts: a publication record (and a withdrawal record for a
  * withdrawn version) with the facts the version row keeps, `job_id` null and `recorded_at` the time
- * of the backfill. Each version in its own transaction, its row locked so a withdrawal waits.
+ * of the backfill. Each version in its own transaction with its row locked; a version another
+ * transaction holds is skipped (SKIP LOCKED) and tried again after the pass, so the backfill never
+ * waits on a withdrawal or a retention batch.
  */
 @Injectable()
 export class ProvenanceBackfill implements OnApplicationBootstrap {
@@ -59,6 +63,7 @@ export class ProvenanceBackfill implements OnApplicationBootstrap {
 
   private async backfill(): Promise<number> {
     let recorded = 0;
+    let busy: string[] = [];
     let after: { publishedAt: Date; id: string } | null = null;
     for (;;) {
       const page = await this.catalog.servedVersions(after, PAGE);
@@ -70,21 +75,39 @@ export class ProvenanceBackfill implements OnApplicationBootstrap {
           !kinds.get(v.id)?.has('publication') ||
           (v.withdrawn && !kinds.get(v.id)?.has('withdrawal')),
       );
-      for (const { id } of missing) if (await this.backfillVersion(id)) recorded++;
+      for (const { id } of missing) {
+        const outcome = await this.backfillVersion(id);
+        if (outcome === 'recorded') recorded++;
+        else if (outcome === 'busy') busy.push(id);
+      }
+    }
+    // Versions another transaction held (a withdrawal under way): a few more tries after the
+    // pass, then the next start.
+    for (let pass = 0; pass < BUSY_RETRY_MS.length && busy.length > 0; pass++) {
+      await new Promise((r) => setTimeout(r, BUSY_RETRY_MS[pass]));
+      const again: string[] = [];
+      for (const id of busy) {
+        const outcome = await this.backfillVersion(id);
+        if (outcome === 'recorded') recorded++;
+        else if (outcome === 'busy') again.push(id);
+      }
+      busy = again;
     }
     if (recorded > 0)
       this.logger.info({ versions: recorded }, 'recorded versions published before their records');
     return recorded;
   }
 
-  private backfillVersion(id: string): Promise<boolean> {
+  private backfillVersion(id: string): Promise<'recorded' | 'busy' | 'none'> {
     return this.dataSource.transaction(async (manager) => {
-      const row = await this.catalog.lockVersionById(manager, id);
-      if (!row || (row.state !== 'published' && row.state !== 'withdrawn')) return false;
+      // Never wait on a version another transaction is changing (SKIP LOCKED).
+      const row = await this.catalog.lockVersionIfFree(manager, id);
+      if (!row) return 'busy';
+      if (row.state !== 'published' && row.state !== 'withdrawn') return 'none';
       const published = await this.log.hasRecord(manager, id, 'publication');
       const withdrawn =
         row.state !== 'withdrawn' || (await this.log.hasRecord(manager, id, 'withdrawal'));
-      if (published && withdrawn) return false;
+      if (published && withdrawn) return 'none';
       const manifest = await this.catalog.manifestById(id, manager);
       const party = async (principalId: string | null) => {
         const actor = await this.events.actorById(manager, principalId);
@@ -103,7 +126,7 @@ export class ProvenanceBackfill implements OnApplicationBootstrap {
           reason: row.withdrawnReason ?? '',
           immediate: row.withdrawnImmediate,
         });
-      return true;
+      return 'recorded';
     });
   }
 }

@@ -1,4 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { Client } from 'pg';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -293,12 +294,29 @@ describe('versions published before records existed', () => {
         await before.close();
       }
 
+      // Version 2's row is held by another transaction as the next server starts: the backfill
+      // records version 1, skips 2 rather than wait, and records it once it is free.
+      const holder = new Client({ connectionString: database.url });
+      await holder.connect();
+      await holder.query('BEGIN');
+      await holder.query(`SELECT id FROM image_version WHERE version = '2' FOR UPDATE`);
+      let held = true;
       const after = await startTestApp({ database });
       try {
         const recorded = await eventually('the backfill', async () => {
           const res = await api(after, 'GET', '/v1/images/old/versions/1/provenance', writer);
           return res.status === 200 && res.body.withdrawal ? res.body : undefined;
         });
+        expect((await api(after, 'GET', '/v1/images/old/versions/2/provenance')).status).toBe(404);
+        await holder.query('ROLLBACK');
+        held = false;
+        await eventually(
+          'the backfill of the held version',
+          async () =>
+            (await api(after, 'GET', '/v1/images/old/versions/2/provenance')).status === 200 ||
+            undefined,
+          { attempts: 1200 },
+        );
         const statement = JSON.parse(Buffer.from(recorded.record.payload, 'base64').toString());
         expect(statement.predicate).toMatchObject({
           image: 'old',
@@ -319,6 +337,8 @@ describe('versions published before records existed', () => {
           (await sql(database.url, 'SELECT count(*)::int AS n FROM transparency_log_entry'))[0].n,
         ).toBe(3);
       } finally {
+        if (held) await holder.query('ROLLBACK');
+        await holder.end();
         await after.close();
       }
     } finally {
