@@ -14,6 +14,9 @@ export const LAYER_ELEMENTS = [
   { type: 'incus', pattern: 'src/incus', partialMatch: false },
   // The provenance formats (Merkle trees, signed notes, DSSE, records): pure, shared with the CLI.
   { type: 'transparency', pattern: 'src/transparency', partialMatch: false },
+  // Reading Simple Streams trees and choosing what to copy: pure, shared by the CLI's import and
+  // the server's mirror; it may use the Incus knowledge.
+  { type: 'simplestreams', pattern: 'src/simplestreams', partialMatch: false },
   // The CLI package (an npm workspace) and the API client generated into it.
   { type: 'client', pattern: 'cli/src/client', partialMatch: false },
   { type: 'cli', pattern: 'cli/src', partialMatch: false },
@@ -63,6 +66,21 @@ export const LAYER_POLICIES = [
       'client',
       'root',
       'incus',
+      'simplestreams',
+    ),
+  },
+  {
+    from: { element: { type: 'simplestreams' } },
+    disallow: to(
+      'common',
+      'config',
+      'database',
+      'server',
+      'feature',
+      'cli',
+      'client',
+      'root',
+      'transparency',
     ),
   },
   // The CLI is a client of the HTTP API: the generated client, Incus knowledge and the provenance

@@ -7,7 +7,7 @@ import {
   parseFilter,
   selectVersions,
   type ProductsDocument,
-} from './simplestreams';
+} from './reader';
 
 const item = (ftype: string, sha: string) => ({
   ftype,
@@ -89,8 +89,31 @@ describe('selectVersions', () => {
     ]);
   });
 
-  it('refuses an unknown filter key', () => {
+  it('keeps one instance type, dropping versions left without an artifact', () => {
+    const vms = selectVersions(versions, parseFilter('type=virtual-machine'));
+    expect(vms.map((v) => `${v.image} ${v.version}`)).toEqual(['debian-12 202401010000']);
+    expect(vms[0].artifacts.map((a) => a.format)).toEqual(['qcow2']);
+    const containers = selectVersions(versions, parseFilter('type=container,os=debian'));
+    expect(containers.flatMap((v) => v.artifacts.map((a) => a.format))).toEqual([
+      'squashfs',
+      'squashfs',
+    ]);
+    expect(selectVersions(versions, parseFilter('type=vm'))).toHaveLength(1);
+  });
+
+  it('matches product aliases by glob, ignoring case', () => {
+    expect(
+      selectVersions(versions, parseFilter('alias=debian/12/*')).map((v) => v.version),
+    ).toEqual(['202401010000', '202402010000']);
+    expect(selectVersions(versions, parseFilter('alias=debian/1?'))).toHaveLength(2);
+    expect(selectVersions(versions, parseFilter('alias=debian'))).toHaveLength(0);
+    // Regular-expression characters in a glob are literal.
+    expect(selectVersions(versions, parseFilter('alias=debian.12'))).toHaveLength(0);
+  });
+
+  it('refuses an unknown filter key or type', () => {
     expect(() => parseFilter('colour=blue')).toThrow(/--filter/);
+    expect(() => parseFilter('type=lxc')).toThrow(/container, virtual-machine or vm/);
   });
 });
 

@@ -5,7 +5,7 @@
  * VMs). Pure: selection and naming only.
  */
 
-import { normalizeArchitecture } from '../../src/incus/architecture';
+import { normalizeArchitecture } from '../incus/architecture';
 
 export interface StreamsItem {
   readonly ftype: string;
@@ -122,40 +122,70 @@ export function importVersions(doc: ProductsDocument): ImportVersion[] {
   );
 }
 
-/** `os=debian,arch=amd64`: keys os, release, arch, variant, image; values match case-insensitively. */
+const FILTER_KEYS = ['os', 'release', 'arch', 'variant', 'image', 'type', 'alias'];
+
+/** The instance types a filter names: `container`, or `virtual-machine` (also `vm`). */
+const TYPE_FORMATS: Record<string, ImportArtifact['format']> = {
+  container: 'squashfs',
+  'virtual-machine': 'qcow2',
+  vm: 'qcow2',
+};
+
+/**
+ * `os=debian,arch=amd64,type=container,alias=debian/12*`: keys os, release, arch, variant, image,
+ * type (container, virtual-machine or vm) and alias (a glob over the product's aliases, `*` any
+ * run of characters, `?` one); values match case-insensitively.
+ */
 export function parseFilter(text: string | undefined): Record<string, string> {
   const filter: Record<string, string> = {};
   if (!text) return filter;
   for (const part of text.split(',')) {
     const [key, value] = part.split('=');
-    if (
-      !key ||
-      value === undefined ||
-      !['os', 'release', 'arch', 'variant', 'image'].includes(key)
-    ) {
-      throw new Error(
-        `--filter takes key=value pairs of os, release, arch, variant, image: ${part}`,
-      );
+    if (!key || value === undefined || !FILTER_KEYS.includes(key)) {
+      throw new Error(`--filter takes key=value pairs of ${FILTER_KEYS.join(', ')}: ${part}`);
     }
+    if (key === 'type' && !(value.toLowerCase() in TYPE_FORMATS))
+      throw new Error(`--filter type= takes container, virtual-machine or vm: ${part}`);
     filter[key] = value.toLowerCase();
   }
   return filter;
 }
 
+/** Whether `text` matches `glob` (`*` any run of characters, `?` one), ignoring case. */
+export function globMatches(glob: string, text: string): boolean {
+  const pattern = glob
+    .toLowerCase()
+    .split('')
+    .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[\\^$.|+()[\]{}]/g, '\\$&')))
+    .join('');
+  return new RegExp(`^${pattern}$`, 'su').test(text.toLowerCase());
+}
+
 const sameArch = (a: string, b: string) => normalizeArchitecture(a) === normalizeArchitecture(b);
 
-/** Filters, then keeps the newest `latest` versions of each product (0: all). */
+/**
+ * Filters, then keeps the newest `latest` versions of each product (0: all). A `type` filter
+ * keeps only the artifacts of that instance type, and versions left with none go.
+ */
 export function selectVersions(
   versions: readonly ImportVersion[],
   filter: Record<string, string>,
   latest = 0,
 ): ImportVersion[] {
-  const matching = versions.filter((v) =>
-    Object.entries(filter).every(([key, want]) => {
-      const have = String(v[key as keyof ImportVersion]).toLowerCase();
-      return key === 'arch' ? sameArch(have, want) : have === want;
-    }),
-  );
+  const format = filter.type === undefined ? undefined : TYPE_FORMATS[filter.type];
+  const matching = versions
+    .filter((v) =>
+      Object.entries(filter).every(([key, want]) => {
+        if (key === 'type') return true;
+        if (key === 'alias') return v.aliases.some((a) => globMatches(want, a));
+        const have = String(v[key as keyof ImportVersion]).toLowerCase();
+        return key === 'arch' ? sameArch(have, want) : have === want;
+      }),
+    )
+    .map((v) =>
+      format === undefined ? v : { ...v, artifacts: v.artifacts.filter((a) => a.format === format) },
+    )
+    .filter((v) => format === undefined || v.artifacts.length > 0);
   if (!latest) return matching;
   const byProduct = new Map<string, ImportVersion[]>();
   for (const v of matching) byProduct.set(v.product, [...(byProduct.get(v.product) ?? []), v]);

@@ -37,9 +37,9 @@ describe('the CLI package', () => {
     expect(version.stdout.trim()).toMatch(/^imgsrv \d+\.\d+\.\d+$/);
     const help = await run(bin, ['--help'], { cwd: project });
     expect(help.stdout).toMatch(/^usage: imgsrv /);
-    // Nothing of the server came along: only the CLI, the Incus knowledge and the provenance
-    // formats it shares.
+    // Nothing of the server came along: only the CLI, the Incus knowledge, the provenance formats
+    // and the Simple Streams reader it shares.
     const shipped = await readdir(join(project, 'node_modules', '@imgsrv', 'cli', 'dist', 'src'));
-    expect(shipped).toEqual(['incus', 'transparency']);
+    expect(shipped).toEqual(['incus', 'simplestreams', 'transparency']);
   });
 });

@@ -24,7 +24,7 @@ import {
   type IndexDocument,
   type ProductsDocument,
   type StreamsItem,
-} from '../simplestreams';
+} from '../../../src/simplestreams/reader';
 import { uploadFile, type UploadOptions } from '../upload';
 import { publishAndWait, setAlias } from './push';
 
