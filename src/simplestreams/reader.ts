@@ -183,7 +183,9 @@ export function selectVersions(
       }),
     )
     .map((v) =>
-      format === undefined ? v : { ...v, artifacts: v.artifacts.filter((a) => a.format === format) },
+      format === undefined
+        ? v
+        : { ...v, artifacts: v.artifacts.filter((a) => a.format === format) },
     )
     .filter((v) => format === undefined || v.artifacts.length > 0);
   if (!latest) return matching;
