@@ -12,10 +12,12 @@ import { CurrentActor, CurrentPrincipal } from '../auth/current-principal.decora
 import type { Actor } from '../auth/actor';
 import type { Principal } from '../auth/principal';
 import { AcceptsBasicAuth, PublicRead, RequireAction } from '../auth/require-action.decorator';
-import { ApiDownload } from '../common/http/api-conditional.decorator';
+import { ApiDownload, ApiEntityTag } from '../common/http/api-conditional.decorator';
 import { ApiProblems } from '../common/http/api-problems.decorator';
 import { ArtifactDownloads } from './artifact-downloads';
 import { ArtifactService } from './artifact.service';
+import { CatalogService } from './catalog.service';
+import { sendManifest } from './manifest.http';
 import {
   ArtifactCreateDto,
   ArtifactFileParamsDto,
@@ -39,6 +41,7 @@ export class ArtifactController {
   constructor(
     private readonly artifacts: ArtifactService,
     private readonly downloads: ArtifactDownloads,
+    private readonly catalog: CatalogService,
   ) {}
 
   @Get(':artifact_id/download')
@@ -143,19 +146,26 @@ export class ArtifactController {
 
   @Get(':artifact_id')
   @PublicRead({ imageParam: 'name' })
-  @ApiOkResponse({ type: ArtifactWithAttachmentsDto })
-  @ApiProblems(400, 401, 403, 404)
+  @ApiEntityTag(
+    ArtifactWithAttachmentsDto,
+    'The artifact with its attachments',
+    'A published version’s artifact: `public, no-cache` without credentials, `private, no-cache` ' +
+      'otherwise (the same validators as the manifest)',
+  )
+  @ApiProblems(400, 401, 403, 404, 410)
   async getArtifact(
     @CurrentPrincipal() principal: Principal | null,
     @Param() params: ArtifactParamsDto,
-  ): Promise<ArtifactWithAttachmentsDto> {
-    const { artifact, attachments } = await this.artifacts.getArtifact(
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<FastifyReply> {
+    const rendered = await this.catalog.renderedArtifact(
       principal,
       params.name,
       params.version,
       params.artifact_id,
     );
-    return ArtifactWithAttachmentsDto.of(artifact, attachments);
+    return sendManifest(request, reply, rendered);
   }
 
   @Delete(':artifact_id')

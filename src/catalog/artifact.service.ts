@@ -47,11 +47,19 @@ export class ArtifactService {
     name: string,
     version: string,
     artifactId: string,
-  ): Promise<{ artifact: ArtifactEntity; attachments: AttachmentEntity[] }> {
+  ): Promise<{
+    artifact: ArtifactEntity;
+    attachments: AttachmentEntity[];
+    published: boolean;
+  }> {
     const { version: row } = await this.access.visibleVersion(principal, name, version);
     requireDownloadable(row);
     const artifact = await this.requireArtifact(name, version, row.id, artifactId);
-    return { artifact, attachments: await this.attachments.listForArtifacts([artifact.id]) };
+    return {
+      artifact,
+      attachments: await this.attachments.listForArtifacts([artifact.id]),
+      published: row.state === 'published',
+    };
   }
 
   async createArtifact(

@@ -16,6 +16,7 @@ export class CatalogMetrics {
    * prom-client when scraped (its bookkeeping would be a noticeable share of a 304's cost).
    */
   private readonly manifestReads = { memory: 0, database: 0 };
+  private readonly artifactReads = { memory: 0, database: 0 };
 
   constructor(metrics: MetricsService, images: ImageRepository) {
     const registers = [metrics.registry];
@@ -31,6 +32,21 @@ export class CatalogMetrics {
         for (const source of ['memory', 'database'] as const) {
           this.inc({ source }, reads[source]);
           reads[source] = 0;
+        }
+      },
+    });
+    const artifactReads = this.artifactReads;
+    new Counter({
+      name: 'imgsrv_artifact_reads_total',
+      help:
+        'Artifact GETs (GET …/artifacts/{id}) by source: "memory" (from a published manifest ' +
+        'rendered for the current streams revision) or "database"',
+      labelNames: ['source'],
+      registers,
+      collect() {
+        for (const source of ['memory', 'database'] as const) {
+          this.inc({ source }, artifactReads[source]);
+          artifactReads[source] = 0;
         }
       },
     });
@@ -64,5 +80,9 @@ export class CatalogMetrics {
 
   countManifestRead(source: 'memory' | 'database'): void {
     this.manifestReads[source]++;
+  }
+
+  countArtifactRead(source: 'memory' | 'database'): void {
+    this.artifactReads[source]++;
   }
 }

@@ -17,7 +17,14 @@ import { ImageRepository, type ImageStorage } from './image.repository';
 import { StreamsService } from '../streams/streams.service';
 import { CatalogAccess } from './catalog-access';
 import { CatalogMetrics } from './catalog.metrics';
-import { PublishedManifests, renderManifest, type RenderedManifest } from './published-manifests';
+import { ArtifactService } from './artifact.service';
+import {
+  PublishedManifests,
+  renderArtifact,
+  renderManifest,
+  type RenderedJson,
+  type RenderedManifest,
+} from './published-manifests';
 
 /** The name under which the catalog tells the GC what manifests cite (CasModule.register). */
 export const CATALOG_BLOB_REFERENCES = 'catalog.manifests';
@@ -95,6 +102,7 @@ export class CatalogService implements OnModuleInit {
     private readonly published: PublishedManifests,
     private readonly metrics: CatalogMetrics,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly artifactService: ArtifactService,
   ) {}
 
   /** Tells the CAS garbage collector which blobs manifests cite (drafts included). */
@@ -279,6 +287,35 @@ export class CatalogService implements OnModuleInit {
     this.published.set(name, version, revision, rendered);
     this.metrics.countManifestRead('database');
     return rendered;
+  }
+
+  /**
+   * An artifact with its attachments as it is sent. A published version's comes from the memory
+   * of its manifest, as `renderedManifest` keeps it (a miss renders and keeps the whole manifest);
+   * the rest is read per request.
+   */
+  async renderedArtifact(
+    principal: Principal | null,
+    name: string,
+    version: string,
+    artifactId: string,
+  ): Promise<RenderedJson> {
+    const revision = await this.streams.revision();
+    const mayRead = () => this.config.auth.publicRead || this.access.canRead(principal, name);
+    const hit = this.published.get(name, version, revision)?.artifacts.get(artifactId);
+    if (hit && mayRead()) {
+      this.metrics.countArtifactRead('memory');
+      return hit;
+    }
+    // Visibility, withdrawal and existence are decided as for any artifact read.
+    const found = await this.artifactService.getArtifact(principal, name, version, artifactId);
+    this.metrics.countArtifactRead('database');
+    if (!found.published) return renderArtifact(found.artifact, found.attachments, false);
+    const manifest = renderManifest(await this.getManifest(principal, name, version));
+    this.published.set(name, version, revision, manifest);
+    return (
+      manifest.artifacts.get(artifactId) ?? renderArtifact(found.artifact, found.attachments, true)
+    );
   }
 
   /**

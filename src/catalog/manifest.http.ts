@@ -14,7 +14,7 @@ import { MetricsService } from '../common/metrics/metrics.service';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { CatalogService } from './catalog.service';
-import type { RenderedManifest } from './published-manifests';
+import type { RenderedJson } from './published-manifests';
 
 /** The route the framework knows the manifest GET by (metrics and logs use it). */
 const ROUTE = '/v1/images/:name/versions/:version';
@@ -27,7 +27,7 @@ const ROUTE = '/v1/images/:name/versions/:version';
  */
 export function manifestAnswer(
   headers: IncomingHttpHeaders,
-  manifest: RenderedManifest,
+  manifest: RenderedJson,
   anonymous: boolean,
 ): HeldAnswer {
   const common = {
@@ -44,11 +44,11 @@ export function manifestAnswer(
   };
 }
 
-/** The controller's way: a manifest through Fastify's reply. */
+/** The controller's way: a manifest (or one of its artifacts) through Fastify's reply. */
 export function sendManifest(
   request: FastifyRequest,
   reply: FastifyReply,
-  manifest: RenderedManifest,
+  manifest: RenderedJson,
 ): FastifyReply {
   return replyWith(
     reply,
@@ -115,7 +115,7 @@ export class ManifestFastPath implements OnModuleInit {
   private send(
     req: IncomingMessage,
     res: ServerResponse,
-    manifest: RenderedManifest,
+    manifest: RenderedJson,
     startedMs: number,
   ): void {
     const a = manifestAnswer(req.headers, manifest, true);

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { ManifestResponseDto } from './dto/catalog.response.dto';
+import type { ArtifactEntity, AttachmentEntity } from './artifact.entity';
+import { ArtifactWithAttachmentsDto, ManifestResponseDto } from './dto/catalog.response.dto';
 import type { Manifest } from './catalog.service';
 
-/** A manifest as it is sent: the JSON bytes and their strong validator. */
-export interface RenderedManifest {
+/** A JSON document as it is sent: the bytes and their strong validator. */
+export interface RenderedJson {
   readonly body: Buffer;
   /** `"<base64url of the bytes' SHA-256, 32 characters>"`: equal bytes, equal tag, in any process. */
   readonly etag: string;
@@ -12,10 +13,36 @@ export interface RenderedManifest {
   readonly published: boolean;
 }
 
-export function renderManifest(manifest: Manifest): RenderedManifest {
-  const body = Buffer.from(JSON.stringify(ManifestResponseDto.of(manifest)));
+/** A manifest as it is sent, with each of its artifacts as `GET …/artifacts/{id}` sends it. */
+export interface RenderedManifest extends RenderedJson {
+  readonly artifacts: ReadonlyMap<string, RenderedJson>;
+}
+
+function rendered(value: unknown, published: boolean): RenderedJson {
+  const body = Buffer.from(JSON.stringify(value));
   const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 32)}"`;
-  return { body, etag, published: manifest.version.state === 'published' };
+  return { body, etag, published };
+}
+
+export function renderArtifact(
+  artifact: ArtifactEntity,
+  attachments: AttachmentEntity[],
+  published: boolean,
+): RenderedJson {
+  return rendered(ArtifactWithAttachmentsDto.of(artifact, attachments), published);
+}
+
+export function renderManifest(manifest: Manifest): RenderedManifest {
+  const published = manifest.version.state === 'published';
+  return {
+    ...rendered(ManifestResponseDto.of(manifest), published),
+    artifacts: new Map(
+      manifest.artifacts.map(({ artifact, attachments }) => [
+        artifact.id,
+        renderArtifact(artifact, attachments, published),
+      ]),
+    ),
+  };
 }
 
 /** Published manifests kept per process; the least recently read go first. */

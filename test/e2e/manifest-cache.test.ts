@@ -229,4 +229,75 @@ describe('manifest reads: ETags, 304s and the published-manifest cache', () => {
       await other.close();
     }
   });
+
+  it('answers a published artifact from the manifest in memory, with ETag and 304, until the version is withdrawn', async () => {
+    await publishedVersion(app, writer, 'arts', '1');
+    const manifest = (await (await app.fetch('/v1/images/arts/versions/1')).json()) as any;
+    const artifactPath = `/v1/images/arts/versions/1/artifacts/${manifest.artifacts[0].artifact.id}`;
+    const fromMemoryArtifacts = async () =>
+      (await metric(app, 'imgsrv_artifact_reads_total{source="memory"}')) ?? 0;
+    const before = await fromMemoryArtifacts();
+    const first = await app.fetch(artifactPath);
+    expect(first.status).toBe(200);
+    const etag = first.headers.get('etag') as string;
+    expect(etag).toMatch(/^"[A-Za-z0-9_-]{32}"$/);
+    expect(first.headers.get('cache-control')).toBe('public, no-cache');
+    expect(first.headers.get('vary')).toBe('Authorization');
+    // The same JSON the manifest carries for it.
+    expect(await first.json()).toEqual(manifest.artifacts[0]);
+    const again = await app.fetch(artifactPath, { headers: { 'if-none-match': etag } });
+    expect(again.status).toBe(304);
+    expect(again.headers.get('etag')).toBe(etag);
+    expect(await fromMemoryArtifacts()).toBe(before + 2);
+    // A reader gets the same tag, kept private.
+    const asReader = await app.fetch(artifactPath, { headers: reader });
+    expect(asReader.headers.get('etag')).toBe(etag);
+    expect(asReader.headers.get('cache-control')).toBe('private, no-cache');
+    // Another artifact id of the same version is not there, from memory or not.
+    const missing = await app.fetch(
+      '/v1/images/arts/versions/1/artifacts/00000000-0000-4000-8000-000000000000',
+    );
+    expect(missing.status).toBe(404);
+
+    const withdrawn = await api(app, 'POST', '/v1/images/arts/versions/1/withdraw', writer, {
+      reason: 'bad build',
+      immediate: true,
+    });
+    expect(withdrawn.status).toBe(200);
+    expect((await app.fetch(artifactPath)).status).toBe(404);
+    const forWriter = await app.fetch(artifactPath, { headers: writer });
+    expect(forWriter.status).toBe(410);
+  });
+
+  it('tags a draft’s artifact by its bytes and shows every change', async () => {
+    await api(app, 'POST', '/v1/images/arts/versions', writer, { version: 'draft' });
+    const created = await api(app, 'POST', '/v1/images/arts/versions/draft/artifacts', writer, {
+      operating_system: 'debian',
+      architecture: 'x86_64',
+      format: 'qcow2',
+      primary_blob_digest: DIGEST,
+      primary_blob_size_bytes: 1024,
+      primary_media_type: 'application/octet-stream',
+    });
+    const draftPath = `/v1/images/arts/versions/draft/artifacts/${created.body.id}`;
+    const first = await app.fetch(draftPath, { headers: writer });
+    const etag = first.headers.get('etag') as string;
+    expect(first.headers.get('cache-control')).toBe('private, no-cache');
+    expect(
+      (await app.fetch(draftPath, { headers: { ...writer, 'if-none-match': etag } })).status,
+    ).toBe(304);
+    expect(
+      (
+        await api(app, 'POST', `${draftPath}/attachments`, writer, {
+          name: 'notes.txt',
+          media_type: 'text/plain',
+          blob_digest: DIGEST,
+          blob_size_bytes: 1024,
+        })
+      ).status,
+    ).toBe(201);
+    const changed = await app.fetch(draftPath, { headers: { ...writer, 'if-none-match': etag } });
+    expect(changed.status).toBe(200);
+    expect(((await changed.json()) as any).attachments).toHaveLength(1);
+  });
 });

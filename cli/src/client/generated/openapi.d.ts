@@ -5616,7 +5616,10 @@ export interface operations {
     getArtifact: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description ETags (or `*`) the client holds: 304 when one is the current answer’s */
+                "If-None-Match"?: string;
+            };
             path: {
                 name: string;
                 version: string;
@@ -5626,13 +5629,31 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The artifact with its attachments */
             200: {
                 headers: {
+                    /** @description Strong entity tag of these bytes: equal in every API process */
+                    ETag?: string;
+                    /** @description A published version’s artifact: `public, no-cache` without credentials, `private, no-cache` otherwise (the same validators as the manifest) */
+                    "Cache-Control"?: string;
+                    /** @description `Authorization` */
+                    Vary?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ArtifactWithAttachmentsDto"];
                 };
+            };
+            /** @description Not modified: the client’s copy is current (no body) */
+            304: {
+                headers: {
+                    /** @description Strong entity tag of the current answer */
+                    ETag?: string;
+                    /** @description As on 200 */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Malformed input (problem lists each field in `errors`) */
             400: {
@@ -5663,6 +5684,15 @@ export interface operations {
             };
             /** @description Not found (also for what an anonymous caller may not see) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Problem */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
