@@ -32,6 +32,15 @@ interface ReceivedPart {
 }
 
 /**
+ * How long a part waits for the part before it, still arriving at this process, to finish, so that
+ * it continues the running hash (and, on the fs store, the chain file) instead of being stored apart
+ * and read again at completion. Parallel parts on a fast link arrive almost together, and waiting
+ * lets them chain; on a slow link the predecessor takes longer than this, and the parts go on in
+ * parallel and are hashed at completion.
+ */
+export const PREDECESSOR_WAIT_MS = 5_000;
+
+/**
  * Receives one part of an upload (docs/uploads.md, "Parts"): its bytes go to the store as they
  * arrive, through the session's running SHA-256 when the part continues a hashed chain, so
  * completion need not read them again — in this process or any other. `putPart` reads as the
@@ -48,21 +57,46 @@ export class PartReceiver {
     @Inject(BLOB_STORE) private readonly store: BlobStore,
   ) {}
 
+  /** Parts being received by this process, by `<upload id>/<part number>`, settled when done. */
+  private readonly arriving = new Map<string, Promise<void>>();
+
   async putPart(input: PutPartInput, actor: Actor): Promise<PutPartResult> {
     const { contentLength, contentDigest } = this.checkRequest(input);
     const session = await this.openSession(input.uploadId, contentLength, actor);
-    const staging = await this.uploadSessions.ensureStaging(session);
-    const chain = await this.chainStart(input.uploadId, input.partNumber);
-    const received = await this.receive(input, contentLength, contentDigest, staging, chain);
-    await this.checkContentDigest(input, contentDigest, staging, received);
-    await this.recordPart(input, contentLength, staging, received);
-    this.metrics.bytesReceived.inc(contentLength);
-    return {
-      uploadId: input.uploadId,
-      partNumber: input.partNumber,
-      etag: received.etag,
-      sizeBytes: contentLength,
-    };
+    const key = `${input.uploadId}/${input.partNumber}`;
+    let settle = () => {};
+    const arriving = new Promise<void>((resolve) => (settle = resolve));
+    this.arriving.set(key, arriving);
+    try {
+      await this.predecessorArrived(input.uploadId, input.partNumber);
+      const staging = await this.uploadSessions.ensureStaging(session);
+      const chain = await this.chainStart(input.uploadId, input.partNumber);
+      const received = await this.receive(input, contentLength, contentDigest, staging, chain);
+      await this.checkContentDigest(input, contentDigest, staging, received);
+      await this.recordPart(input, contentLength, staging, received);
+      this.metrics.bytesReceived.inc(contentLength);
+      return {
+        uploadId: input.uploadId,
+        partNumber: input.partNumber,
+        etag: received.etag,
+        sizeBytes: contentLength,
+      };
+    } finally {
+      if (this.arriving.get(key) === arriving) this.arriving.delete(key);
+      settle();
+    }
+  }
+
+  /** Waits (at most PREDECESSOR_WAIT_MS) for the previous part, if this process is receiving it. */
+  private async predecessorArrived(uploadId: string, partNumber: number): Promise<void> {
+    const previous = this.arriving.get(`${uploadId}/${partNumber - 1}`);
+    if (!previous) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      previous,
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, PREDECESSOR_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
   }
 
   /** The part number, Content-Length and Content-Digest, before any session is looked up. */

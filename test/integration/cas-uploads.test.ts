@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { PassThrough, type Readable } from 'node:stream';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { casKeyOf } from '../../src/cas/digest';
@@ -163,6 +164,84 @@ describe.each(DRIVERS)('uploads to the %s store', (driver) => {
     expect((await t.cas.complete(session.id, listed, ACTOR)).state).toBe('ready');
     expect(await blobRows(sha256Of(data))).toHaveLength(1);
   });
+
+  it('lets a part that arrives while the one before it streams wait for it, and continue its hash', async () => {
+    // Parallel parts, as the CLI sends them: part 2's request comes while part 1 still streams.
+    const data = randomData(11 * MIB);
+    const parts = split(data, 5 * MIB);
+    const { session } = await t.cas.begin(
+      { expectedDigest: sha256Of(data), expectedSizeBytes: data.length },
+      ACTOR,
+    );
+    const first = new PassThrough();
+    const put = (n: number, body: Readable) =>
+      t.cas.putPart(
+        { uploadId: session.id, partNumber: n, body, contentLength: parts[n - 1].length },
+        ACTOR,
+      );
+    const one = put(1, first);
+    first.write(parts[0].subarray(0, MIB));
+    await new Promise((r) => setTimeout(r, 200));
+    const two = put(2, bodyOf(parts[1]));
+    await new Promise((r) => setTimeout(r, 200));
+    first.end(parts[0].subarray(MIB));
+    const three = put(3, bodyOf(parts[2]));
+    const listed = (await Promise.all([one, two, three])).map((p) => ({
+      number: p.partNumber,
+      etag: p.etag,
+      sizeBytes: p.sizeBytes,
+    }));
+    const links = await t.sql<{ part_number: number; chain_prev_part: number | null }>(
+      `SELECT part_number, chain_prev_part FROM upload_part
+        WHERE upload_id = $1 AND hash_state IS NOT NULL ORDER BY 1`,
+      [session.id],
+    );
+    expect(links).toEqual([
+      { part_number: 1, chain_prev_part: null },
+      { part_number: 2, chain_prev_part: 1 },
+      { part_number: 3, chain_prev_part: 2 },
+    ]);
+    expect((await t.cas.complete(session.id, listed, ACTOR)).state).toBe('ready');
+    expect(await blobRows(sha256Of(data))).toHaveLength(1);
+  });
+
+  it('stops waiting for a predecessor that stalls, and hashes the part at completion', async () => {
+    const data = randomData(6 * MIB);
+    const parts = split(data, 5 * MIB);
+    const { session } = await t.cas.begin(
+      { expectedDigest: sha256Of(data), expectedSizeBytes: data.length },
+      ACTOR,
+    );
+    const stalled = new PassThrough();
+    const one = t.cas.putPart(
+      { uploadId: session.id, partNumber: 1, body: stalled, contentLength: parts[0].length },
+      ACTOR,
+    );
+    stalled.write(parts[0].subarray(0, MIB));
+    await new Promise((r) => setTimeout(r, 100));
+    const two = await t.cas.putPart(
+      {
+        uploadId: session.id,
+        partNumber: 2,
+        body: bodyOf(parts[1]),
+        contentLength: parts[1].length,
+      },
+      ACTOR,
+    );
+    stalled.end(parts[0].subarray(MIB));
+    const first = await one;
+    const [row] = await t.sql<{ has_state: boolean }>(
+      'SELECT hash_state IS NOT NULL AS has_state FROM upload_part WHERE upload_id = $1 AND part_number = 2',
+      [session.id],
+    );
+    expect(row.has_state).toBe(false);
+    const listed = [first, two].map((p) => ({
+      number: p.partNumber,
+      etag: p.etag,
+      sizeBytes: p.sizeBytes,
+    }));
+    expect((await t.cas.complete(session.id, listed, ACTOR)).state).toBe('ready');
+  }, 30_000);
 
   it('takes a re-sent part in place of the earlier one', async () => {
     const data = randomData(6 * MIB);
