@@ -19,7 +19,7 @@ import {
   writerToken,
 } from '../lib/client.mjs';
 import { makeIncusMetadata, mutateHead, writeRandomFile } from '../lib/context.mjs';
-import { sampleRss, startNginx, startS3rver } from '../lib/procs.mjs';
+import { ROOT, sampleRss, startNginx, startS3rver } from '../lib/procs.mjs';
 import {
   fmtBytes,
   KIB,
@@ -133,6 +133,13 @@ export async function bulkSuite(ctx) {
   const uploadMs = [];
   const uploadRss = [];
   let digest;
+  // One 64 MiB upload first, so the memory figure measures the big uploads and not what a
+  // process sets up once (its hashing thread, the store's first files).
+  const warmFile = join(bigDir, 'warm-up.bin');
+  await writeRandomFile(warmFile, 64 * MIB);
+  const warm = await sha256sum(warmFile);
+  await uploadFile(api, warmFile, { digest: warm.digest, size: 64 * MIB, partSize: PART });
+  await rm(warmFile, { force: true });
   for (let r = 0; r < runs; r++) {
     await mutateHead(file);
     const ref = await sha256sum(file);
@@ -178,13 +185,14 @@ export async function bulkSuite(ctx) {
     title: `Server resident memory growth during the ${fmtBytes(size)} fs upload`,
     unit: 'MiB',
     samples: uploadRss.map((m) => m.growth / MIB),
-    target: { text: '< 128 MiB in every run', op: '<=', bound: 128, of: 'max' },
+    target: { text: '< 64 MiB in every run', op: '<=', bound: 64, of: 'max' },
     extra: {
       peak_rss_mib: uploadRss.map((m) => m.peak / MIB),
       baseline_rss_mib: uploadRss.map((m) => m.baseline / MIB),
     },
   });
 
+  await cliPush(ctx, { server, bootstrap: fsGroup.bootstrapToken, file, size, bigDir, runs });
   await smallBlobs(ctx, api);
 
   // incus_index: publish versions whose qcow2 is the big blob, each hashing it again.
@@ -395,6 +403,69 @@ async function sdkMultipart(sdk, bucket, key, file, size) {
  * 64 KiB blobs, begin → ready, sequential: one request (PUT /v1/blobs/{digest}) against the
  * session protocol (begin, part, complete), interleaved, each blob new.
  */
+/**
+ * The operator CLI pushing the same big file as a container root (`imgsrv push --rootfs`, four
+ * parts at a time, 64 MiB each): hashing it, uploading it in parallel, the metadata and the draft,
+ * against `openssl dgst -sha256` of the file in the same run.
+ */
+async function cliPush(ctx, { server, bootstrap, file, size, bigDir, runs }) {
+  const token = await writerToken(server.url, bootstrap);
+  const meta = await makeIncusMetadata(bigDir, { os: 'benchos', release: 'push' });
+  const home = join(ctx.workDir, 'cli-home');
+  await mkdir(home, { recursive: true });
+  const env = {
+    PATH: process.env.PATH,
+    HOME: home,
+    IMGSRV_CONFIG: join(home, 'config.json'),
+    IMGSRV_URL: server.url,
+    IMGSRV_TOKEN: token,
+  };
+  const pushMs = [];
+  const opensslMs = [];
+  for (let r = 0; r < runs; r++) {
+    await mutateHead(file);
+    opensslMs.push((await opensslSha256(file)).ms);
+    const { ms } = await timeCommand(
+      process.execPath,
+      [
+        join(ROOT, 'bin', 'imgsrv.js'),
+        'push',
+        'cli-push',
+        `v${r + 1}`,
+        '--metadata',
+        meta,
+        '--rootfs',
+        file,
+        '--parallel',
+        '4',
+        '--part-size',
+        '64M',
+        '--quiet',
+        '--json',
+      ],
+      { env },
+    );
+    pushMs.push(ms);
+    log(
+      `cli push ${r + 1}/${runs}: ${(ms / 1000).toFixed(2)} s (openssl ${(opensslMs.at(-1) / 1000).toFixed(2)} s)`,
+    );
+  }
+  ctx.figure({
+    id: 'cas.upload.cli_parallel',
+    suite: 'CAS',
+    title: `\`imgsrv push\` of ${fmtBytes(size)} (hash, four 64 MiB parts at a time, metadata, draft), fs store`,
+    unit: 's',
+    samples: pushMs.map((ms) => ms / 1000),
+    reference: {
+      name: '`openssl dgst -sha256` of the same file',
+      short: 'openssl',
+      samples: opensslMs.map((ms) => ms / 1000),
+    },
+    target: { text: '≤ 2× openssl dgst -sha256', op: '<=', bound: 2 },
+    extra: { throughput_mib_s: pushMs.map((ms) => throughput(size, ms)) },
+  });
+}
+
 async function smallBlobs(ctx, api) {
   const n = Math.max(10, ctx.settings.sequentialPublishes * 4);
   const one = [];
