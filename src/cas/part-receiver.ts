@@ -41,6 +41,12 @@ interface ReceivedPart {
 export const PREDECESSOR_WAIT_MS = 5_000;
 
 /**
+ * How long a part whose predecessor has neither arrived nor begun to waits for it to begin at this
+ * process: one client's parallel requests come within milliseconds of each other, in any order.
+ */
+export const PREDECESSOR_APPEAR_MS = 250;
+
+/**
  * Receives one part of an upload (docs/uploads.md, "Parts"): its bytes go to the store as they
  * arrive, through the session's running SHA-256 when the part continues a hashed chain, so
  * completion need not read them again — in this process or any other. `putPart` reads as the
@@ -59,6 +65,8 @@ export class PartReceiver {
 
   /** Parts being received by this process, by `<upload id>/<part number>`, settled when done. */
   private readonly arriving = new Map<string, Promise<void>>();
+  /** Parts waiting for the part of a key to begin arriving. */
+  private readonly awaitingStart = new Map<string, Set<() => void>>();
 
   async putPart(input: PutPartInput, actor: Actor): Promise<PutPartResult> {
     const { contentLength, contentDigest } = this.checkRequest(input);
@@ -67,6 +75,7 @@ export class PartReceiver {
     let settle = () => {};
     const arriving = new Promise<void>((resolve) => (settle = resolve));
     this.arriving.set(key, arriving);
+    for (const wake of this.awaitingStart.get(key) ?? []) wake();
     try {
       await this.predecessorArrived(input.uploadId, input.partNumber);
       const staging = await this.uploadSessions.ensureStaging(session);
@@ -87,16 +96,45 @@ export class PartReceiver {
     }
   }
 
-  /** Waits (at most PREDECESSOR_WAIT_MS) for the previous part, if this process is receiving it. */
+  /**
+   * Waits for the previous part when this process is receiving it (at most PREDECESSOR_WAIT_MS),
+   * or, when it is not received yet, for it to begin here (at most PREDECESSOR_APPEAR_MS).
+   */
   private async predecessorArrived(uploadId: string, partNumber: number): Promise<void> {
-    const previous = this.arriving.get(`${uploadId}/${partNumber - 1}`);
-    if (!previous) return;
+    if (partNumber === 1) return;
+    const key = `${uploadId}/${partNumber - 1}`;
+    let previous = this.arriving.get(key);
+    if (!previous) {
+      const before = await this.parts.findPredecessor(uploadId, partNumber);
+      if (before?.partNumber === partNumber - 1) return; // received already
+      previous = (await this.startOf(key))?.arrival;
+      if (!previous) return;
+    }
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       previous,
       new Promise<void>((resolve) => (timer = setTimeout(resolve, PREDECESSOR_WAIT_MS))),
     ]);
     clearTimeout(timer);
+  }
+
+  /** The arrival of the part of `key` once it begins here, or undefined after the appear wait. */
+  private startOf(key: string): Promise<{ arrival: Promise<void> } | undefined> {
+    const now = this.arriving.get(key);
+    if (now) return Promise.resolve({ arrival: now });
+    return new Promise((resolve) => {
+      const waiters = this.awaitingStart.get(key) ?? new Set<() => void>();
+      this.awaitingStart.set(key, waiters);
+      const wake = () => {
+        clearTimeout(timer);
+        waiters.delete(wake);
+        if (waiters.size === 0) this.awaitingStart.delete(key);
+        const arrival = this.arriving.get(key);
+        resolve(arrival ? { arrival } : undefined);
+      };
+      const timer = setTimeout(wake, PREDECESSOR_APPEAR_MS);
+      waiters.add(wake);
+    });
   }
 
   /** The part number, Content-Length and Content-Digest, before any session is looked up. */

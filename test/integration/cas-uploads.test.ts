@@ -205,6 +205,42 @@ describe.each(DRIVERS)('uploads to the %s store', (driver) => {
     expect(await blobRows(sha256Of(data))).toHaveLength(1);
   });
 
+  it('chains parallel parts whose requests come in another order', async () => {
+    const data = randomData(11 * MIB);
+    const parts = split(data, 5 * MIB);
+    const { session } = await t.cas.begin(
+      { expectedDigest: sha256Of(data), expectedSizeBytes: data.length },
+      ACTOR,
+    );
+    const put = (n: number) =>
+      t.cas.putPart(
+        {
+          uploadId: session.id,
+          partNumber: n,
+          body: bodyOf(parts[n - 1]),
+          contentLength: parts[n - 1].length,
+        },
+        ACTOR,
+      );
+    // Parts 3 and 2 come a moment before part 1, as parallel requests may.
+    const three = put(3);
+    const two = put(2);
+    await new Promise((r) => setTimeout(r, 30));
+    const one = put(1);
+    const listed = (await Promise.all([one, two, three])).map((p) => ({
+      number: p.partNumber,
+      etag: p.etag,
+      sizeBytes: p.sizeBytes,
+    }));
+    const links = await t.sql<{ part_number: number; chain_prev_part: number | null }>(
+      `SELECT part_number, chain_prev_part FROM upload_part
+        WHERE upload_id = $1 AND hash_state IS NOT NULL ORDER BY 1`,
+      [session.id],
+    );
+    expect(links.map((l) => l.part_number)).toEqual([1, 2, 3]);
+    expect((await t.cas.complete(session.id, listed, ACTOR)).state).toBe('ready');
+  });
+
   it('stops waiting for a predecessor that stalls, and hashes the part at completion', async () => {
     const data = randomData(6 * MIB);
     const parts = split(data, 5 * MIB);
