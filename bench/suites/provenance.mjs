@@ -62,8 +62,8 @@ export async function provenanceSuite(ctx) {
   // ---- the log grown by the server's own append code, each record in its own transaction
   const { createDataSource } = dist('database/data-source.js');
   const { TransparencyLog } = dist('provenance/transparency-log.js');
-  const { describeKey, logIdOf } = dist('provenance/signing-keys.js');
-  const { noteKeyId } = dist('transparency/signed-note.js');
+  const { describeKey } = dist('provenance/signing-keys.js');
+  const { noteKeyHash, noteKeyId } = dist('transparency/signed-note.js');
   const { signEnvelope, IN_TOTO_PAYLOAD_TYPE } = dist('transparency/dsse.js');
   const records = dist('transparency/records.js');
   const origin = 'imgsrv.local/log';
@@ -74,7 +74,7 @@ export async function provenanceSuite(ctx) {
     privateKey,
     noteName: origin,
     noteKeyId: noteKeyId(origin, publicKey),
-    logId: logIdOf(origin, publicKey),
+    logId: noteKeyHash(origin, publicKey),
   };
   const dataSource = createDataSource({ url: on.databaseUrl, poolSize: 2 });
   await dataSource.initialize();

@@ -302,7 +302,7 @@ export class CatalogService implements OnModuleInit {
   ): Promise<RenderedJson> {
     const revision = await this.streams.revision();
     const mayRead = () => this.config.auth.publicRead || this.access.canRead(principal, name);
-    const hit = this.published.get(name, version, revision)?.artifacts.get(artifactId);
+    const hit = this.published.get(name, version, revision)?.artifact(artifactId);
     if (hit && mayRead()) {
       this.metrics.countArtifactRead('memory');
       return hit;
@@ -313,9 +313,7 @@ export class CatalogService implements OnModuleInit {
     if (!found.published) return renderArtifact(found.artifact, found.attachments, false);
     const manifest = renderManifest(await this.getManifest(principal, name, version));
     this.published.set(name, version, revision, manifest);
-    return (
-      manifest.artifacts.get(artifactId) ?? renderArtifact(found.artifact, found.attachments, true)
-    );
+    return manifest.artifact(artifactId) ?? renderArtifact(found.artifact, found.attachments, true);
   }
 
   /**

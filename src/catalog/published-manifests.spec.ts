@@ -8,7 +8,7 @@ const manifest = (tag: string, published = true): RenderedManifest => ({
   body: Buffer.from(tag),
   etag: `"${tag}"`,
   published,
-  artifacts: new Map(),
+  artifact: () => undefined,
 });
 
 describe('PublishedManifests', () => {

@@ -13,9 +13,10 @@ export interface RenderedJson {
   readonly published: boolean;
 }
 
-/** A manifest as it is sent, with each of its artifacts as `GET …/artifacts/{id}` sends it. */
+/** A manifest as it is sent, and each of its artifacts as `GET …/artifacts/{id}` sends it. */
 export interface RenderedManifest extends RenderedJson {
-  readonly artifacts: ReadonlyMap<string, RenderedJson>;
+  /** The artifact of that id, rendered on first asking and kept; undefined when not in it. */
+  artifact(id: string): RenderedJson | undefined;
 }
 
 function rendered(value: unknown, published: boolean): RenderedJson {
@@ -34,14 +35,19 @@ export function renderArtifact(
 
 export function renderManifest(manifest: Manifest): RenderedManifest {
   const published = manifest.version.state === 'published';
+  // Most manifests are only ever sent whole: their artifacts are rendered when one is asked for.
+  const artifacts = new Map<string, RenderedJson>();
   return {
     ...rendered(ManifestResponseDto.of(manifest), published),
-    artifacts: new Map(
-      manifest.artifacts.map(({ artifact, attachments }) => [
-        artifact.id,
-        renderArtifact(artifact, attachments, published),
-      ]),
-    ),
+    artifact(id) {
+      const kept = artifacts.get(id);
+      if (kept) return kept;
+      const found = manifest.artifacts.find((a) => a.artifact.id === id);
+      if (!found) return undefined;
+      const answer = renderArtifact(found.artifact, found.attachments, published);
+      artifacts.set(id, answer);
+      return answer;
+    },
   };
 }
 

@@ -1,5 +1,4 @@
 import {
-  createHash,
   createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
@@ -13,7 +12,7 @@ import type { Logger } from '../common/logging/logger';
 import { LOGGER } from '../common/logging/logging.module';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
-import { ed25519Raw, noteKeyId, validKeyName } from '../transparency/signed-note';
+import { noteKeyHash, noteKeyId, publicKeyId, validKeyName } from '../transparency/signed-note';
 
 /** One Ed25519 key as the provenance formats name it. */
 export interface ProvenanceKey {
@@ -34,20 +33,11 @@ export interface SigningKey extends ProvenanceKey {
 
 export function describeKey(publicKey: KeyObject): ProvenanceKey {
   if (publicKey.asymmetricKeyType !== 'ed25519') throw new Error('provenance keys are Ed25519');
-  const der = publicKey.export({ type: 'spki', format: 'der' });
   return {
-    keyId: createHash('sha256').update(der).digest('hex'),
+    keyId: publicKeyId(publicKey),
     publicKey,
     publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
   };
-}
-
-export function logIdOf(name: string, publicKey: KeyObject): Buffer {
-  return createHash('sha256')
-    .update(`${name}\n`, 'utf8')
-    .update(Buffer.from([1]))
-    .update(ed25519Raw(publicKey))
-    .digest();
 }
 
 /**
@@ -80,7 +70,7 @@ export class SigningKeys implements OnModuleInit {
       privateKey,
       noteName: logOrigin,
       noteKeyId: noteKeyId(logOrigin, publicKey),
-      logId: logIdOf(logOrigin, publicKey),
+      logId: noteKeyHash(logOrigin, publicKey),
     };
     this.retired = [];
     for (const file of retiredKeyFiles) {

@@ -25,14 +25,28 @@ export function ed25519Raw(publicKey: KeyObject): Buffer {
   return Buffer.from(jwk.x, 'base64url');
 }
 
-/** key ID = SHA-256(key name ‖ 0x0A ‖ 0x01 ‖ 32-byte public key)[:4] */
-export function noteKeyId(name: string, publicKey: KeyObject): Buffer {
+/**
+ * SHA-256(key name ‖ 0x0A ‖ 0x01 ‖ 32-byte public key): its first four bytes are the note key ID;
+ * whole, it is the log's id in Sigstore bundles.
+ */
+export function noteKeyHash(name: string, publicKey: KeyObject): Buffer {
   return createHash('sha256')
     .update(Buffer.from(`${name}\n`, 'utf8'))
     .update(Buffer.from([ED25519_TYPE]))
     .update(ed25519Raw(publicKey))
-    .digest()
-    .subarray(0, 4);
+    .digest();
+}
+
+/** key ID = SHA-256(key name ‖ 0x0A ‖ 0x01 ‖ 32-byte public key)[:4] */
+export function noteKeyId(name: string, publicKey: KeyObject): Buffer {
+  return noteKeyHash(name, publicKey).subarray(0, 4);
+}
+
+/** The id imgsrv gives a public key: hex SHA-256 of its SPKI DER (DSSE keyid, bundle hint). */
+export function publicKeyId(publicKey: KeyObject): string {
+  return createHash('sha256')
+    .update(publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('hex');
 }
 
 /** A key name as the note format allows it: non-empty, no spaces, no plus. */

@@ -19,6 +19,7 @@ import {
   noteSignedBy,
   parseCheckpointText,
   parseNote,
+  publicKeyId,
   type Checkpoint,
 } from '../../../src/transparency/signed-note';
 
@@ -41,12 +42,6 @@ interface TrustedKey {
   readonly pem: string;
 }
 
-const sha256Hex = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
-
-function keyIdOf(publicKey: KeyObject): string {
-  return sha256Hex(publicKey.export({ type: 'spki', format: 'der' }));
-}
-
 function readKeyFile(file: string): TrustedKey {
   let publicKey: KeyObject;
   try {
@@ -57,7 +52,7 @@ function readKeyFile(file: string): TrustedKey {
   if (publicKey.asymmetricKeyType !== 'ed25519')
     throw new UsageError(`--key ${file}: not an Ed25519 key`);
   const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  return { keyId: keyIdOf(publicKey), publicKey, pem };
+  return { keyId: publicKeyId(publicKey), publicKey, pem };
 }
 
 async function fileSha256(path: string): Promise<string> {
@@ -129,7 +124,7 @@ export async function verify(
   else {
     keys = published.keys.map((k) => {
       const publicKey = createPublicKey(k.public_key_pem);
-      return { keyId: keyIdOf(publicKey), publicKey, pem: k.public_key_pem };
+      return { keyId: publicKeyId(publicKey), publicKey, pem: k.public_key_pem };
     });
     note(
       ctx,
