@@ -5,7 +5,7 @@ import type { Actor } from '../auth/actor';
 import { DomainError } from '../common/errors/domain-error';
 import { BLOB_STORE, type BlobStore, type StagingRef } from './blob-store/blob-store';
 import { MAX_PART_SIZE } from './cas-limits';
-import type { UploadPartEntity, UploadSessionEntity } from './cas.entities';
+import type { UploadSessionEntity } from './cas.entities';
 import { CasMetrics } from './cas.metrics';
 import { parseContentDigest, type ContentDigest } from './digest';
 import { PartMeter } from './part-meter';
@@ -77,17 +77,17 @@ export class PartReceiver {
     this.arriving.set(key, arriving);
     for (const wake of this.awaitingStart.get(key) ?? []) wake();
     try {
-      const received = await this.predecessorArrived(input.uploadId, input.partNumber);
+      await this.predecessorArrived(input.uploadId, input.partNumber);
       const staging = await this.uploadSessions.ensureStaging(session);
-      const chain = await this.chainStart(input.uploadId, input.partNumber, received);
-      const part = await this.receive(input, contentLength, contentDigest, staging, chain);
-      await this.checkContentDigest(input, contentDigest, staging, part);
-      await this.recordPart(input, contentLength, staging, part);
+      const chain = await this.chainStart(input.uploadId, input.partNumber);
+      const received = await this.receive(input, contentLength, contentDigest, staging, chain);
+      await this.checkContentDigest(input, contentDigest, staging, received);
+      await this.recordPart(input, contentLength, staging, received);
       this.metrics.bytesReceived.inc(contentLength);
       return {
         uploadId: input.uploadId,
         partNumber: input.partNumber,
-        etag: part.etag,
+        etag: received.etag,
         sizeBytes: contentLength,
       };
     } finally {
@@ -99,21 +99,16 @@ export class PartReceiver {
   /**
    * Waits for the previous part when this process is receiving it (at most PREDECESSOR_WAIT_MS),
    * or, when it is not received yet, for it to begin here (at most PREDECESSOR_APPEAR_MS).
-   * Answers the predecessor's row when it was received already (read here, so the chain need not
-   * read it again), else undefined.
    */
-  private async predecessorArrived(
-    uploadId: string,
-    partNumber: number,
-  ): Promise<UploadPartEntity | undefined> {
-    if (partNumber === 1) return undefined;
+  private async predecessorArrived(uploadId: string, partNumber: number): Promise<void> {
+    if (partNumber === 1) return;
     const key = `${uploadId}/${partNumber - 1}`;
     let previous = this.arriving.get(key);
     if (!previous) {
       const before = await this.parts.findPredecessor(uploadId, partNumber);
-      if (before?.partNumber === partNumber - 1) return before; // received already
+      if (before?.partNumber === partNumber - 1) return; // received already
       previous = (await this.startOf(key))?.arrival;
-      if (!previous) return undefined;
+      if (!previous) return;
     }
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -121,7 +116,6 @@ export class PartReceiver {
       new Promise<void>((resolve) => (timer = setTimeout(resolve, PREDECESSOR_WAIT_MS))),
     ]);
     clearTimeout(timer);
-    return undefined;
   }
 
   /** The arrival of the part of `key` once it begins here, or undefined after the appear wait. */
@@ -192,17 +186,10 @@ export class PartReceiver {
     return session;
   }
 
-  /**
-   * The running hash this part continues: part 1 starts one; a later part follows a hashed one
-   * (`known`: its predecessor's row, when the caller has just read it).
-   */
-  private async chainStart(
-    uploadId: string,
-    partNumber: number,
-    known?: UploadPartEntity,
-  ): Promise<ChainStart | null> {
+  /** The running hash this part continues: part 1 starts one; a later part follows a hashed one. */
+  private async chainStart(uploadId: string, partNumber: number): Promise<ChainStart | null> {
     if (partNumber === 1) return { hasher: await ResumableSha256.create(), prev: null, start: 0 };
-    const prev = known ?? (await this.parts.findPredecessor(uploadId, partNumber));
+    const prev = await this.parts.findPredecessor(uploadId, partNumber);
     if (!prev?.hashState || prev.chainEnd === null) return null;
     try {
       return {
