@@ -4,6 +4,7 @@ import { CAS_ERRORS } from './cas/cas.errors';
 import { CATALOG_ERRORS } from './catalog/catalog.errors';
 import { registerErrors } from './common/errors/error-registry';
 import { EVENTS_ERRORS } from './events/events.errors';
+import { MIRROR_ERRORS } from './mirror/mirror.errors';
 import { PROVENANCE_ERRORS } from './provenance/provenance.errors';
 import { PUBLISH_ERRORS } from './publish/publish.errors';
 
@@ -20,6 +21,7 @@ export const FEATURE_ERRORS = [
   PUBLISH_ERRORS,
   EVENTS_ERRORS,
   PROVENANCE_ERRORS,
+  MIRROR_ERRORS,
 ] as const;
 
 registerErrors(...FEATURE_ERRORS);

@@ -17,6 +17,7 @@ import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
 import { EventsModule } from './events/events.module';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
+import { MirrorModule } from './mirror/mirror.module';
 import { HealthModule } from './health/health.module';
 import { ProvenanceModule } from './provenance/provenance.module';
 import { PublishModule } from './publish/publish.module';
@@ -66,6 +67,7 @@ export function applicationModules(config: AppConfig, logger: Logger): ModuleImp
     EventsModule.register(config),
     LifecycleModule.register(config),
     ProvenanceModule,
+    MirrorModule.register(config),
     ...(config.ui.enabled ? [UiModule] : []),
   ];
 }

@@ -9,6 +9,6 @@ import { AliasesService } from './aliases.service';
   imports: [StreamsModule],
   controllers: [AliasesController],
   providers: [AliasesService, AliasRepository],
-  exports: [AliasRepository],
+  exports: [AliasRepository, AliasesService],
 })
 export class AliasesModule {}

@@ -7,6 +7,7 @@ export const ACTIONS = [
   'auth.manage',
   'audit.read',
   'webhook.manage',
+  'remote.manage',
 ] as const;
 
 export type Action = (typeof ACTIONS)[number];
@@ -23,7 +24,10 @@ export const BUILT_IN_ROLES = {
   reader: ['content.read'],
   'content-writer': ['content.read', 'content.write', 'content.publish', 'alias.write'],
   'release-manager': ['content.read', 'content.publish', 'alias.write'],
-  'auth-manager': ['auth.manage', 'audit.read', 'webhook.manage'],
+  'auth-manager': ['auth.manage', 'audit.read', 'webhook.manage', 'remote.manage'],
+  // Runs the mirrors: manages upstream remotes and their syncs (the content a sync publishes is
+  // written by the server itself, as `system:mirror`).
+  'mirror-manager': ['remote.manage'],
 } as const satisfies Record<string, readonly Action[]>;
 
 export type RoleId = keyof typeof BUILT_IN_ROLES;

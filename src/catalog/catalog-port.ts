@@ -81,6 +81,18 @@ export class CatalogPort {
     return { image, version: await this.versions.find(image.id, version, manager) };
   }
 
+  /**
+   * A version's manifest by names, whatever its state and whoever asks (the mirror composing the
+   * versions it copies); null when the image or the version does not exist.
+   */
+  async manifestIfAny(name: string, version: string): Promise<Manifest | null> {
+    const manager = this.dataSource.manager;
+    const image = await manager.getRepository(ImageEntity).findOneBy({ name });
+    if (!image) return null;
+    const row = await this.versions.find(image.id, version, manager);
+    return row ? this.access.manifestOf(image, row, manager) : null;
+  }
+
   /** The manifest of a version by id (publish steps), read through `manager` when given. */
   async manifestById(
     versionId: string,

@@ -53,7 +53,13 @@ export class CatalogModule {
         PublishedManifests,
         ManifestFastPath,
       ],
-      exports: [CatalogService, CatalogPort, VersionLifecycleService, ArtifactDownloads],
+      exports: [
+        CatalogService,
+        CatalogPort,
+        VersionLifecycleService,
+        ArtifactDownloads,
+        ArtifactService,
+      ],
     };
   }
 }

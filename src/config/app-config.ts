@@ -5,7 +5,7 @@ import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import { parse as parseDotenv } from 'dotenv';
 import { canonicalHost } from '../common/net/canonical-host';
-import { DURATION_PATTERN, EnvSchema } from './env.schema';
+import { DURATION_PATTERN, EnvSchema, SIZE_PATTERN } from './env.schema';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 export type LogFormat = 'auto' | 'json' | 'text';
@@ -123,6 +123,27 @@ export interface AppConfig {
     readonly retiredKeyFiles: readonly string[];
     /** The transparency log's checkpoint origin and signing key name. */
     readonly logOrigin: string;
+  };
+  readonly mirror: {
+    /**
+     * The file holding the 32-byte key that seals remotes' passwords (base64 or hex); null: a key
+     * generated once in the data directory (development).
+     */
+    readonly credentialsKeyFile: string | null;
+    /** How many bytes of an upstream file go into one upload part (the unit a resume restarts at). */
+    readonly partSizeBytes: number;
+    /** How long an upstream response may send nothing (headers or body) before the fetch ends. */
+    readonly idleTimeoutMs: number;
+    /** Attempts at one file within a sync (network errors, 5xx, stalls). */
+    readonly attempts: number;
+    /** First wait between attempts; it doubles. */
+    readonly backoffBaseMs: number;
+    /** A running sync's lease, renewed by its worker's heartbeat (a third of it). */
+    readonly leaseMs: number;
+    /** How often workers look for scheduled, lost or abandoned syncs. */
+    readonly sweepIntervalMs: number;
+    /** How long a sync waits for one version it composed to finish publishing. */
+    readonly publishWaitMs: number;
   };
   readonly webhooks: {
     /**
@@ -290,6 +311,10 @@ export function loadConfig(env: Env, cwd = process.cwd()): AppConfig {
     'IMGSRV_WEBHOOK_LEASE',
     'IMGSRV_WEBHOOK_SWEEP_INTERVAL',
     'IMGSRV_WEBHOOK_BACKOFF_BASE',
+    'IMGSRV_MIRROR_IDLE_TIMEOUT',
+    'IMGSRV_MIRROR_LEASE',
+    'IMGSRV_MIRROR_SWEEP_INTERVAL',
+    'IMGSRV_MIRROR_PUBLISH_WAIT',
   ] as const) {
     const v = schema[key];
     if (v && DURATION_PATTERN.test(v) && parseDuration(v) === 0)
@@ -302,6 +327,13 @@ export function loadConfig(env: Env, cwd = process.cwd()): AppConfig {
     idleTimeoutMs = parseDuration(idleTimeout);
     if (idleTimeoutMs < 1000)
       problems.push(`IMGSRV_HTTP_IDLE_TIMEOUT: must be at least 1s (got "${idleTimeout}")`);
+  }
+
+  const mirrorPart = schema.IMGSRV_MIRROR_PART_SIZE;
+  if (mirrorPart && SIZE_PATTERN.test(mirrorPart)) {
+    const bytes = parseSize(mirrorPart);
+    if (bytes < 5 * 1024 * 1024 || bytes > 5 * 1024 * 1024 * 1024)
+      problems.push(`IMGSRV_MIRROR_PART_SIZE: must be from 5MiB to 5GiB (got "${mirrorPart}")`);
   }
 
   const oidcAllowedIssuerHosts = hostList('IMGSRV_OIDC_ALLOWED_ISSUER_HOSTS');
@@ -380,6 +412,16 @@ export function loadConfig(env: Env, cwd = process.cwd()): AppConfig {
         .map((f) => f.trim())
         .filter((f) => f !== ''),
       logOrigin: nonEmpty('IMGSRV_PROVENANCE_LOG_ORIGIN', 'imgsrv.local/log'),
+    },
+    mirror: {
+      credentialsKeyFile: optional('IMGSRV_MIRROR_CREDENTIALS_KEY_FILE'),
+      partSizeBytes: parseSize(nonEmpty('IMGSRV_MIRROR_PART_SIZE', '64MiB')),
+      idleTimeoutMs: parseDuration(nonEmpty('IMGSRV_MIRROR_IDLE_TIMEOUT', '60s')),
+      attempts: Number(nonEmpty('IMGSRV_MIRROR_ATTEMPTS', '3')),
+      backoffBaseMs: parseDuration(nonEmpty('IMGSRV_MIRROR_BACKOFF_BASE', '2s')),
+      leaseMs: parseDuration(nonEmpty('IMGSRV_MIRROR_LEASE', '60s')),
+      sweepIntervalMs: parseDuration(nonEmpty('IMGSRV_MIRROR_SWEEP_INTERVAL', '15s')),
+      publishWaitMs: parseDuration(nonEmpty('IMGSRV_MIRROR_PUBLISH_WAIT', '10m')),
     },
     webhooks: {
       allowedHosts: webhookAllowedHosts,

@@ -241,4 +241,34 @@ export class EnvSchema {
     message: 'must be a name without spaces or plus signs, such as images.example.com/log',
   })
   IMGSRV_PROVENANCE_LOG_ORIGIN?: string;
+
+  @IsOptional() @IsString() IMGSRV_MIRROR_CREDENTIALS_KEY_FILE?: string;
+
+  @IsOptional()
+  @Matches(SIZE_PATTERN, { message: 'must be a size such as 64MiB' })
+  IMGSRV_MIRROR_PART_SIZE?: string;
+
+  @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 60s' })
+  IMGSRV_MIRROR_IDLE_TIMEOUT?: string;
+
+  @IsOptional()
+  @Matches(/^[1-9]\d?$/, { message: 'must be a whole number from 1 to 99' })
+  IMGSRV_MIRROR_ATTEMPTS?: string;
+
+  @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 2s' })
+  IMGSRV_MIRROR_BACKOFF_BASE?: string;
+
+  @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 60s' })
+  IMGSRV_MIRROR_LEASE?: string;
+
+  @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 15s' })
+  IMGSRV_MIRROR_SWEEP_INTERVAL?: string;
+
+  @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 10m' })
+  IMGSRV_MIRROR_PUBLISH_WAIT?: string;
 }

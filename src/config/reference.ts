@@ -292,6 +292,52 @@ export const CONFIG_REFERENCE: readonly ConfigReferenceEntry[] = [
       "the transparency log's origin, the first line of its checkpoints and the name of its signing key; set it to a name of the deployment (`images.example.com/log`) before the first publish and keep it",
   },
   {
+    names: ['IMGSRV_MIRROR_CREDENTIALS_KEY_FILE'],
+    default: 'empty',
+    meaning:
+      "file holding the 32-byte key (base64 or hex) that seals remotes' passwords at rest ([docs/mirroring.md](docs/mirroring.md)); every process of a deployment must name the same key. When empty one is generated once in `IMGSRV_DATA_DIR/mirror/` (development)",
+  },
+  {
+    names: ['IMGSRV_MIRROR_PART_SIZE'],
+    default: '`64MiB`',
+    meaning:
+      'how much of an upstream file goes into one upload part (5MiB to 5GiB): an interrupted file resumes from the first part not received',
+  },
+  {
+    names: ['IMGSRV_MIRROR_IDLE_TIMEOUT'],
+    default: '`60s`',
+    meaning:
+      'how long an upstream server may send nothing (no response head, no body bytes) before the file fails as stalled',
+  },
+  {
+    names: ['IMGSRV_MIRROR_ATTEMPTS'],
+    default: '`3`',
+    meaning:
+      'attempts at one upstream file within a sync, after network errors, 5xx answers and stalls (each attempt continues where the last stopped)',
+  },
+  {
+    names: ['IMGSRV_MIRROR_BACKOFF_BASE'],
+    default: '`2s`',
+    meaning: 'the first wait between attempts at an upstream file; it doubles',
+  },
+  {
+    names: ['IMGSRV_MIRROR_LEASE'],
+    default: '`60s`',
+    meaning:
+      "a running sync's lease; its worker renews it every third of it, and another worker takes over a sync whose lease ran out",
+  },
+  {
+    names: ['IMGSRV_MIRROR_SWEEP_INTERVAL'],
+    default: '`15s`',
+    meaning:
+      'how often workers start scheduled syncs and wake syncs whose wake-up was lost or whose worker died',
+  },
+  {
+    names: ['IMGSRV_MIRROR_PUBLISH_WAIT'],
+    default: '`10m`',
+    meaning: 'how long a sync waits for one version it composed to finish publishing',
+  },
+  {
     names: ['IMGSRV_WEBHOOK_ALLOWED_HOSTS'],
     default: 'empty',
     meaning:

@@ -17,7 +17,9 @@ import { WithdrawalService } from './withdrawal.service';
 export class LifecycleModule {
   /** The purge and retention runs happen only in processes with the worker role. */
   static register(config: AppConfig): DynamicModule {
+    // Global and registered once per composition: the mirror sets mirrored images' retention.
     return {
+      global: true,
       module: LifecycleModule,
       imports: [AliasesModule, StreamsModule],
       controllers: [LifecycleController, RetentionController],

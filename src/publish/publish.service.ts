@@ -82,6 +82,14 @@ export class PublishService {
     return view;
   }
 
+  /** A job's state and failure, for the server's own waits (the mirror); no visibility check. */
+  async jobOutcome(
+    jobId: string,
+  ): Promise<{ state: JobView['job']['state']; failure: string | null }> {
+    const { job } = await this.view(jobId);
+    return { state: job.state, failure: job.failureMessage };
+  }
+
   async latestJob(principal: Principal | null, name: string, version: string): Promise<JobView> {
     const manifest: Manifest = await this.catalog.getManifest(principal, name, version);
     const job = await this.jobs.findLatestForVersion(manifest.version.id);

@@ -1,5 +1,6 @@
 import {
   aliasNameOf,
+  mirroredAliasName,
   declaredFingerprint,
   fingerprintsUnder,
   imageNameOf,
@@ -122,6 +123,16 @@ describe('names', () => {
     expect(imageNameOf('Debian', '12')).toBe('debian-12');
     expect(imageNameOf('Ubuntu', 'noble (24.04)')).toBe('ubuntu-noble-24.04-');
     expect(aliasNameOf('Debian/12/default')).toBe('Debian-12-default');
+  });
+
+  it('maps mirrored aliases so that imgsrv publishes the upstream names again', () => {
+    // imgsrv publishes <image>/<alias>, and /<variant> for other variants than default.
+    expect(mirroredAliasName('debian/12', 'debian', 'default')).toBe('12');
+    expect(mirroredAliasName('debian/bookworm/cloud', 'debian', 'cloud')).toBe('bookworm');
+    expect(mirroredAliasName('Debian/12', 'debian', 'default')).toBe('12');
+    // Another image name keeps the whole alias, in the alias alphabet.
+    expect(mirroredAliasName('debian/12', 'debian-12', 'default')).toBe('debian-12');
+    expect(mirroredAliasName('debian/12/cloud', 'debian-12', 'cloud')).toBe('debian-12');
   });
 });
 

@@ -79,6 +79,22 @@ export function aliasNameOf(sourceAlias: string): string {
     .slice(0, 64);
 }
 
+/**
+ * The imgsrv alias a mirrored upstream alias becomes on `image`: imgsrv publishes an alias as
+ * `<image>/<alias>` (and `<image>/<alias>/<variant>` for other variants than `default`), so the
+ * image's name and the variant are taken off the upstream name where it carries them. With an
+ * image named like the upstream's prefix (`debian` for `debian/12`), Incus hosts see the very
+ * names the upstream serves.
+ */
+export function mirroredAliasName(sourceAlias: string, image: string, variant: string): string {
+  let name = sourceAlias;
+  if (name.toLowerCase().startsWith(`${image.toLowerCase()}/`)) name = name.slice(image.length + 1);
+  const suffix = `/${variant.toLowerCase()}`;
+  if (variant !== 'default' && name.toLowerCase().endsWith(suffix))
+    name = name.slice(0, -suffix.length);
+  return aliasNameOf(name);
+}
+
 const ROOT_FORMATS: Record<string, ImportArtifact['format']> = {
   squashfs: 'squashfs',
   'disk-kvm.img': 'qcow2',

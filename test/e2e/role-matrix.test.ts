@@ -191,6 +191,19 @@ const ruleBody = {
   enabled: true,
 };
 
+/** A remote on a name that never resolves (.invalid): a sync of it fails at once, offline. */
+let remoteCount = 0;
+const throwawayRemote = async (w: World) => {
+  const name = `matrix-${++remoteCount}-${Math.random().toString(36).slice(2, 8)}`;
+  await asBootstrap(w, 'POST', '/v1/remotes', { name, url: 'https://upstream.invalid/' });
+  return name;
+};
+const throwawaySync = async (w: World) => {
+  const name = await throwawayRemote(w);
+  const sync = (await asBootstrap(w, 'POST', `/v1/remotes/${name}/sync`)) as { id: string };
+  return { name, id: sync.id };
+};
+
 /** A webhook subscription on a closed loopback port: deliveries fail at once, on this machine. */
 const webhookBody = { url: 'http://127.0.0.1:9/matrix', events: ['alias.moved'] };
 const throwawayWebhook = (w: World) =>
@@ -447,6 +460,88 @@ const ROWS: Row[] = [
     request: async (w) => {
       const rule = await asBootstrap(w, 'POST', '/v1/auth/oidc-provisioning-rules', ruleBody);
       return { method: 'DELETE', path: `/v1/auth/oidc-provisioning-rules/${rule.id}` };
+    },
+  },
+  // Remotes (remote.manage, held by auth-manager and mirror-manager); upstreams that never resolve.
+  {
+    op: 'GET /v1/remotes',
+    on: 'all remotes',
+    expect: E.AUTH_MANAGE,
+    request: () => get('/v1/remotes'),
+  },
+  {
+    op: 'POST /v1/remotes',
+    on: 'a new remote',
+    expect: E.AUTH_MANAGE,
+    request: () => ({
+      method: 'POST',
+      path: '/v1/remotes',
+      body: {
+        name: `matrix-new-${Math.random().toString(36).slice(2, 10)}`,
+        url: 'https://upstream.invalid/',
+      },
+    }),
+  },
+  {
+    op: 'GET /v1/remotes/{name}',
+    on: 'a remote',
+    expect: E.AUTH_MANAGE,
+    request: async (w) => get(`/v1/remotes/${await throwawayRemote(w)}`),
+  },
+  {
+    op: 'PUT /v1/remotes/{name}',
+    on: 'a remote, replaced',
+    expect: E.AUTH_MANAGE,
+    request: async (w) => {
+      const name = await throwawayRemote(w);
+      return {
+        method: 'PUT',
+        path: `/v1/remotes/${name}`,
+        body: { name, url: 'https://other.invalid/' },
+      };
+    },
+  },
+  {
+    op: 'DELETE /v1/remotes/{name}',
+    on: 'a throwaway remote',
+    expect: E.AUTH_MANAGE,
+    // 409: its sync, started by another row, may still be running.
+    okStatuses: [409],
+    request: async (w) => ({ method: 'DELETE', path: `/v1/remotes/${await throwawayRemote(w)}` }),
+  },
+  {
+    op: 'POST /v1/remotes/{name}/sync',
+    on: 'a sync of a remote',
+    expect: E.AUTH_MANAGE,
+    request: async (w) => ({
+      method: 'POST',
+      path: `/v1/remotes/${await throwawayRemote(w)}/sync`,
+    }),
+  },
+  {
+    op: 'GET /v1/remotes/{name}/syncs',
+    on: 'a remote’s syncs',
+    expect: E.AUTH_MANAGE,
+    request: async (w) => get(`/v1/remotes/${(await throwawaySync(w)).name}/syncs`),
+  },
+  {
+    op: 'GET /v1/remotes/{name}/syncs/{sync_id}',
+    on: 'a sync',
+    expect: E.AUTH_MANAGE,
+    request: async (w) => {
+      const { name, id } = await throwawaySync(w);
+      return get(`/v1/remotes/${name}/syncs/${id}`);
+    },
+  },
+  {
+    op: 'POST /v1/remotes/{name}/syncs/{sync_id}/cancel',
+    on: 'a sync, cancelled',
+    expect: E.AUTH_MANAGE,
+    // 409: it may have failed (the upstream never resolves) before the cancel.
+    okStatuses: [409],
+    request: async (w) => {
+      const { name, id } = await throwawaySync(w);
+      return { method: 'POST', path: `/v1/remotes/${name}/syncs/${id}/cancel` };
     },
   },
   // Webhooks (webhook.manage, held by auth-manager); targets on a closed loopback port.

@@ -963,6 +963,109 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/remotes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["listRemotes"];
+        put?: never;
+        /** Add an upstream Simple Streams server to mirror (its password is never answered) */
+        post: operations["createRemote"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/remotes/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["getRemote"];
+        /** Replace the remote’s settings (the body’s name must be the path’s); a left-out password is kept */
+        put: operations["putRemote"];
+        post?: never;
+        /** Delete the remote and its sync history; the images it mirrored stay */
+        delete: operations["deleteRemote"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/remotes/{name}/sync": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Start a sync; answers the queued or running one when the remote has one already */
+        post: operations["syncRemote"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/remotes/{name}/syncs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The remote’s syncs, newest first */
+        get: operations["listSyncs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/remotes/{name}/syncs/{sync_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One sync with the outcome of every upstream file and version */
+        get: operations["getSync"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/remotes/{name}/syncs/{sync_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel a sync: a queued one at once, a running one at its next step (cancel_requested until then) */
+        post: operations["cancelSync"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1084,7 +1187,7 @@ export interface components {
         RoleResponseDto: {
             /** @example reader */
             id: string;
-            actions: ("content.read" | "content.write" | "content.publish" | "alias.write" | "auth.manage" | "audit.read" | "webhook.manage")[];
+            actions: ("content.read" | "content.write" | "content.publish" | "alias.write" | "auth.manage" | "audit.read" | "webhook.manage" | "remote.manage")[];
         };
         RoleListResponseDto: {
             roles: components["schemas"]["RoleResponseDto"][];
@@ -1233,7 +1336,7 @@ export interface components {
                 [key: string]: string;
             };
             /** @enum {string} */
-            role_id: "reader" | "content-writer" | "release-manager" | "auth-manager";
+            role_id: "reader" | "content-writer" | "release-manager" | "auth-manager" | "mirror-manager";
             /**
              * @default [
              *       "*"
@@ -1789,6 +1892,245 @@ export interface components {
             /** @description The signed checkpoint of to */
             checkpoint: string;
         };
+        RemoteFiltersResponseDto: {
+            /**
+             * @description The upstream product os (any case)
+             * @example Debian
+             */
+            os?: string;
+            /** @example bookworm */
+            release?: string;
+            /**
+             * @description `x86_64` and `amd64` are the same
+             * @example amd64
+             */
+            architecture?: string;
+            /** @example default */
+            variant?: string;
+            /** @enum {string} */
+            type?: "container" | "virtual-machine" | "vm";
+            /**
+             * @description A glob over the product’s upstream aliases: `*` any run of characters, `?` one
+             * @example debian/12*
+             */
+            alias?: string;
+        };
+        RemoteResponseDto: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            url: string;
+            ca_pem: string | null;
+            username: string | null;
+            /** @description Whether a password is stored (it is never answered) */
+            has_password: boolean;
+            filters: components["schemas"]["RemoteFiltersResponseDto"];
+            image_name_template: string;
+            schedule: string | null;
+            keep_latest: number | null;
+            concurrency: number;
+            bandwidth_limit_bytes_per_second: number | null;
+            /** Format: date-time */
+            next_sync_at: string | null;
+            /** Format: date-time */
+            last_success_at: string | null;
+            /** Format: uuid */
+            created_by: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        RemoteListResponseDto: {
+            remotes: components["schemas"]["RemoteResponseDto"][];
+            next_cursor: string | null;
+        };
+        RemoteFiltersDto: {
+            /**
+             * @description The upstream product os (any case)
+             * @example Debian
+             */
+            os?: string;
+            /** @example bookworm */
+            release?: string;
+            /**
+             * @description `x86_64` and `amd64` are the same
+             * @example amd64
+             */
+            architecture?: string;
+            /** @example default */
+            variant?: string;
+            /** @enum {string} */
+            type?: "container" | "virtual-machine" | "vm";
+            /**
+             * @description A glob over the product’s upstream aliases: `*` any run of characters, `?` one
+             * @example debian/12*
+             */
+            alias?: string;
+        };
+        RemoteCreateDto: {
+            /** @example linuxcontainers */
+            name: string;
+            /**
+             * @description The root of the upstream Simple Streams tree (it holds streams/v1/index.json), http or https, without credentials, query or fragment
+             * @example https://images.linuxcontainers.org
+             */
+            url: string;
+            /** @description A PEM CA certificate trusted for this remote besides the system’s (a private upstream) */
+            ca_pem?: string;
+            /** @description HTTP Basic user name for the upstream */
+            username?: string;
+            /** @description HTTP Basic password, kept sealed (AES-256-GCM) and never answered or logged. On PUT, leaving it out keeps the stored one (unless the username changes); null removes it */
+            password?: string | null;
+            /** @description Every present key must match */
+            filters?: components["schemas"]["RemoteFiltersDto"];
+            /**
+             * @description The imgsrv image each upstream product goes into: placeholders {os}, {release}, {variant}, {arch}, {remote}; lower-cased, other characters become `-`
+             * @default {os}-{release}
+             */
+            image_name_template: string;
+            /**
+             * @description A five-field cron expression (UTC) for scheduled syncs; absent: by hand only
+             * @example 0 3 * * *
+             */
+            schedule?: string | null;
+            /** @description Mirror only the newest N versions of each upstream product, and give each mirrored image a retention policy keeping N */
+            keep_latest?: number | null;
+            /**
+             * @description Files fetched at once
+             * @default 2
+             */
+            concurrency: number;
+            /** @description Bytes per second this remote’s transfers share at most; absent: no limit */
+            bandwidth_limit_bytes_per_second?: number | null;
+        };
+        RemotePutDto: {
+            /** @example linuxcontainers */
+            name: string;
+            /**
+             * @description The root of the upstream Simple Streams tree (it holds streams/v1/index.json), http or https, without credentials, query or fragment
+             * @example https://images.linuxcontainers.org
+             */
+            url: string;
+            /** @description A PEM CA certificate trusted for this remote besides the system’s (a private upstream) */
+            ca_pem?: string;
+            /** @description HTTP Basic user name for the upstream */
+            username?: string;
+            /** @description HTTP Basic password, kept sealed (AES-256-GCM) and never answered or logged. On PUT, leaving it out keeps the stored one (unless the username changes); null removes it */
+            password?: string | null;
+            /** @description Every present key must match */
+            filters?: components["schemas"]["RemoteFiltersDto"];
+            /**
+             * @description The imgsrv image each upstream product goes into: placeholders {os}, {release}, {variant}, {arch}, {remote}; lower-cased, other characters become `-`
+             * @default {os}-{release}
+             */
+            image_name_template: string;
+            /**
+             * @description A five-field cron expression (UTC) for scheduled syncs; absent: by hand only
+             * @example 0 3 * * *
+             */
+            schedule?: string | null;
+            /** @description Mirror only the newest N versions of each upstream product, and give each mirrored image a retention policy keeping N */
+            keep_latest?: number | null;
+            /**
+             * @description Files fetched at once
+             * @default 2
+             */
+            concurrency: number;
+            /** @description Bytes per second this remote’s transfers share at most; absent: no limit */
+            bandwidth_limit_bytes_per_second?: number | null;
+        };
+        SyncResponseDto: {
+            /** Format: uuid */
+            id: string;
+            remote: string;
+            /** @enum {string} */
+            state: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+            /** @enum {string} */
+            trigger: "manual" | "schedule";
+            /** Format: uuid */
+            requested_by: string | null;
+            /** @description Upstream files and versions this sync handles */
+            items_total: number;
+            items_done: number;
+            items_failed: number;
+            /** @description The size of every file the selection needs */
+            bytes_total: number;
+            /** @description Bytes fetched from the upstream so far */
+            bytes_fetched: number;
+            versions_published: number;
+            aliases_moved: number;
+            error: string | null;
+            /** @description How many times a worker took it (more than 1: taken over) */
+            attempt: number;
+            cancel_requested: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            started_at: string | null;
+            /** Format: date-time */
+            heartbeat_at: string | null;
+            /** Format: date-time */
+            finished_at: string | null;
+        };
+        SyncListResponseDto: {
+            syncs: components["schemas"]["SyncResponseDto"][];
+            next_cursor: string | null;
+        };
+        SyncItemResponseDto: {
+            /** @enum {string} */
+            kind: "file" | "version";
+            /** @description The upstream path of a file; image:version of a version */
+            key: string;
+            image: string | null;
+            version: string | null;
+            digest: string | null;
+            size_bytes: number | null;
+            /**
+             * @description present: the store had the file; fetched: copied now; published / unchanged: the version; skipped: a version whose file failed
+             * @enum {string}
+             */
+            outcome: "pending" | "present" | "fetched" | "published" | "unchanged" | "failed" | "skipped";
+            bytes_fetched: number;
+            attempts: number;
+            error: string | null;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        SyncDetailResponseDto: {
+            /** Format: uuid */
+            id: string;
+            remote: string;
+            /** @enum {string} */
+            state: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+            /** @enum {string} */
+            trigger: "manual" | "schedule";
+            /** Format: uuid */
+            requested_by: string | null;
+            /** @description Upstream files and versions this sync handles */
+            items_total: number;
+            items_done: number;
+            items_failed: number;
+            /** @description The size of every file the selection needs */
+            bytes_total: number;
+            /** @description Bytes fetched from the upstream so far */
+            bytes_fetched: number;
+            versions_published: number;
+            aliases_moved: number;
+            error: string | null;
+            /** @description How many times a worker took it (more than 1: taken over) */
+            attempt: number;
+            cancel_requested: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            started_at: string | null;
+            /** Format: date-time */
+            heartbeat_at: string | null;
+            /** Format: date-time */
+            finished_at: string | null;
+            items: components["schemas"]["SyncItemResponseDto"][];
+        };
     };
     responses: never;
     parameters: never;
@@ -2245,7 +2587,7 @@ export interface operations {
             header?: never;
             path: {
                 principal_id: string;
-                role_id: "reader" | "content-writer" | "release-manager" | "auth-manager";
+                role_id: "reader" | "content-writer" | "release-manager" | "auth-manager" | "mirror-manager";
             };
             cookie?: never;
         };
@@ -2323,7 +2665,7 @@ export interface operations {
             header?: never;
             path: {
                 principal_id: string;
-                role_id: "reader" | "content-writer" | "release-manager" | "auth-manager";
+                role_id: "reader" | "content-writer" | "release-manager" | "auth-manager" | "mirror-manager";
             };
             cookie?: never;
         };
@@ -2406,7 +2748,7 @@ export interface operations {
             header?: never;
             path: {
                 principal_id: string;
-                role_id: "reader" | "content-writer" | "release-manager" | "auth-manager";
+                role_id: "reader" | "content-writer" | "release-manager" | "auth-manager" | "mirror-manager";
             };
             cookie?: never;
         };
@@ -9125,6 +9467,702 @@ export interface operations {
             };
             /** @description Malformed input (problem lists each field in `errors`) */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    listRemotes: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description The next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RemoteListResponseDto"];
+                };
+            };
+            /** @description Malformed input (problem lists each field in `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    createRemote: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RemoteCreateDto"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RemoteResponseDto"];
+                };
+            };
+            /** @description Malformed input (problem lists each field in `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    getRemote: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RemoteResponseDto"];
+                };
+            };
+            /** @description Malformed input (problem lists each field in `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not found (also for what an anonymous caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    putRemote: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RemotePutDto"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RemoteResponseDto"];
+                };
+            };
+            /** @description Malformed input (problem lists each field in `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not found (also for what an anonymous caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    deleteRemote: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed input (problem lists each field in `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not found (also for what an anonymous caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    syncRemote: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SyncResponseDto"];
+                };
+            };
+            /** @description Malformed input (problem lists each field in `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not found (also for what an anonymous caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    listSyncs: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description The next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SyncListResponseDto"];
+                };
+            };
+            /** @description Malformed input (problem lists each field in `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not found (also for what an anonymous caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    getSync: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                sync_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SyncDetailResponseDto"];
+                };
+            };
+            /** @description Malformed input (problem lists each field in `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not found (also for what an anonymous caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    cancelSync: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                sync_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SyncResponseDto"];
+                };
+            };
+            /** @description Malformed input (problem lists each field in `errors`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not found (also for what an anonymous caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
