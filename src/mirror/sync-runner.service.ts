@@ -7,6 +7,7 @@ import { AliasesService } from '../aliases/aliases.service';
 import type { Actor } from '../auth/actor';
 import { BlobReader } from '../cas/blob-reader';
 import { PartReceiver } from '../cas/part-receiver';
+import { isOpen } from '../cas/upload-state';
 import { UploadService } from '../cas/upload.service';
 import { ArtifactService } from '../catalog/artifact.service';
 import { CatalogPort } from '../catalog/catalog-port';
@@ -40,12 +41,18 @@ import {
 } from './mirror.repository';
 import { RateLimit, SliceError, sliceIntoParts } from './part-slicer';
 import { imageNameFor, readerFilter } from './remote-fields';
-import { Upstream, UpstreamError, type Validators } from './upstream';
+import { describeFailure, Upstream, UpstreamError, type Validators } from './upstream';
 
 /** Who the mirror's writes are recorded as. */
 export const MIRROR_ACTOR: Actor = { principal: null, requestId: null, system: 'system:mirror' };
 
 const INDEX_PATH = 'streams/v1/index.json';
+
+/**
+ * How often a running sync renews its lease and looks for a cancel: a third of the lease, and at
+ * least every 2 s, so a cancel stops a transfer within seconds.
+ */
+const HEARTBEAT_MS = (leaseMs: number) => Math.max(200, Math.min(2_000, Math.floor(leaseMs / 3)));
 
 /** The sync was cancelled, or its lease passed to another worker: stop without finishing. */
 class Stopped extends Error {
@@ -115,22 +122,19 @@ export class SyncRunner {
     if (!remote) return;
     const started = Date.now();
     const abort = new AbortController();
-    const beat = setInterval(
-      () => {
-        this.repo.heartbeat(lease, leaseMs).then(
-          ({ held, cancel }) => {
-            if (!held) abort.abort(new Stopped('lease_lost'));
-            else if (cancel) abort.abort(new Stopped('cancelled'));
-          },
-          (error: unknown) =>
-            this.logger.warn(
-              { syncId, err: { message: (error as Error).message } },
-              'sync heartbeat failed',
-            ),
-        );
-      },
-      Math.max(200, Math.floor(leaseMs / 3)),
-    );
+    const beat = setInterval(() => {
+      this.repo.heartbeat(lease, leaseMs).then(
+        ({ held, cancel }) => {
+          if (!held) abort.abort(new Stopped('lease_lost'));
+          else if (cancel) abort.abort(new Stopped('cancelled'));
+        },
+        (error: unknown) =>
+          this.logger.warn(
+            { syncId, err: { message: (error as Error).message } },
+            'sync heartbeat failed',
+          ),
+      );
+    }, HEARTBEAT_MS(leaseMs));
     this.logger.info({ syncId, remote: remote.name, attempt: sync.attempt }, 'sync started');
     let state: 'succeeded' | 'failed' | 'cancelled';
     let error: string | null;
@@ -471,32 +475,45 @@ class SyncJob {
     }
     const offset = whole * partSize;
     if (offset < size || size === 0) {
-      const response = await (this.upstream as Upstream).file(
-        file.item.path,
-        offset,
-        size,
-        this.signal,
-      );
-      await sliceIntoParts(response.body, {
-        firstPart: whole + 1,
-        skipBytes: offset - response.offset,
-        partSize,
-        remainingBytes: size - offset,
-        beforeChunk: async (bytes) => {
-          await this.rate?.take(bytes);
-          counted(bytes);
-          this.progress.bytesFetched += bytes;
-          this.d.metrics.bytesFetched.inc({ remote: this.remote.name }, bytes);
-          void this.flush(false);
-        },
-        send: async (partNumber, body, length) => {
-          const stored = await parts.putPart(
-            { uploadId, partNumber, body, contentLength: length },
-            MIRROR_ACTOR,
-          );
-          listed.set(partNumber, { etag: stored.etag, sizeBytes: length });
-        },
-      });
+      try {
+        const response = await (this.upstream as Upstream).file(
+          file.item.path,
+          offset,
+          size,
+          this.signal,
+        );
+        await sliceIntoParts(response.body, {
+          firstPart: whole + 1,
+          skipBytes: offset - response.offset,
+          partSize,
+          remainingBytes: size - offset,
+          beforeChunk: async (bytes) => {
+            await this.rate?.take(bytes);
+            counted(bytes);
+            this.progress.bytesFetched += bytes;
+            this.d.metrics.bytesFetched.inc({ remote: this.remote.name }, bytes);
+            void this.flush(false);
+          },
+          send: async (partNumber, body, length) => {
+            const stored = await parts.putPart(
+              { uploadId, partNumber, body, contentLength: length },
+              MIRROR_ACTOR,
+            );
+            listed.set(partNumber, { etag: stored.etag, sizeBytes: length });
+          },
+        });
+      } catch (error) {
+        // The store's refusals and the slicer's own say what they are; the rest is the transfer
+        // (a stall past the idle limit, a reset connection).
+        if (
+          error instanceof DomainError ||
+          error instanceof SliceError ||
+          error instanceof UpstreamError
+        )
+          throw error;
+        if (this.signal.aborted) throw error;
+        throw describeFailure(error, file.item.path);
+      }
     }
     const list = [...listed.entries()]
       .sort(([a], [b]) => a - b)
@@ -523,7 +540,7 @@ class SyncJob {
     if (!id) return null;
     try {
       const session = await this.d.uploads.getSession(id, MIRROR_ACTOR);
-      const open = ['created', 'receiving'].includes(session.state);
+      const open = isOpen(session.state);
       return open && session.expiresAt.getTime() > Date.now() + 60_000 ? id : null;
     } catch {
       return null;

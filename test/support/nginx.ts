@@ -9,6 +9,8 @@ export interface Nginx {
   /** https://127.0.0.1:PORT */
   readonly url: string;
   readonly pid: number;
+  /** The access log (combined format): what the upstream was asked. */
+  readonly accessLog: string;
   stop(): Promise<void>;
 }
 
@@ -97,6 +99,7 @@ http {
   return {
     url,
     pid: child.pid as number,
+    accessLog: join(prefix, 'logs', 'access.log'),
     stop: async () => {
       if (child.exitCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));
