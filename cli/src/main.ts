@@ -7,6 +7,7 @@ import { token, whoami } from './commands/auth';
 import { importSimplestreams } from './commands/import';
 import { du, retention, rm, withdraw } from './commands/lifecycle';
 import { push } from './commands/push';
+import { remote } from './commands/remote';
 import { verify } from './commands/verify';
 import {
   configPath,
@@ -67,6 +68,15 @@ commands:
                                                 copy a Simple Streams tree (https URL or
                                                 directory) in, verifying every sha256;
                                                 a second run moves nothing
+  remote add NAME URL [--filter os=debian,arch=amd64,type=vm,alias=GLOB]
+       [--template '{os}-{release}'] [--schedule CRON] [--keep-latest N]
+       [--username U --password-file F] [--source-ca-file F] [--concurrency N]
+       [--limit-rate 10M]                       mirror an upstream Simple Streams server
+                                                (password also from IMGSRV_REMOTE_PASSWORD)
+  remote ls | remote show NAME | remote rm NAME
+  remote sync NAME [--wait]                     start a sync (or join the running one);
+                                                --wait follows its progress to the end
+  remote syncs NAME                             the remote's latest syncs
 
 global flags:
   --url URL        server (env IMGSRV_URL, or the config file)
@@ -128,6 +138,12 @@ const OPTIONS = {
   file: { type: 'string', multiple: true },
   'incus-fingerprint': { type: 'string', multiple: true },
   key: { type: 'string', multiple: true },
+  template: { type: 'string' },
+  schedule: { type: 'string' },
+  username: { type: 'string' },
+  'password-file': { type: 'string' },
+  concurrency: { type: 'string' },
+  wait: { type: 'boolean' },
 } satisfies ParseArgsConfig['options'];
 
 type Flags = ReturnType<typeof parse>['values'];
@@ -307,6 +323,21 @@ export async function run(argv: string[], io: Io): Promise<number> {
         aliasFromSource: Boolean(flags['alias-from-source']),
         sourceCaFile: flags['source-ca-file'],
         upload,
+      });
+      break;
+    case 'remote':
+      need(1, 'add, ls, show, rm, sync or syncs');
+      await remote(ctx, args[0], args.slice(1), {
+        filter: flags.filter,
+        template: flags.template,
+        schedule: flags.schedule,
+        keepLatest: flags['keep-latest'],
+        username: flags.username,
+        passwordFile: flags['password-file'],
+        sourceCaFile: flags['source-ca-file'],
+        concurrency: flags.concurrency,
+        limitRate: sizeFlag(flags, 'limit-rate'),
+        wait: Boolean(flags.wait),
       });
       break;
     default:

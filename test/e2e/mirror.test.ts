@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { issueIdentity } from '../support/auth';
 import { api } from '../support/catalog';
+import { cliEnv, runCli } from '../support/cli';
 import {
   makeFixtureDir,
   makeIncusMetadata,
@@ -336,6 +337,70 @@ describe('mirroring an upstream Simple Streams server', () => {
       );
     } finally {
       await served.stop();
+    }
+  }, 120_000);
+
+  it('is driven from the CLI: add, show, sync with progress, list the syncs, remove', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'imgsrv-cli-home-'));
+    try {
+      const token = (await issueIdentity(app, 'mirror-manager', ['*'], 'cli operator')).token;
+      const env = { ...cliEnv(home, app, token), IMGSRV_REMOTE_PASSWORD: PASSWORD };
+      const added = await runCli(
+        [
+          'remote',
+          'add',
+          'arm',
+          nginx.url,
+          '--filter',
+          'os=debian,arch=arm64,type=container',
+          '--template',
+          '{os}-{arch}',
+          '--username',
+          'mirror',
+          '--source-ca-file',
+          cert,
+          '--keep-latest',
+          '2',
+        ],
+        env,
+      );
+      expect(added.stderr).toBe('');
+      expect(added.code).toBe(0);
+      expect(added.stdout).toMatch(/mirror \(password stored\)/);
+      expect(added.stdout + added.stderr).not.toContain(PASSWORD);
+      const shown = await runCli(['remote', 'show', 'arm', '--json'], env);
+      expect(JSON.parse(shown.stdout)).toMatchObject({
+        filters: { os: 'debian', architecture: 'arm64', type: 'container' },
+        keep_latest: 2,
+        has_password: true,
+      });
+      expect(shown.stdout).not.toContain(PASSWORD);
+
+      const synced = await runCli(['remote', 'sync', 'arm', '--wait'], env);
+      expect(synced.code).toBe(0);
+      expect(synced.stderr).toMatch(/sync arm: (running|succeeded), \d+\/\d+ items/);
+      // The newest 2 serials of the arm64 product (keep_latest 2).
+      expect(synced.stdout).toMatch(
+        /sync succeeded: 2 version\(s\) published, 2 alias\(es\) moved/,
+      );
+      const versions = await api(app, 'GET', '/v1/images/debian-arm64/versions', manager);
+      expect(versions.body.versions.map((v: any) => v.version).sort()).toEqual([
+        '20261202_05:24',
+        '20261203_05:24',
+      ]);
+      const reader = (await issueIdentity(app, 'reader')).headers;
+      const retention = await api(app, 'GET', '/v1/images/debian-arm64/retention', reader);
+      expect(retention.body.retention).toMatchObject({ keep_latest: 2 });
+
+      const syncs = await runCli(['remote', 'syncs', 'arm'], env);
+      expect(syncs.stdout).toMatch(/succeeded\s+manual/);
+      expect((await runCli(['remote', 'ls'], env)).stdout).toMatch(/^arm\s+https:/m);
+      expect((await runCli(['remote', 'rm', 'arm'], env)).code).toBe(0);
+      expect((await runCli(['remote', 'show', 'arm'], env)).code).toBe(4);
+      const usage = await runCli(['remote', 'add', 'x', nginx.url, '--filter', 'image=a'], env);
+      expect(usage.code).toBe(2);
+    } finally {
+      await rm(home, { recursive: true, force: true });
     }
   }, 120_000);
 
