@@ -12,6 +12,7 @@ import { GIB, log, MIB } from './lib/util.mjs';
 import { bulkSuite } from './suites/bulk.mjs';
 import { catalogSuite } from './suites/catalog.mjs';
 import { lifecycleSuite } from './suites/lifecycle.mjs';
+import { mirrorSuite } from './suites/mirror.mjs';
 import { provenanceSuite } from './suites/provenance.mjs';
 import { publishSuite } from './suites/publish.mjs';
 import { streamsSuite } from './suites/streams.mjs';
@@ -27,6 +28,7 @@ const SUITES = {
   lifecycle: lifecycleSuite,
   scale: scaleSuite,
   provenance: provenanceSuite,
+  mirror: mirrorSuite,
 };
 
 const { values } = parseArgs({

@@ -1,6 +1,7 @@
 // The processes a benchmark measures or compares against: imgsrv itself (as `node dist/main.js
 // serve`, exactly as operators run it), nginx from Debian's package, and s3rver.
 import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -93,6 +94,25 @@ async function waitFor(url, child, what, timeoutMs = 60_000) {
   throw new Error(`${what} did not become ready at ${url}`);
 }
 
+/** Until something accepts TCP connections on the loopback port (a TLS listener, say). */
+async function waitForPort(port, child, what, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}`);
+    const open = await new Promise((resolveOpen) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolveOpen(true);
+      });
+      socket.once('error', () => resolveOpen(false));
+    });
+    if (open) return;
+    await sleep(100);
+  }
+  throw new Error(`${what} did not listen on port ${port}`);
+}
+
 function stopChild(child, signal = 'SIGTERM', graceMs = 15_000) {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolveStop) => {
@@ -180,9 +200,9 @@ export const sumMetric = (samples, name, filter = () => true) =>
   samples.filter((s) => s.name === name && filter(s.labels)).reduce((a, s) => a + s.value, 0);
 
 /** nginx from Debian's package serving `root` on a loopback port, in the foreground. */
-export async function startNginx({ root, workDir }) {
+export async function startNginx({ root, workDir, name = 'nginx', tls = null }) {
   const port = await freePort();
-  const prefix = join(workDir, 'nginx');
+  const prefix = join(workDir, name);
   await mkdir(join(prefix, 'logs'), { recursive: true });
   await mkdir(join(prefix, 'tmp'), { recursive: true });
   const conf = join(prefix, 'nginx.conf');
@@ -208,7 +228,8 @@ http {
   uwsgi_temp_path ${prefix}/tmp/uwsgi;
   scgi_temp_path ${prefix}/tmp/scgi;
   server {
-    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${port}${tls ? ' ssl' : ''};
+    ${tls ? `ssl_protocols TLSv1.2 TLSv1.3; ssl_certificate ${tls.certFile}; ssl_certificate_key ${tls.keyFile};` : ''}
     root ${root};
   }
 }
@@ -217,14 +238,16 @@ http {
   const child = spawn('nginx', ['-p', prefix, '-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   try {
-    await waitFor(`${url}/`, child, 'nginx', 10_000).catch(async (error) => {
-      // 403/404 on "/" still means it listens
-      const res = await fetch(`${url}/`).catch(() => null);
-      if (!res) throw new Error(`${error.message}: ${stderr}`);
-      await res.arrayBuffer();
-    });
+    if (tls) await waitForPort(port, child, 'nginx', 10_000);
+    else
+      await waitFor(`${url}/`, child, 'nginx', 10_000).catch(async (error) => {
+        // 403/404 on "/" still means it listens
+        const res = await fetch(`${url}/`).catch(() => null);
+        if (!res) throw new Error(`${error.message}: ${stderr}`);
+        await res.arrayBuffer();
+      });
   } catch (error) {
     child.kill('SIGKILL');
     throw error;

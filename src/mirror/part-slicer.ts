@@ -11,11 +11,14 @@ export interface SliceOptions {
   readonly remainingBytes: number;
   /** Receives part `n` as a stream of exactly `length` bytes; settles when it is stored. */
   readonly send: (part: number, body: Readable, length: number) => Promise<void>;
-  /** Called for every chunk before it is passed on (a rate limit waits here). */
+  /** Called for every run of bytes before it is passed on (a rate limit waits here). */
   readonly beforeChunk?: (bytes: number) => Promise<void> | void;
 }
 
 export class SliceError extends Error {}
+
+/** How many bytes the slicer gathers before it writes them into the part. */
+export const COALESCE_BYTES = 1024 * 1024;
 
 /**
  * Feeds one upstream response into consecutive upload parts, so a file moves in one request and
@@ -49,6 +52,19 @@ export async function sliceIntoParts(source: Readable, options: SliceOptions): P
     if (target.body.write(chunk)) return;
     await Promise.race([once(target.body, 'drain'), target.stored]);
   };
+  // TLS hands the body over in records of 16 KiB at most: gathered into runs of COALESCE_BYTES,
+  // the store and the hash see a few large writes instead of tens of thousands of small ones.
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const flush = async (target: OpenPart) => {
+    if (pendingBytes === 0) return;
+    const run = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
+    const bytes = pendingBytes;
+    pending = [];
+    pendingBytes = 0;
+    await options.beforeChunk?.(bytes);
+    await write(target, run);
+  };
   try {
     if (remaining === 0) {
       const empty = open();
@@ -70,16 +86,19 @@ export async function sliceIntoParts(source: Readable, options: SliceOptions): P
           );
         const target = state.current ?? open();
         const take = Math.min(target.left, chunk.length);
-        await options.beforeChunk?.(take);
-        await write(target, chunk.subarray(0, take));
+        pending.push(chunk.subarray(0, take));
+        pendingBytes += take;
         chunk = chunk.subarray(take);
         target.left -= take;
         remaining -= take;
         if (target.left === 0) {
+          await flush(target);
           target.body.end();
           await target.stored;
           state.current = null;
           part += 1;
+        } else if (pendingBytes >= COALESCE_BYTES) {
+          await flush(target);
         }
       }
     }

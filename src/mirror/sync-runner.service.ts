@@ -302,26 +302,47 @@ class SyncJob {
       group.sources.push(v);
       groups.set(key, group);
     }
+    const ordered = [...groups.values()].sort(
+      (a, b) => a.image.localeCompare(b.image) || a.version.localeCompare(b.version),
+    );
+    // Files in the order of the versions that need them, so versions complete one after another.
     const files = new Map<string, WantedFile>();
-    for (const g of groups.values())
-      for (const v of g.sources)
-        for (const a of v.artifacts)
-          for (const item of [a.metadata, a.root])
-            files.set(item.sha256, { item, digest: `sha256:${item.sha256}` });
+    const filesOf = (g: VersionGroup) =>
+      g.sources.flatMap((v) => v.artifacts.flatMap((a) => [a.metadata, a.root]));
+    for (const g of ordered)
+      for (const item of filesOf(g))
+        files.set(item.sha256, { item, digest: `sha256:${item.sha256}` });
 
     this.progress.itemsTotal = files.size + groups.size;
     this.progress.bytesTotal = [...files.values()].reduce((n, f) => n + f.item.size, 0);
     await this.flush(true);
 
-    await this.copyFiles([...files.values()]);
-    const ordered = [...groups.values()].sort(
-      (a, b) => a.image.localeCompare(b.image) || a.version.localeCompare(b.version),
-    );
+    // A version is composed and its publish started as soon as its own files are in (or failed),
+    // while the files of the next ones still arrive; the publish workers run side by side.
+    const settled = new Map([...files.keys()].map((sha) => [sha, settlement()]));
+    const copying = this.copyFiles([...files.values()], (sha) => settled.get(sha)?.resolve());
+    copying.catch((error: unknown) => {
+      for (const s of settled.values()) s.reject(error);
+    });
     const published = new Set<string>();
-    for (const group of ordered) {
-      this.checkpoint();
-      if (await this.composeVersion(group)) published.add(`${group.image}\u0000${group.version}`);
+    const publishing: Promise<void>[] = [];
+    try {
+      for (const group of ordered) {
+        await Promise.all(filesOf(group).map((item) => settled.get(item.sha256)?.promise));
+        this.checkpoint();
+        const key = `${group.image}\u0000${group.version}`;
+        const outcome = await this.composeVersion(group);
+        if (outcome === true) published.add(key);
+        else if (outcome !== false)
+          publishing.push(outcome().then((ok) => void (ok && published.add(key))));
+      }
+    } finally {
+      // Stopped early (a cancel): the copies stop at their next step; wait for them to.
+      await Promise.allSettled([copying, ...publishing]);
     }
+    await copying;
+    await Promise.all(publishing);
+    this.checkpoint();
     await this.moveAliases(ordered.filter((g) => published.has(`${g.image}\u0000${g.version}`)));
     await this.applyRetention(ordered);
     await this.flush(true);
@@ -378,13 +399,17 @@ class SyncJob {
 
   // ---- files
 
-  private async copyFiles(files: WantedFile[]): Promise<void> {
+  /** Copies what the store lacks, `concurrency` at a time; `settle` hears of each file's end. */
+  private async copyFiles(files: WantedFile[], settle: (sha: string) => void): Promise<void> {
     const trusted = await this.d.blobs.trustedSizes(files.map((f) => f.digest));
     const missing: WantedFile[] = [];
     for (const f of files) {
       const size = trusted.get(f.digest);
-      if (size === undefined) missing.push(f);
-      else if (size === f.item.size) await this.fileOutcome(f, 'present', 0, 1);
+      if (size === undefined) {
+        missing.push(f);
+        continue;
+      }
+      if (size === f.item.size) await this.fileOutcome(f, 'present', 0, 1);
       else
         await this.fileOutcome(
           f,
@@ -393,6 +418,7 @@ class SyncJob {
           1,
           `the store holds ${f.digest} with ${size} bytes; the upstream index says ${f.item.size}`,
         );
+      settle(f.item.sha256);
     }
     let next = 0;
     const worker = async () => {
@@ -400,6 +426,7 @@ class SyncJob {
         this.checkpoint();
         const file = missing[next++];
         await this.copyWithRetries(file);
+        settle(file.item.sha256);
       }
     };
     await Promise.all(
@@ -601,8 +628,11 @@ class SyncJob {
 
   // ---- versions
 
-  /** Composes and publishes one version; true when it is published (now or before). */
-  private async composeVersion(group: VersionGroup): Promise<boolean> {
+  /**
+   * Composes one version and starts its publish: true when it was published before, false when
+   * it cannot be, else the wait for its publish (true once published).
+   */
+  private async composeVersion(group: VersionGroup): Promise<boolean | (() => Promise<boolean>)> {
     const { image, version } = group;
     const key = `${image}:${version}`;
     const record = async (outcome: ItemOutcome, error: string | null = null) => {
@@ -659,9 +689,17 @@ class SyncJob {
         await this.fillVersion(manifest, wanted);
       }
       const { view } = await this.d.publish.publish(MIRROR_ACTOR, image, version);
-      await this.waitForJob(view.job.id, key);
-      await record('published');
-      return true;
+      return async () => {
+        try {
+          await this.waitForJob(view.job.id, key);
+          await record('published');
+          return true;
+        } catch (error) {
+          if (this.signal.aborted) throw this.signal.reason;
+          await record('failed', (error as Error).message);
+          return false;
+        }
+      };
     } catch (error) {
       if (this.signal.aborted) throw this.signal.reason;
       await record('failed', (error as Error).message);
@@ -738,7 +776,7 @@ class SyncJob {
         throw new Error(
           `publishing ${key} did not finish within IMGSRV_MIRROR_PUBLISH_WAIT (job ${jobId})`,
         );
-      await sleep(250, this.signal);
+      await sleep(100, this.signal);
     }
   }
 
@@ -795,6 +833,22 @@ class SyncJob {
       });
     }
   }
+}
+
+/** A promise settled from outside; a rejection nobody awaits is not an unhandled one. */
+function settlement(): {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+} {
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

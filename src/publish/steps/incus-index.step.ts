@@ -1,9 +1,9 @@
-import { createHash, type Hash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { BlobReader } from '../../cas/blob-reader';
+import { ResumableSha256 } from '../../cas/sha256-state';
 import type { ArtifactEntity, AttachmentEntity } from '../../catalog/artifact.entity';
 import { artifactFilename } from '../../catalog/catalog.service';
 import {
@@ -26,12 +26,33 @@ export interface IndexPlan {
   readonly skipped: { artifact_id: string; reason: string }[];
 }
 
-function hashSink(hash: Hash): Writable {
+/** Bytes gathered before they go to the hashing thread (fewer, larger hand-overs). */
+const HASH_RUN_BYTES = 1024 * 1024;
+
+/**
+ * Feeds the combined fingerprint's hash on the hashing thread, off the event loop (a mirror's
+ * transfers and the API keep the loop; the hash of a 1 GiB root takes about a second of CPU).
+ */
+function hashSink(hash: ResumableSha256): Writable {
+  let pending: Buffer[] = [];
+  let bytes = 0;
+  const hand = (done: (error?: Error | null) => void) => {
+    if (bytes === 0) return done();
+    const run = pending.length === 1 ? pending[0] : Buffer.concat(pending, bytes);
+    pending = [];
+    bytes = 0;
+    const waiting = hash.update(run);
+    if (waiting) waiting.then(() => done(), done);
+    else done();
+  };
   return new Writable({
     write(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
-      done();
+      pending.push(chunk);
+      bytes += chunk.length;
+      if (bytes < HASH_RUN_BYTES) done();
+      else hand(done);
     },
+    final: hand,
   });
 }
 
@@ -57,7 +78,6 @@ export class IncusIndexStep {
   ) {}
 
   async compute(ctx: StepContext): Promise<IndexPlan> {
-    const { image, version } = ctx.manifest;
     const items: StreamsItemInput[] = [];
     const skipped: IndexPlan['skipped'] = [];
     for (const { artifact, attachments } of ctx.manifest.artifacts) {
@@ -77,58 +97,74 @@ export class IncusIndexStep {
         });
         continue;
       }
-      const hash = createHash('sha256');
-      const probe = new IncusMetadataProbe();
-      await pipeline((await this.blobs.readBlob(meta.blobDigest)).stream, probe, hashSink(hash), {
-        signal: ctx.signal,
-      });
-      let metadata;
+      const hash = await ResumableSha256.create();
       try {
-        metadata = await probe.metadata;
-      } catch (error) {
-        if (error instanceof IncusMetadataError) {
-          throw new PermanentStepError(
-            `artifact ${artifact.id}: ${METADATA_ATTACHMENT} is unusable: ${error.message}`,
-          );
-        }
-        throw error;
+        items.push(await this.indexItem(ctx, artifact, meta, hash));
+      } finally {
+        hash.dispose();
       }
-      if (!architectureMatches(artifact.architecture, metadata.architecture)) {
+    }
+    return this.planOf(items, skipped);
+  }
+
+  /** One artifact's projection row: its fingerprint, from its metadata and root bytes. */
+  private async indexItem(
+    ctx: StepContext,
+    artifact: ArtifactEntity,
+    meta: AttachmentEntity,
+    hash: ResumableSha256,
+  ): Promise<StreamsItemInput> {
+    const { image, version } = ctx.manifest;
+    const probe = new IncusMetadataProbe();
+    await pipeline((await this.blobs.readBlob(meta.blobDigest)).stream, probe, hashSink(hash), {
+      signal: ctx.signal,
+    });
+    let metadata;
+    try {
+      metadata = await probe.metadata;
+    } catch (error) {
+      if (error instanceof IncusMetadataError) {
         throw new PermanentStepError(
-          `artifact ${artifact.id} is ${artifact.architecture} but its metadata.yaml says ${metadata.architecture}`,
+          `artifact ${artifact.id}: ${METADATA_ATTACHMENT} is unusable: ${error.message}`,
         );
       }
-      await pipeline(
-        (await this.blobs.readBlob(artifact.primaryBlobDigest)).stream,
-        hashSink(hash),
-        {
-          signal: ctx.signal,
-        },
-      );
-
-      const base = `v1/images/${image.name}/versions/${version.version}/artifacts/${artifact.id}`;
-      const release = metadata.properties.release ?? version.version;
-      items.push({
-        artifactId: artifact.id,
-        productKey: `${image.name}:${version.version}:${streamsArchitecture(artifact.architecture)}:${artifact.variant}`,
-        imageType: artifact.format === 'qcow2' ? 'virtual-machine' : 'container',
-        architecture: artifact.architecture,
-        variant: artifact.variant,
-        operatingSystem: metadata.properties.os ?? artifact.operatingSystem,
-        release,
-        releaseTitle: metadata.properties.release_title ?? release,
-        description: metadata.properties.description ?? image.description ?? null,
-        serial: streamsSerial(metadata.properties, metadata.creation_date),
-        combinedSha256: hash.digest('hex'),
-        metadataPath: `${base}/attachments/${meta.id}/download/${METADATA_ATTACHMENT}`,
-        metadataSha256: meta.blobDigest.slice('sha256:'.length),
-        metadataSizeBytes: meta.blobSizeBytes,
-        rootFtype: artifact.format === 'qcow2' ? 'disk-kvm.img' : 'squashfs',
-        rootPath: `${base}/download/${artifactFilename(image.name, version.version, artifact)}`,
-        rootSha256: artifact.primaryBlobDigest.slice('sha256:'.length),
-        rootSizeBytes: artifact.primaryBlobSizeBytes,
-      });
+      throw error;
     }
+    if (!architectureMatches(artifact.architecture, metadata.architecture)) {
+      throw new PermanentStepError(
+        `artifact ${artifact.id} is ${artifact.architecture} but its metadata.yaml says ${metadata.architecture}`,
+      );
+    }
+    await pipeline((await this.blobs.readBlob(artifact.primaryBlobDigest)).stream, hashSink(hash), {
+      signal: ctx.signal,
+    });
+
+    const base = `v1/images/${image.name}/versions/${version.version}/artifacts/${artifact.id}`;
+    const release = metadata.properties.release ?? version.version;
+    return {
+      artifactId: artifact.id,
+      productKey: `${image.name}:${version.version}:${streamsArchitecture(artifact.architecture)}:${artifact.variant}`,
+      imageType: artifact.format === 'qcow2' ? 'virtual-machine' : 'container',
+      architecture: artifact.architecture,
+      variant: artifact.variant,
+      operatingSystem: metadata.properties.os ?? artifact.operatingSystem,
+      release,
+      releaseTitle: metadata.properties.release_title ?? release,
+      description: metadata.properties.description ?? image.description ?? null,
+      serial: streamsSerial(metadata.properties, metadata.creation_date),
+      combinedSha256: await hash.hex(),
+      metadataPath: `${base}/attachments/${meta.id}/download/${METADATA_ATTACHMENT}`,
+      metadataSha256: meta.blobDigest.slice('sha256:'.length),
+      metadataSizeBytes: meta.blobSizeBytes,
+      rootFtype: artifact.format === 'qcow2' ? 'disk-kvm.img' : 'squashfs',
+      rootPath: `${base}/download/${artifactFilename(image.name, version.version, artifact)}`,
+      rootSha256: artifact.primaryBlobDigest.slice('sha256:'.length),
+      rootSizeBytes: artifact.primaryBlobSizeBytes,
+    };
+  }
+
+  /** The rows, unless two artifacts would be one product's image of one type. */
+  private planOf(items: StreamsItemInput[], skipped: IndexPlan['skipped']): IndexPlan {
     const collision = productCollision(items);
     if (collision) {
       throw new PermanentStepError(
