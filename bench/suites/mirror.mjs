@@ -134,10 +134,7 @@ export async function mirrorSuite(ctx) {
   ctx.cleanups.push(() => nginx.stop());
 
   const group = await ctx.group('mirror');
-  const server = await group.start(
-    'api',
-    process.env.BENCH_PROF ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] } : {},
-  );
+  const server = await group.start('api');
   const api = apiClient(server.url, group.bootstrapToken);
   const caPem = await readFile(certFile, 'utf8');
 
