@@ -48,6 +48,9 @@ export const MIRROR_ACTOR: Actor = { principal: null, requestId: null, system: '
 
 const INDEX_PATH = 'streams/v1/index.json';
 
+/** The alias every mirrored image keeps on its newest mirrored version. */
+const LATEST = 'latest';
+
 /**
  * How often a running sync renews its lease and looks for a cancel: a third of the lease, and at
  * least every 2 s, so a cancel stops a transfer within seconds.
@@ -783,8 +786,9 @@ class SyncJob {
   // ---- aliases and retention
 
   /**
-   * Each upstream alias becomes an alias of its image (`/` → `-`) on the newest version of the
-   * products that carry it, as the Incus client resolves it upstream.
+   * Each upstream alias becomes an alias of its image (see mirroredAliasName) on the newest
+   * version of the products that carry it, as the Incus client resolves it upstream; `latest`
+   * follows each image's newest mirrored version.
    */
   private async moveAliases(published: VersionGroup[]): Promise<void> {
     const newest = new Map<string, { image: string; alias: string; version: string }>();
@@ -798,6 +802,13 @@ class SyncJob {
           if (!current || current.version < g.version)
             newest.set(key, { image: g.image, alias, version: g.version });
         }
+    // And `latest` of every image: its newest mirrored version.
+    for (const g of published) {
+      const key = `${g.image}\u0000${LATEST}`;
+      const current = newest.get(key);
+      if (!current || current.version < g.version)
+        newest.set(key, { image: g.image, alias: LATEST, version: g.version });
+    }
     for (const { image, alias, version } of newest.values()) {
       this.checkpoint();
       const manifest = await this.d.catalogPort.manifestIfAny(image, version);

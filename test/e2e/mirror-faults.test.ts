@@ -189,6 +189,24 @@ describe('mirroring when the upstream misbehaves', () => {
     }
   }, 90_000);
 
+  it('keeps a remote within its bandwidth limit', async () => {
+    const tree = join(work, 'limited');
+    const generated = await writeLxcCiTree(tree, fixtures, [image('theta', { padBytes: 6 * MIB })]);
+    const bytes = [...generated.files.values()].reduce((n, f) => n + f.size, 0);
+    const upstream = await serve(tree);
+    await api(app, 'POST', '/v1/remotes', manager, {
+      name: 'limited',
+      url: upstream.url,
+      ca_pem: caPem,
+      bandwidth_limit_bytes_per_second: 2 * MIB,
+    });
+    const sync = await syncAndWait(app, manager, 'limited');
+    expect(sync).toMatchObject({ state: 'succeeded', bytes_fetched: bytes });
+    // 6 MiB at 2 MiB/s: about 3 s however fast the machine (the first MiB goes at once).
+    const took = Date.parse(sync.finished_at) - Date.parse(sync.started_at);
+    expect(took).toBeGreaterThanOrEqual(2_400);
+  }, 90_000);
+
   it('cancels a running sync, and a scheduled sync later continues the file it left', async () => {
     const tree = join(work, 'cancel');
     const generated = await writeLxcCiTree(tree, fixtures, [image('eta', { padBytes: 16 * MIB })]);

@@ -73,9 +73,17 @@ const ALPINE: UpstreamImage = {
   aliases: ['alpine/3.20', 'alpine/edge'],
 };
 
-/** The listing without the names imgsrv adds for each version (`debian/20261201_05:24`). */
+/**
+ * The listing without the names imgsrv adds: one per version (`debian/20261201_05:24`) and the
+ * mirror's `latest` of each image (`debian/latest`, `debian/latest/cloud`).
+ */
 const withoutVersionNames = (list: ListedImage[]) =>
-  list.map((i) => ({ ...i, aliases: i.aliases.filter((a) => !/\/\d{8}_\d{2}:\d{2}/.test(a)) }));
+  list.map((i) => ({
+    ...i,
+    aliases: i.aliases.filter(
+      (a) => !/\/\d{8}_\d{2}:\d{2}/.test(a) && !/^debian\/latest(\/|$)/.test(a),
+    ),
+  }));
 
 describe('mirroring an upstream Simple Streams server', () => {
   let app: TestApp;
@@ -234,7 +242,7 @@ describe('mirroring an upstream Simple Streams server', () => {
     expect(
       first.items.filter((i: any) => i.kind === 'version').map((i: any) => `${i.key} ${i.outcome}`),
     ).toEqual(['debian:20261201_05:24 published', 'debian:20261202_05:24 published']);
-    expect(first.aliases_moved).toBe(2);
+    expect(first.aliases_moved).toBe(3);
 
     // The real incus client: the same images, types, architectures and aliases as upstream
     // lists within the filter (upstream's Alpine is not selected).
@@ -254,7 +262,7 @@ describe('mirroring an upstream Simple Streams server', () => {
     // A new serial upstream arrives with the next sync, and the aliases follow it.
     await writeLxcCiTree(tree, fixtures, debian('20261203_05:24'));
     const third = await syncAndWait(app, manager, 'lxc');
-    expect(third).toMatchObject({ state: 'succeeded', versions_published: 1, aliases_moved: 2 });
+    expect(third).toMatchObject({ state: 'succeeded', versions_published: 1, aliases_moved: 3 });
     const refetched = third.items.filter((i: any) => i.kind === 'file' && i.outcome === 'fetched');
     expect(refetched).toHaveLength(7);
     expect(
@@ -262,6 +270,19 @@ describe('mirroring an upstream Simple Streams server', () => {
     ).toHaveLength(14);
     const alias = await api(app, 'GET', '/v1/images/debian/aliases/12', manager);
     expect(alias.body.version).toBe('20261203_05:24');
+    const latest = await api(app, 'GET', '/v1/images/debian/aliases/latest', manager);
+    expect(latest.body.version).toBe('20261203_05:24');
+    // Every end was reported as a remote.sync_finished event.
+    const events = await sql(
+      app.database.url,
+      `SELECT data->>'state' AS state, data->>'versions_published' AS published FROM webhook_event
+        WHERE type = 'remote.sync_finished' AND data->>'remote' = 'lxc' ORDER BY seq`,
+    );
+    expect(events.map((e) => `${e.state} ${e.published}`)).toEqual([
+      'succeeded 2',
+      'succeeded 0',
+      'succeeded 1',
+    ]);
     const after = withoutVersionNames(await incusList(app.server.urls.https as string, cert));
     const upstreamNow = (await incusListWithAuth()).filter(
       (i) => !alpineFingerprints.has(i.fingerprint),
@@ -381,7 +402,7 @@ describe('mirroring an upstream Simple Streams server', () => {
       expect(synced.stderr).toMatch(/sync arm: (running|succeeded), \d+\/\d+ items/);
       // The newest 2 serials of the arm64 product (keep_latest 2).
       expect(synced.stdout).toMatch(
-        /sync succeeded: 2 version\(s\) published, 2 alias\(es\) moved/,
+        /sync succeeded: 2 version\(s\) published, 3 alias\(es\) moved/,
       );
       const versions = await api(app, 'GET', '/v1/images/debian-arm64/versions', manager);
       expect(versions.body.versions.map((v: any) => v.version).sort()).toEqual([

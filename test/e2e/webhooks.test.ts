@@ -225,7 +225,7 @@ describe('webhooks', () => {
     const roles = await api(app, 'GET', '/v1/auth/roles', admin);
     expect(roles.body.roles).toContainEqual({
       id: 'auth-manager',
-      actions: ['auth.manage', 'audit.read', 'webhook.manage'],
+      actions: ['auth.manage', 'audit.read', 'webhook.manage', 'remote.manage'],
     });
   });
 
