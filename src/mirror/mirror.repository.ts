@@ -21,6 +21,8 @@ export interface RemoteRow {
   readonly nextSyncAt: Date | null;
   readonly lastSuccessAt: Date | null;
   readonly upstreamValidators: Record<string, { etag?: string; lastModified?: string }>;
+  /** Image name globs a sync may make versions of (the configuring principal's scope). */
+  readonly imageScope: string[];
   readonly createdBy: string | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
@@ -37,6 +39,7 @@ export interface RemoteFields {
   readonly concurrency: number;
   readonly bandwidthLimitBps: number | null;
   readonly nextSyncAt: Date | null;
+  readonly imageScope: readonly string[];
 }
 
 export const SYNC_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
@@ -87,7 +90,7 @@ export interface SyncItemRow {
 
 const REMOTE_COLUMNS = `id, name, url, ca_pem, username, password_sealed, filters, image_name_template,
   schedule, keep_latest, concurrency, bandwidth_limit_bps, next_sync_at, last_success_at,
-  upstream_validators, created_by, created_at, updated_at`;
+  upstream_validators, image_scope, created_by, created_at, updated_at`;
 
 function mapRemote(r: Record<string, unknown>): RemoteRow {
   return {
@@ -106,6 +109,7 @@ function mapRemote(r: Record<string, unknown>): RemoteRow {
     nextSyncAt: r.next_sync_at as Date | null,
     lastSuccessAt: r.last_success_at as Date | null,
     upstreamValidators: r.upstream_validators as RemoteRow['upstreamValidators'],
+    imageScope: r.image_scope as string[],
     createdBy: r.created_by as string | null,
     createdAt: r.created_at as Date,
     updatedAt: r.updated_at as Date,
@@ -184,8 +188,9 @@ export class MirrorRepository {
   ): Promise<RemoteRow | null> {
     const rows: Record<string, unknown>[] = await manager.query(
       `INSERT INTO mirror_remote (id, name, url, ca_pem, username, password_sealed, filters,
-         image_name_template, schedule, keep_latest, concurrency, bandwidth_limit_bps, next_sync_at, created_by)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+         image_name_template, schedule, keep_latest, concurrency, bandwidth_limit_bps, next_sync_at, created_by,
+         image_scope)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
        ON CONFLICT (name) DO NOTHING RETURNING ${REMOTE_COLUMNS}`,
       [
         id,
@@ -202,6 +207,7 @@ export class MirrorRepository {
         fields.bandwidthLimitBps,
         fields.nextSyncAt,
         createdBy,
+        fields.imageScope,
       ],
     );
     return rows[0] ? mapRemote(rows[0]) : null;
@@ -225,7 +231,7 @@ export class MirrorRepository {
                                    WHEN username IS DISTINCT FROM $4 THEN NULL
                                    ELSE password_sealed END,
             username = $4, filters = $5, image_name_template = $6, schedule = $7, keep_latest = $8,
-            concurrency = $9, bandwidth_limit_bps = $10, next_sync_at = $11,
+            concurrency = $9, bandwidth_limit_bps = $10, next_sync_at = $11, image_scope = $14,
             upstream_validators = '{}'::jsonb, updated_at = now()
           WHERE id = $1 RETURNING ${REMOTE_COLUMNS}`,
         [
@@ -242,6 +248,7 @@ export class MirrorRepository {
           fields.nextSyncAt,
           passwordSealed !== undefined,
           passwordSealed ?? null,
+          fields.imageScope,
         ],
       ),
     );

@@ -3,6 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import type { Actor } from '../auth/actor';
+import { scopeGlobs } from '../auth/scope';
 import { DomainError, type FieldError } from '../common/errors/domain-error';
 import { pageOf, type Page } from '../common/pagination';
 import { CredentialsStore } from './credentials-store';
@@ -16,7 +17,7 @@ import {
 } from './mirror.repository';
 import { nextRun, parseSchedule, readerFilter, templateProblems } from './remote-fields';
 
-export interface RemoteInput extends Omit<RemoteFields, 'nextSyncAt'> {
+export interface RemoteInput extends Omit<RemoteFields, 'nextSyncAt' | 'imageScope'> {
   readonly name: string;
   /** undefined: keep the stored one (on replace); null: none. */
   readonly password: string | null | undefined;
@@ -45,7 +46,7 @@ export class RemotesService {
         manager,
         id,
         input.name,
-        this.fields(input),
+        this.fields(input, actor),
         sealed,
         actor.principal?.id ?? null,
       );
@@ -95,7 +96,12 @@ export class RemotesService {
     return this.dataSource.transaction(async (manager) => {
       const locked = await this.repo.findRemote(name, manager, true);
       if (!locked) throw new DomainError('REMOTE_NOT_FOUND', `No remote is called ${name}.`);
-      const row = await this.repo.updateRemote(manager, locked.id, this.fields(input), sealed);
+      const row = await this.repo.updateRemote(
+        manager,
+        locked.id,
+        this.fields(input, actor),
+        sealed,
+      );
       await this.audit.record(manager, {
         actor,
         action: 'remote.update',
@@ -194,8 +200,16 @@ export class RemotesService {
     return (await this.repo.findSync(syncId)) as SyncRow;
   }
 
-  private fields(input: RemoteInput): RemoteFields {
+  /**
+   * The settings as stored; the image scope is the configuring principal's: the patterns of its
+   * grants holding remote.manage (every image for a principal-less caller, the server itself).
+   */
+  private fields(input: RemoteInput, actor: Actor): RemoteFields {
+    const globs = actor.principal
+      ? [...new Set(scopeGlobs(actor.principal, 'remote.manage'))]
+      : ['*'];
     return {
+      imageScope: globs.includes('*') ? ['*'] : globs.sort(),
       url: input.url,
       caPem: input.caPem,
       username: input.username,
@@ -262,6 +276,7 @@ function auditDetail(row: RemoteRow): Record<string, unknown> {
     url: row.url,
     filters: row.filters,
     schedule: row.schedule,
+    image_scope: row.imageScope,
     has_credentials: row.username !== null,
   };
 }

@@ -5,6 +5,7 @@ import { DataSource } from 'typeorm';
 import { AliasRepository } from '../aliases/alias.repository';
 import { AliasesService } from '../aliases/aliases.service';
 import type { Actor } from '../auth/actor';
+import { globToRegExp } from '../auth/image-glob';
 import { BlobReader } from '../cas/blob-reader';
 import { PartReceiver } from '../cas/part-receiver';
 import { isOpen } from '../cas/upload-state';
@@ -305,9 +306,13 @@ class SyncJob {
       group.sources.push(v);
       groups.set(key, group);
     }
-    const ordered = [...groups.values()].sort(
+    const sorted = [...groups.values()].sort(
       (a, b) => a.image.localeCompare(b.image) || a.version.localeCompare(b.version),
     );
+    // Versions of images outside the remote's scope are not made, and their files not fetched.
+    const scope = remote.imageScope.map((g) => globToRegExp(g));
+    const ordered = sorted.filter((g) => scope.some((re) => re.test(g.image)));
+    const outside = sorted.filter((g) => !ordered.includes(g));
     // Files in the order of the versions that need them, so versions complete one after another.
     const files = new Map<string, WantedFile>();
     const filesOf = (g: VersionGroup) =>
@@ -319,6 +324,12 @@ class SyncJob {
     this.progress.itemsTotal = files.size + groups.size;
     this.progress.bytesTotal = [...files.values()].reduce((n, f) => n + f.item.size, 0);
     await this.flush(true);
+    for (const g of outside)
+      await this.versionOutcome(
+        g,
+        'skipped',
+        `image ${g.image} is outside the remote's image scope (${remote.imageScope.join(', ')})`,
+      );
 
     // A version is composed and its publish started as soon as its own files are in (or failed),
     // while the files of the next ones still arrive; the publish workers run side by side.
@@ -349,7 +360,13 @@ class SyncJob {
     await this.moveAliases(ordered.filter((g) => published.has(`${g.image}\u0000${g.version}`)));
     await this.applyRetention(ordered);
     await this.flush(true);
-    return { failures: this.progress.itemsFailed, validators: documents.validators, note: null };
+    return {
+      failures: this.progress.itemsFailed,
+      validators: documents.validators,
+      note: outside.length
+        ? `${outside.length} version(s) of images outside the remote's image scope were skipped`
+        : null,
+    };
   }
 
   // ---- documents
@@ -638,24 +655,8 @@ class SyncJob {
   private async composeVersion(group: VersionGroup): Promise<boolean | (() => Promise<boolean>)> {
     const { image, version } = group;
     const key = `${image}:${version}`;
-    const record = async (outcome: ItemOutcome, error: string | null = null) => {
-      if (outcome === 'failed') this.progress.itemsFailed += 1;
-      if (outcome === 'published') this.progress.versionsPublished += 1;
-      this.progress.itemsDone += 1;
-      this.d.metrics.items.inc({ remote: this.remote.name, outcome });
-      await this.d.repo.upsertItem(this.lease.syncId, {
-        kind: 'version',
-        key,
-        image,
-        version,
-        digest: null,
-        sizeBytes: null,
-        outcome,
-        attempts: 1,
-        error,
-      });
-      await this.flush(true);
-    };
+    const record = (outcome: ItemOutcome, error: string | null = null) =>
+      this.versionOutcome(group, outcome, error);
     const wanted = group.sources.flatMap((v) =>
       v.artifacts.map((a) => ({ ...a, os: v.os, arch: v.arch, variant: v.variant })),
     );
@@ -708,6 +709,29 @@ class SyncJob {
       await record('failed', (error as Error).message);
       return false;
     }
+  }
+
+  private async versionOutcome(
+    group: VersionGroup,
+    outcome: ItemOutcome,
+    error: string | null = null,
+  ): Promise<void> {
+    if (outcome === 'failed') this.progress.itemsFailed += 1;
+    if (outcome === 'published') this.progress.versionsPublished += 1;
+    this.progress.itemsDone += 1;
+    this.d.metrics.items.inc({ remote: this.remote.name, outcome });
+    await this.d.repo.upsertItem(this.lease.syncId, {
+      kind: 'version',
+      key: `${group.image}:${group.version}`,
+      image: group.image,
+      version: group.version,
+      digest: null,
+      sizeBytes: null,
+      outcome,
+      attempts: 1,
+      error,
+    });
+    await this.flush(true);
   }
 
   private async createVersion(group: VersionGroup): Promise<Manifest> {

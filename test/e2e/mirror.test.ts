@@ -425,6 +425,37 @@ describe('mirroring an upstream Simple Streams server', () => {
     }
   }, 120_000);
 
+  it('makes versions only of the images a scoped mirror-manager may manage', async () => {
+    const scoped = (await issueIdentity(app, 'mirror-manager', ['alpine-*'], 'alpine mirror'))
+      .headers;
+    const created = await api(app, 'POST', '/v1/remotes', scoped, {
+      name: 'scoped',
+      url: nginx.url,
+      ca_pem: await readFile(cert, 'utf8'),
+      username: 'mirror',
+      password: PASSWORD,
+    });
+    expect(created.body.image_scope).toEqual(['alpine-*']);
+    const sync = await syncAndWait(app, scoped, 'scoped');
+    expect(sync).toMatchObject({ state: 'succeeded', versions_published: 1 });
+    expect(sync.error).toMatch(
+      /3 version\(s\) of images outside the remote's image scope were skipped/,
+    );
+    const versions = sync.items.filter((i: any) => i.kind === 'version');
+    expect(versions.map((i: any) => `${i.key} ${i.outcome}`)).toEqual([
+      'alpine-3.20:20261202_13:00 published',
+      'debian-12:20261201_05:24 skipped',
+      'debian-12:20261202_05:24 skipped',
+      'debian-12:20261203_05:24 skipped',
+    ]);
+    expect(versions[1].error).toMatch(/outside the remote's image scope \(alpine-\*\)/);
+    // Only Alpine's files were considered at all.
+    const files = sync.items.filter((i: any) => i.kind === 'file');
+    expect(files.length).toBeGreaterThan(0);
+    expect(files.every((i: any) => i.key.startsWith('images/alpine/'))).toBe(true);
+    expect((await api(app, 'GET', '/v1/images/debian-12', manager)).status).toBe(404);
+  }, 120_000);
+
   // ---- helpers over the test's upstream
 
   const alpineFingerprints = new Set<string>();

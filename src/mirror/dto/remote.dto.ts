@@ -192,6 +192,13 @@ export class RemoteResponseDto {
   @ApiProperty() image_name_template!: string;
   @ApiProperty({ type: String, nullable: true }) schedule!: string | null;
   @ApiProperty({ type: Number, nullable: true }) keep_latest!: number | null;
+  @ApiProperty({
+    type: [String],
+    example: ['debian-*'],
+    description:
+      'The images a sync may make versions of: the image patterns of the remote.manage grants of whoever created or last replaced the remote; other versions are skipped',
+  })
+  image_scope!: string[];
   @ApiProperty() concurrency!: number;
   @ApiProperty({ type: Number, nullable: true }) bandwidth_limit_bytes_per_second!: number | null;
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) next_sync_at!: string | null;
@@ -213,6 +220,7 @@ export class RemoteResponseDto {
       image_name_template: r.imageNameTemplate,
       schedule: r.schedule,
       keep_latest: r.keepLatest,
+      image_scope: [...r.imageScope],
       concurrency: r.concurrency,
       bandwidth_limit_bytes_per_second: r.bandwidthLimitBps,
       next_sync_at: r.nextSyncAt?.toISOString() ?? null,

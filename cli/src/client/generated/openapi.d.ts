@@ -1928,6 +1928,13 @@ export interface components {
             image_name_template: string;
             schedule: string | null;
             keep_latest: number | null;
+            /**
+             * @description The images a sync may make versions of: the image patterns of the remote.manage grants of whoever created or last replaced the remote; other versions are skipped
+             * @example [
+             *       "debian-*"
+             *     ]
+             */
+            image_scope: string[];
             concurrency: number;
             bandwidth_limit_bytes_per_second: number | null;
             /** Format: date-time */
