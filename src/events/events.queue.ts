@@ -3,14 +3,9 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import { LOGGER } from '../common/logging/logging.module';
 import type { Logger } from '../common/logging/logger';
+import { wake } from '../queue/wake';
 
 export const WEBHOOK_QUEUE = 'webhook';
-
-/**
- * How long a wake-up may wait for Redis (as publish wake-ups): BullMQ would wait for as long as
- * Redis is down, holding the request that committed the event.
- */
-const WAKE_TIMEOUT_MS = 2_000;
 
 export interface DeliveryWakeup {
   /** The deliveries to attempt: all of one event's, or a single one (retry, sweep, successor). */
@@ -39,28 +34,12 @@ export class EventsQueue {
    */
   async wake(deliveryIds: readonly string[], jobId: string, delayMs = 0): Promise<void> {
     if (deliveryIds.length === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`Redis did not answer within ${WAKE_TIMEOUT_MS} ms`)),
-        WAKE_TIMEOUT_MS,
-      );
-    });
-    const added = this.queue.add(
-      'deliver',
-      { deliveryIds },
-      { jobId, delay: delayMs, removeOnComplete: true, removeOnFail: true, attempts: 1 },
+    await wake(
+      this.queue,
+      { name: 'deliver', data: { deliveryIds }, options: { jobId, delay: delayMs } },
+      this.logger,
+      'a webhook wake-up',
+      { jobId, deliveries: deliveryIds.length },
     );
-    added.catch(() => undefined);
-    try {
-      await Promise.race([added, timeout]);
-    } catch (error) {
-      this.logger.warn(
-        { jobId, deliveries: deliveryIds.length, err: { message: (error as Error).message } },
-        'could not enqueue a webhook wake-up',
-      );
-    } finally {
-      clearTimeout(timer);
-    }
   }
 }

@@ -3,11 +3,9 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import { LOGGER } from '../common/logging/logging.module';
 import type { Logger } from '../common/logging/logger';
+import { wake } from '../queue/wake';
 
 export const MIRROR_QUEUE = 'mirror';
-
-/** How long a wake-up may wait for Redis (as publish wake-ups do). */
-const WAKE_TIMEOUT_MS = 2_000;
 
 export interface SyncWakeup {
   readonly syncId: string;
@@ -30,28 +28,12 @@ export class MirrorQueue {
 
   /** `key` deduplicates wake-ups of one sync attempt. */
   async wake(syncId: string, key = 'new'): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`Redis did not answer within ${WAKE_TIMEOUT_MS} ms`)),
-        WAKE_TIMEOUT_MS,
-      );
-    });
-    const added = this.queue.add(
-      'sync',
+    await wake(
+      this.queue,
+      { name: 'sync', data: { syncId }, options: { jobId: `${syncId}_${key}` } },
+      this.logger,
+      'a sync wake-up',
       { syncId },
-      { jobId: `${syncId}_${key}`, removeOnComplete: true, removeOnFail: true, attempts: 1 },
     );
-    added.catch(() => undefined);
-    try {
-      await Promise.race([added, timeout]);
-    } catch (error) {
-      this.logger.warn(
-        { syncId, err: { message: (error as Error).message } },
-        'could not enqueue a sync wake-up',
-      );
-    } finally {
-      clearTimeout(timer);
-    }
   }
 }

@@ -5,10 +5,11 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import type { AppConfig } from '../config/app-config';
-import { APP_CONFIG } from '../config/config.module';
 import { LOGGER } from '../common/logging/logging.module';
 import type { Logger } from '../common/logging/logger';
+import { RepeatingTask } from '../common/processes/repeating-task';
+import type { AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/config.module';
 import { MirrorQueue } from './mirror.queue';
 import { MirrorRepository } from './mirror.repository';
 import { nextRun } from './remote-fields';
@@ -20,47 +21,39 @@ import { nextRun } from './remote-fields';
  */
 @Injectable()
 export class MirrorSweeper implements OnApplicationBootstrap, OnApplicationShutdown {
-  private timer: NodeJS.Timeout | undefined;
-  private running = false;
+  private readonly task: RepeatingTask<void>;
 
   constructor(
     private readonly dataSource: DataSource,
     private readonly repo: MirrorRepository,
     private readonly queue: MirrorQueue,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-    @Inject(LOGGER) private readonly logger: Logger,
-  ) {}
+    @Inject(LOGGER) logger: Logger,
+  ) {
+    this.task = new RepeatingTask('mirror sweep', () => this.sweep(), undefined, logger);
+  }
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => void this.sweep(), this.config.mirror.sweepIntervalMs);
-    this.timer.unref();
+    this.task.start(this.config.mirror.sweepIntervalMs);
   }
 
   onApplicationShutdown(): void {
-    clearInterval(this.timer);
+    this.task.stop();
   }
 
-  async sweep(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
-    try {
-      const started = await this.dataSource.transaction(async (manager) => {
-        const ids: string[] = [];
-        for (const remote of await this.repo.dueRemotes(manager, 50)) {
-          const id = await this.repo.insertSync(manager, remote.id, 'schedule', null);
-          if (id) ids.push(id);
-          await this.repo.setNextSync(manager, remote.id, nextRun(remote.schedule, new Date()));
-        }
-        return ids;
-      });
-      for (const id of started) await this.queue.wake(id);
-      await this.repo.cancelAbandoned();
-      const due = await this.repo.runnable(this.config.mirror.sweepIntervalMs, 100);
-      for (const sync of due) await this.queue.wake(sync.id, `sweep_${sync.attempt}`);
-    } catch (error) {
-      this.logger.warn({ err: { message: (error as Error).message } }, 'mirror sweep failed');
-    } finally {
-      this.running = false;
-    }
+  private async sweep(): Promise<void> {
+    const started = await this.dataSource.transaction(async (manager) => {
+      const ids: string[] = [];
+      for (const remote of await this.repo.dueRemotes(manager, 50)) {
+        const id = await this.repo.insertSync(manager, remote.id, 'schedule', null);
+        if (id) ids.push(id);
+        await this.repo.setNextSync(manager, remote.id, nextRun(remote.schedule, new Date()));
+      }
+      return ids;
+    });
+    for (const id of started) await this.queue.wake(id);
+    await this.repo.cancelAbandoned();
+    const due = await this.repo.runnable(this.config.mirror.sweepIntervalMs, 100);
+    for (const sync of due) await this.queue.wake(sync.id, `sweep_${sync.attempt}`);
   }
 }
