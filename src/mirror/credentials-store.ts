@@ -1,8 +1,9 @@
-import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
+import { createFileOnce } from '../common/files/create-once';
 import { LOGGER } from '../common/logging/logging.module';
 import type { Logger } from '../common/logging/logger';
 import { CredentialsKey } from './credentials';
@@ -58,17 +59,8 @@ export class CredentialsStore {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const candidate = `${path}.${process.pid}.${Date.now()}`;
-    await writeFile(candidate, CredentialsKey.generateText(), { mode: 0o600, flag: 'wx' });
-    try {
-      await link(candidate, path);
+    if (await createFileOnce(path, CredentialsKey.generateText()))
       this.logger.info({ keyFile: path }, 'generated a development key for remote credentials');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    } finally {
-      await unlink(candidate);
-    }
     return CredentialsKey.parse(await readFile(path, 'utf8'));
   }
 }

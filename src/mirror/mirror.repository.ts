@@ -165,6 +165,18 @@ function mapItem(r: Record<string, unknown>): SyncItemRow {
   };
 }
 
+/** The figures a running sync keeps up to date. */
+export type SyncProgress = Pick<
+  SyncRow,
+  | 'itemsTotal'
+  | 'itemsDone'
+  | 'itemsFailed'
+  | 'bytesTotal'
+  | 'bytesFetched'
+  | 'versionsPublished'
+  | 'aliasesMoved'
+>;
+
 /** The fencing a running sync's writes carry: its worker and attempt. */
 export interface SyncLease {
   readonly syncId: string;
@@ -393,38 +405,24 @@ export class MirrorRepository {
     return { held: rows.length === 1, cancel: rows[0]?.cancel_requested ?? false };
   }
 
-  /** Progress figures of a running sync, under its lease. */
-  async progress(
-    lease: SyncLease,
-    fields: Partial<
-      Pick<
-        SyncRow,
-        | 'itemsTotal'
-        | 'itemsDone'
-        | 'itemsFailed'
-        | 'bytesTotal'
-        | 'bytesFetched'
-        | 'versionsPublished'
-        | 'aliasesMoved'
-      >
-    >,
-  ): Promise<boolean> {
-    const columns: Record<string, string> = {
-      itemsTotal: 'items_total',
-      itemsDone: 'items_done',
-      itemsFailed: 'items_failed',
-      bytesTotal: 'bytes_total',
-      bytesFetched: 'bytes_fetched',
-      versionsPublished: 'versions_published',
-      aliasesMoved: 'aliases_moved',
-    };
-    const entries = Object.entries(fields).filter(([, v]) => v !== undefined);
-    if (entries.length === 0) return true;
-    const sets = entries.map(([k], i) => `${columns[k]} = $${i + 4}`).join(', ');
+  /** Progress figures of a running sync, under its lease; false when the lease was lost. */
+  async progress(lease: SyncLease, p: SyncProgress): Promise<boolean> {
     const result = await this.dataSource.query(
-      `UPDATE mirror_sync SET ${sets}
+      `UPDATE mirror_sync SET items_total = $4, items_done = $5, items_failed = $6,
+          bytes_total = $7, bytes_fetched = $8, versions_published = $9, aliases_moved = $10
         WHERE id = $1 AND lease_owner = $2 AND attempt = $3 AND state = 'running'`,
-      [lease.syncId, lease.owner, lease.attempt, ...entries.map(([, v]) => v)],
+      [
+        lease.syncId,
+        lease.owner,
+        lease.attempt,
+        p.itemsTotal,
+        p.itemsDone,
+        p.itemsFailed,
+        p.bytesTotal,
+        p.bytesFetched,
+        p.versionsPublished,
+        p.aliasesMoved,
+      ],
     );
     return countOf(result) === 1;
   }

@@ -4,10 +4,11 @@ import {
   generateKeyPairSync,
   type KeyObject,
 } from 'node:crypto';
-import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { createFileOnce } from '../common/files/create-once';
 import type { Logger } from '../common/logging/logger';
 import { LOGGER } from '../common/logging/logging.module';
 import type { AppConfig } from '../config/app-config';
@@ -130,18 +131,9 @@ export class SigningKeys implements OnModuleInit {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
-    await mkdir(dir, { recursive: true, mode: 0o700 });
     const pem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' });
-    const candidate = `${file}.${process.pid}.${Date.now()}`;
-    await writeFile(candidate, pem, { mode: 0o600, flag: 'wx' });
-    try {
-      await link(candidate, file);
+    if (await createFileOnce(file, pem))
       this.logger.info({ keyFile: file }, 'generated a development provenance signing key');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    } finally {
-      await unlink(candidate);
-    }
     return this.readPrivate(file);
   }
 }
