@@ -115,6 +115,18 @@ export interface Supervisor {
   close(): Promise<void>;
 }
 
+interface Scrape {
+  /** The process's answer, or (no message) word that it will not answer. */
+  answered(worker: Worker, message?: Extract<Message, { type: typeof METRICS_RESPONSE }>): void;
+}
+
+/** Sends to an API process; `failed` runs if the message cannot reach it (it may have just died). */
+function sendTo(worker: Worker, message: Message, failed: () => void): void {
+  worker.send(message, undefined, (error: Error | null) => {
+    if (error) failed();
+  });
+}
+
 interface Slot {
   readonly index: number;
   worker?: Worker;
@@ -167,10 +179,12 @@ export async function superviseHttpProcesses(
   let urls: RunningServer['urls'] = {};
   let starting: { resolve(): void; reject(error: Error): void } | undefined;
   const started = new Promise<void>((resolve, reject) => (starting = { resolve, reject }));
-  const scrapes = new Map<
-    number,
-    (message: Extract<Message, { type: 'imgsrv:metrics-response' }>) => void
-  >();
+  /** Scrapes under way: the processes each still waits for. */
+  const scrapes = new Map<number, Scrape>();
+  /** A process that will not answer (it died, or the message could not reach it) is left out. */
+  const leaveOut = (worker: Worker) => {
+    for (const scrape of scrapes.values()) scrape.answered(worker);
+  };
 
   const fork = (slot: Slot) => {
     slot.ready = false;
@@ -191,15 +205,26 @@ export async function superviseHttpProcesses(
           starting = undefined;
         }
       } else if (message?.type === METRICS_RESPONSE) {
-        scrapes.get(message.id)?.(message);
+        scrapes.get(message.id)?.answered(worker, message);
       } else if (message?.type === SIBLING_WORD) {
         for (const other of slots)
-          if (other !== slot && other.worker?.isConnected()) other.worker.send(message);
+          if (other !== slot && other.worker?.isConnected())
+            sendTo(other.worker, message, () => undefined);
       }
     });
+    // A message to a process that has just died fails (EPIPE) before its exit is seen; every send
+    // passes a callback, and this catches whatever else the channel reports: the exit handler
+    // below deals with the process itself.
+    worker.on('error', (error: Error) =>
+      logger.warn(
+        { slot: slot.index, pid: worker.process.pid, error: error.message },
+        'the channel to an API process failed',
+      ),
+    );
     worker.on('exit', (code: number | null, signal: string | null) => {
       slot.ready = false;
       slot.worker = undefined;
+      leaveOut(worker);
       if (stopping) return;
       const how = signal ? `signal ${signal}` : `code ${code}`;
       if (starting) {
@@ -234,23 +259,31 @@ export async function superviseHttpProcesses(
       const asked = slots.flatMap((s) => (s.ready && s.worker?.isConnected() ? [s.worker] : []));
       const answers = await new Promise<MetricsJson[]>((resolve) => {
         const got: MetricsJson[] = [];
-        let left = asked.length;
+        const waiting = new Set(asked);
         const finish = () => {
           clearTimeout(timer);
           scrapes.delete(id);
           resolve(got);
         };
         const timer = setTimeout(() => {
-          logger.warn({ missing: left }, 'API processes did not answer a metrics scrape in time');
+          logger.warn(
+            { missing: waiting.size },
+            'API processes did not answer a metrics scrape in time',
+          );
           finish();
         }, METRICS_TIMEOUT_MS);
-        scrapes.set(id, (message) => {
-          if (message.metrics) got.push(message.metrics);
-          else logger.warn({ error: message.error }, 'an API process could not read its metrics');
-          if (--left === 0) finish();
+        scrapes.set(id, {
+          answered(worker, message) {
+            if (!waiting.delete(worker)) return;
+            if (message?.metrics) got.push(message.metrics);
+            else if (message)
+              logger.warn({ error: message.error }, 'an API process could not read its metrics');
+            if (waiting.size === 0) finish();
+          },
         });
-        if (left === 0) finish();
-        for (const worker of asked) worker.send({ type: METRICS_REQUEST, id } satisfies Message);
+        if (waiting.size === 0) finish();
+        for (const worker of asked)
+          sendTo(worker, { type: METRICS_REQUEST, id }, () => scrapes.get(id)?.answered(worker));
       });
       return Registry.merge([AggregatorRegistry.aggregate(answers), registry]).metrics();
     },

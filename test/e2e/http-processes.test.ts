@@ -221,6 +221,10 @@ describe('several API processes on one host', () => {
   it('starts a process again when one dies, and keeps serving', async () => {
     const [victim, survivor] = childPidsOf(supervisor.child.pid as number);
     process.kill(victim, 'SIGKILL');
+    // Scrapes at once, before the supervisor has heard of the death: asking a dead process for its
+    // metrics must cost that process's share of the answer, not the supervisor.
+    for (const text of await Promise.all(Array.from({ length: 8 }, () => metricsOf(supervisor))))
+      expect(text).toContain('imgsrv_http_processes');
     const replaced = await eventually('the supervisor to start another process', async () => {
       const now = childPidsOf(supervisor.child.pid as number);
       const text = await metricsOf(supervisor);
