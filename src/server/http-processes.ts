@@ -58,7 +58,8 @@ type Message =
     };
 
 function send(message: Message): void {
-  if (process.connected) process.send?.(message);
+  // A supervisor that has just died fails the write (EPIPE); this process then stops with it.
+  if (process.connected) process.send?.(message, undefined, {}, () => undefined);
 }
 
 /** The slot this process fills if it is one of a supervisor's API processes, else null. */
