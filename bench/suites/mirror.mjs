@@ -158,6 +158,7 @@ export async function mirrorSuite(ctx) {
   const curlMs = [];
   const opensslMs = [];
   const durableMs = [];
+  const serverCpuMs = [];
   const filesMs = [];
   const versionsMs = [];
   let moved = 0;
@@ -217,6 +218,7 @@ export async function mirrorSuite(ctx) {
       // The end is the sync's own finished_at (the server's clock, which is this machine's): polling
       // finely enough to see the end to the millisecond would load the server being measured (each
       // poll reads the sync and its items), so the bench polls as a client would, every 250 ms.
+      const cpu0 = await cpuMsOf(server.pid);
       const t0 = Date.now();
       const started = await api.post(`/v1/remotes/bench-${tag}/sync`, {});
       let sync;
@@ -226,6 +228,7 @@ export async function mirrorSuite(ctx) {
         if (sync.state !== 'queued' && sync.state !== 'running') break;
       }
       const ms = Date.parse(sync.finished_at) - t0;
+      serverCpuMs.push((await cpuMsOf(server.pid)) - cpu0);
       if (sync.state !== 'succeeded')
         throw new Error(`bench sync ${tag} ${sync.state}: ${sync.error}`);
       if (sync.bytes_fetched !== bytes)
@@ -249,7 +252,7 @@ export async function mirrorSuite(ctx) {
       await reference();
     }
     log(
-      `mirror ${r + 1}/${runs}: sync ${(syncMs.at(-1) / 1000).toFixed(2)} s (files ${(filesMs.at(-1) / 1000).toFixed(2)} s, versions ${(versionsMs.at(-1) / 1000).toFixed(2)} s), curl+openssl ${(referenceMs.at(-1) / 1000).toFixed(2)} s ` +
+      `mirror ${r + 1}/${runs}: sync ${(syncMs.at(-1) / 1000).toFixed(2)} s (server CPU ${(serverCpuMs.at(-1) / 1000).toFixed(2)} s; files ${(filesMs.at(-1) / 1000).toFixed(2)} s, versions ${(versionsMs.at(-1) / 1000).toFixed(2)} s), curl+openssl ${(referenceMs.at(-1) / 1000).toFixed(2)} s ` +
         `(curl ${(curlMs.at(-1) / 1000).toFixed(2)} s, openssl ${(opensslMs.at(-1) / 1000).toFixed(2)} s; dd conv=fsync ${(durableMs.at(-1) / 1000).toFixed(2)} s) for ${fmtBytes(bytes)}`,
     );
     await rm(tree, { recursive: true, force: true });
@@ -271,9 +274,23 @@ export async function mirrorSuite(ctx) {
       curl_ms: curlMs,
       openssl_ms: opensslMs,
       dd_fsync_ms: durableMs,
+      server_cpu_ms: serverCpuMs,
       files_phase_ms: filesMs,
       versions_phase_ms: versionsMs,
       bytes: moved,
     },
   });
 }
+
+/**
+ * CPU time (user + system, every thread) the process has used, in ms: what a sync costs the
+ * server, steadier between runs than the wall time on a shared machine.
+ */
+async function cpuMsOf(pid) {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+
+/** sysconf(_SC_CLK_TCK): 100 on Linux's usual builds (getconf CLK_TCK). */
+const CLOCK_TICKS = 100;
