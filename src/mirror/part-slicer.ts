@@ -13,6 +13,8 @@ export interface SliceOptions {
   readonly send: (part: number, body: Readable, length: number) => Promise<void>;
   /** Called for every run of bytes before it is passed on (a rate limit waits here). */
   readonly beforeChunk?: (bytes: number) => Promise<void> | void;
+  /** Sees every run of bytes, in order, before it is passed on (another hash of the file). */
+  readonly observe?: (run: Buffer) => Promise<void> | void;
 }
 
 export class SliceError extends Error {}
@@ -63,6 +65,7 @@ export async function sliceIntoParts(source: Readable, options: SliceOptions): P
     pending = [];
     pendingBytes = 0;
     await options.beforeChunk?.(bytes);
+    await options.observe?.(run);
     await write(target, run);
   };
   try {

@@ -8,6 +8,7 @@ import type { Actor } from '../auth/actor';
 import { globToRegExp } from '../auth/image-glob';
 import { BlobReader } from '../cas/blob-reader';
 import { PartReceiver } from '../cas/part-receiver';
+import { ResumableSha256 } from '../cas/sha256-state';
 import { isOpen } from '../cas/upload-state';
 import { UploadService } from '../cas/upload.service';
 import { ArtifactService } from '../catalog/artifact.service';
@@ -22,6 +23,7 @@ import { EventsService } from '../events/events.service';
 import { normalizeArchitecture } from '../incus/architecture';
 import { RetentionService } from '../lifecycle/retention.service';
 import { PublishService } from '../publish/publish.service';
+import { IncusFingerprints } from '../publish/steps/incus-fingerprints';
 import {
   importVersions,
   mirroredAliasName,
@@ -69,6 +71,12 @@ class Stopped extends Error {
 interface WantedFile {
   readonly item: StreamsItem;
   readonly digest: string;
+  /**
+   * For a root image: the metadata tarball it pairs with. Fetched from its first byte after that
+   * tarball is in the store, the root is also hashed after the tarball's bytes on the way in, which
+   * gives the pair's combined fingerprint, so its publish need not read the root again.
+   */
+  readonly metadata?: StreamsItem;
 }
 
 /** One imgsrv version the sync composes: upstream products of one image and serial. */
@@ -107,6 +115,7 @@ export class SyncRunner {
     private readonly catalogPort: CatalogPort,
     private readonly artifacts: ArtifactService,
     private readonly publish: PublishService,
+    private readonly fingerprints: IncusFingerprints,
     private readonly aliases: AliasesService,
     private readonly aliasRows: AliasRepository,
     private readonly retention: RetentionService,
@@ -225,6 +234,7 @@ export class SyncRunner {
       catalogPort: this.catalogPort,
       artifacts: this.artifacts,
       publish: this.publish,
+      fingerprints: this.fingerprints,
       aliases: this.aliases,
       aliasRows: this.aliasRows,
       retention: this.retention,
@@ -249,6 +259,7 @@ class SyncJob {
   private readonly d: SyncRunner['deps'];
   private upstream: Upstream | null = null;
   private readonly failedDigests = new Set<string>();
+  private settledOf: (sha: string) => Promise<void> | undefined = () => undefined;
   private readonly rate: RateLimit | null;
   private flushing: Promise<void> = Promise.resolve();
   private lastFlush = 0;
@@ -318,8 +329,12 @@ class SyncJob {
     const filesOf = (g: VersionGroup) =>
       g.sources.flatMap((v) => v.artifacts.flatMap((a) => [a.metadata, a.root]));
     for (const g of ordered)
-      for (const item of filesOf(g))
-        files.set(item.sha256, { item, digest: `sha256:${item.sha256}` });
+      for (const { metadata, root } of g.sources.flatMap((v) => v.artifacts)) {
+        if (!files.has(metadata.sha256))
+          files.set(metadata.sha256, { item: metadata, digest: `sha256:${metadata.sha256}` });
+        if (!files.has(root.sha256))
+          files.set(root.sha256, { item: root, digest: `sha256:${root.sha256}`, metadata });
+      }
 
     this.progress.itemsTotal = files.size + groups.size;
     this.progress.bytesTotal = [...files.values()].reduce((n, f) => n + f.item.size, 0);
@@ -334,7 +349,11 @@ class SyncJob {
     // A version is composed and its publish started as soon as its own files are in (or failed),
     // while the files of the next ones still arrive; the publish workers run side by side.
     const settled = new Map([...files.keys()].map((sha) => [sha, settlement()]));
-    const copying = this.copyFiles([...files.values()], (sha) => settled.get(sha)?.resolve());
+    const copying = this.copyFiles(
+      [...files.values()],
+      (sha) => settled.get(sha)?.resolve(),
+      (sha) => settled.get(sha)?.promise,
+    );
     copying.catch((error: unknown) => {
       for (const s of settled.values()) s.reject(error);
     });
@@ -419,8 +438,17 @@ class SyncJob {
 
   // ---- files
 
-  /** Copies what the store lacks, `concurrency` at a time; `settle` hears of each file's end. */
-  private async copyFiles(files: WantedFile[], settle: (sha: string) => void): Promise<void> {
+  /**
+   * Copies what the store lacks, `concurrency` at a time; `settle` hears of each file's end, and
+   * `settledOf` answers when a file has ended. A metadata tarball comes before the roots it pairs
+   * with, so a root waiting for its tarball never waits for a file not yet begun.
+   */
+  private async copyFiles(
+    files: WantedFile[],
+    settle: (sha: string) => void,
+    settledOf: (sha: string) => Promise<void> | undefined,
+  ): Promise<void> {
+    this.settledOf = settledOf;
     const trusted = await this.d.blobs.trustedSizes(files.map((f) => f.digest));
     const missing: WantedFile[] = [];
     for (const f of files) {
@@ -488,7 +516,7 @@ class SyncJob {
    * new one. False when the store had it already.
    */
   private async copyFile(file: WantedFile, counted: (bytes: number) => void): Promise<boolean> {
-    const { uploads, parts } = this.d;
+    const { uploads } = this.d;
     const partSize = this.d.config.mirror.partSizeBytes;
     const size = file.item.size;
     let uploadId = await this.resumable(file);
@@ -521,6 +549,61 @@ class SyncJob {
       listed.set(n, { etag: p.etag, sizeBytes: p.sizeBytes });
     }
     const offset = whole * partSize;
+    const combined = offset === 0 ? await this.combinedHash(file) : null;
+    try {
+      await this.transfer(file, uploadId, offset, whole, listed, counted, combined);
+      return await this.completeUpload(file, uploadId, listed, combined);
+    } finally {
+      combined?.hash.dispose();
+    }
+  }
+
+  /**
+   * For a root fetched from its first byte: a hash that has seen its metadata tarball's bytes (the
+   * tarball's transfer waited for, when it is under way), to be continued over the root's. Null when
+   * the tarball is not in the store.
+   */
+  private async combinedHash(
+    file: WantedFile,
+  ): Promise<{ hash: ResumableSha256; metadataDigest: string } | null> {
+    if (!file.metadata) return null;
+    const metadataDigest = `sha256:${file.metadata.sha256}`;
+    let hash: ResumableSha256 | undefined;
+    try {
+      await this.settledOf(file.metadata.sha256);
+      if (!(await this.d.blobs.trustedSizes([metadataDigest])).has(metadataDigest)) return null;
+      hash = await ResumableSha256.create();
+      for await (const chunk of (await this.d.blobs.readBlob(metadataDigest)).stream)
+        await hash.update(chunk as Buffer);
+      return { hash, metadataDigest };
+    } catch (error) {
+      // Only a saving: the publish computes the fingerprint when the transfer did not.
+      hash?.dispose();
+      this.d.logger.warn(
+        {
+          remote: this.remote.name,
+          path: file.item.path,
+          err: { message: (error as Error).message },
+        },
+        'could not hash the metadata tarball before its root; the publish will',
+      );
+      return null;
+    }
+  }
+
+  /** The file's bytes from `offset` on, into the session's parts from `whole + 1`. */
+  private async transfer(
+    file: WantedFile,
+    uploadId: string,
+    offset: number,
+    whole: number,
+    listed: Map<number, { etag: string; sizeBytes: number }>,
+    counted: (bytes: number) => void,
+    combined: { hash: ResumableSha256 } | null,
+  ): Promise<void> {
+    const { parts } = this.d;
+    const partSize = this.d.config.mirror.partSizeBytes;
+    const size = file.item.size;
     if (offset < size || size === 0) {
       try {
         const response = await (this.upstream as Upstream).file(
@@ -534,6 +617,7 @@ class SyncJob {
           skipBytes: offset - response.offset,
           partSize,
           remainingBytes: size - offset,
+          observe: combined ? (run) => combined.hash.update(run) : undefined,
           beforeChunk: async (bytes) => {
             await this.rate?.take(bytes);
             counted(bytes);
@@ -562,6 +646,19 @@ class SyncJob {
         throw describeFailure(error, file.item.path);
       }
     }
+  }
+
+  /**
+   * Completes the session and waits for it to verify; then records the combined fingerprint the
+   * transfer computed, the root's bytes now being known to be the ones the index names.
+   */
+  private async completeUpload(
+    file: WantedFile,
+    uploadId: string,
+    listed: Map<number, { etag: string; sizeBytes: number }>,
+    combined: { hash: ResumableSha256; metadataDigest: string } | null,
+  ): Promise<true> {
+    const { uploads } = this.d;
     const list = [...listed.entries()]
       .sort(([a], [b]) => a - b)
       .map(([number, p]) => ({ number, etag: p.etag, sizeBytes: p.sizeBytes }));
@@ -577,6 +674,12 @@ class SyncJob {
       throw new UpstreamError(
         `${file.item.path} did not verify: ${done.failureMessage ?? done.state}`,
         false,
+      );
+    if (combined)
+      await this.d.fingerprints.record(
+        combined.metadataDigest,
+        file.digest,
+        await combined.hash.hex(),
       );
     return true;
   }

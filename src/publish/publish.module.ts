@@ -12,6 +12,7 @@ import { PublishSweeper } from './publish.sweeper';
 import { PublishabilityChecker } from './publishability';
 import { StepRunner } from './step-runner.service';
 import { FinalizePublishStep } from './steps/finalize-publish.step';
+import { IncusFingerprints } from './steps/incus-fingerprints';
 import { IncusIndexStep } from './steps/incus-index.step';
 import { ValidateCatalogStep } from './steps/validate-catalog.step';
 
@@ -36,10 +37,11 @@ export class PublishModule {
         StepRunner,
         ValidateCatalogStep,
         IncusIndexStep,
+        IncusFingerprints,
         FinalizePublishStep,
         ...workerProviders,
       ],
-      exports: [PublishService],
+      exports: [PublishService, IncusFingerprints],
     };
   }
 }

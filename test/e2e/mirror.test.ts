@@ -253,6 +253,19 @@ describe('mirroring an upstream Simple Streams server', () => {
       expect.arrayContaining(['debian/12', 'debian/bookworm', 'debian/12/cloud']),
     );
     expect(mirrored).toEqual(upstreamDebian.filter((i) => !alpineFingerprints.has(i.fingerprint)));
+    // Each root was hashed after its metadata tarball as it arrived: the combined fingerprints were
+    // recorded before the publish that serves them began, so no publish read a root again.
+    const recorded = await sql(
+      app.database.url,
+      `SELECT f.fingerprint, f.created_at <= j.started_at AS before_publish
+         FROM incus_fingerprint f
+         JOIN streams_item i ON i.combined_sha256 = f.fingerprint
+         JOIN publish_job j ON j.version_id = i.version_id`,
+    );
+    expect(new Set(recorded.map((r) => r.fingerprint))).toEqual(
+      new Set(mirrored.map((i) => i.fingerprint)),
+    );
+    expect(recorded.every((r) => r.before_publish === true)).toBe(true);
 
     // Nothing moves the second time: the documents have not changed (conditional reads).
     const second = await syncAndWait(app, manager, 'lxc');

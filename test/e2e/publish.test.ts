@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { casKeyOf } from '../../src/cas/digest';
 import { authCall, issueIdentity, type IssuedIdentity } from '../support/auth';
 import { api } from '../support/catalog';
 import {
@@ -259,6 +262,50 @@ describe('publishing', () => {
     ]);
     expect(rows.map((r) => r.artifact_id).sort()).toEqual(artifactIds.slice(0, 2).sort());
   });
+
+  it('records the fingerprint of a metadata and root pair, and publishes the pair again without reading the root', async () => {
+    const root = await makeQcow2(dir, { seed: 'publish-repeat' });
+    const fingerprint = await combinedFingerprint(amd64Meta.path, root.path);
+    // A bound of 2 minutes: the failing publish below retries its step with backoff first.
+    const publish = async (image: string, version: string) => {
+      await composeDraft(app, w, image, version, [{ root, metadata: amd64Meta }]);
+      const accepted = await api(app, 'POST', publishPath(image, version), w);
+      expect(accepted.status).toBe(202);
+      return waitForJob(app, w, accepted.body.id, ['succeeded', 'failed'], 2400);
+    };
+    const pairRows = () =>
+      sql(
+        app.database.url,
+        'SELECT fingerprint FROM incus_fingerprint WHERE metadata_digest = $1 AND root_digest = $2',
+        [amd64Meta.sha256, root.sha256],
+      );
+    expect(await pairRows()).toEqual([]);
+    const first = await publish('repeat-a', '1');
+    expect(first.state).toBe('succeeded');
+    expect(await pairRows()).toEqual([{ fingerprint }]);
+
+    // The root's bytes are gone from the store (nothing serves them now): a daily build that
+    // repeats the pair publishes anyway, so its publish did not read them ...
+    const rootFile = join(app.dataDir, 'blobs', casKeyOf(root.sha256));
+    const saved = `${rootFile}.aside`;
+    await rename(rootFile, saved);
+    try {
+      const again = await publish('repeat-b', '1');
+      expect(again.state).toBe('succeeded');
+      expect((await streamsRowsOf(app.database.url, again.version_id))[0].combined_sha256).toBe(
+        fingerprint,
+      );
+      // ... which one whose pair is not recorded must (and here cannot).
+      await sql(app.database.url, 'DELETE FROM incus_fingerprint WHERE root_digest = $1', [
+        root.sha256,
+      ]);
+      const unrecorded = await publish('repeat-c', '1');
+      expect(unrecorded.state).toBe('failed');
+      expect(stepOf(unrecorded, 'incus_index').state).toBe('failed');
+    } finally {
+      await rename(saved, rootFile);
+    }
+  }, 180_000);
 
   it('refuses a draft citing blobs that are not trusted with their declared size, listing each', async () => {
     const other = await makeQcow2(dir, { seed: 'publish-refusal' });

@@ -17,6 +17,7 @@ import { StreamsService } from '../../streams/streams.service';
 import { IncusMetadataError } from '../../incus/metadata';
 import { IncusMetadataProbe } from '../../incus/metadata-tarball';
 import { PermanentStepError } from '../step-plan';
+import { IncusFingerprints } from './incus-fingerprints';
 import type { StepContext } from './step-context';
 
 export const METADATA_ATTACHMENT = 'incus.tar.xz';
@@ -67,7 +68,8 @@ export function eligible(
 
 /**
  * incus_index: for each eligible artifact, the combined fingerprint sha256(metadata ‖ root) by
- * streaming both blobs once (parsing metadata.yaml on the way), checked against the artifact;
+ * streaming both blobs once (parsing metadata.yaml on the way; the root not at all when the pair's
+ * fingerprint is recorded already: IncusFingerprints), checked against the artifact;
  * then the version's projection rows are replaced in the step's fenced transaction.
  */
 @Injectable()
@@ -75,6 +77,7 @@ export class IncusIndexStep {
   constructor(
     private readonly blobs: BlobReader,
     private readonly streams: StreamsService,
+    private readonly fingerprints: IncusFingerprints,
   ) {}
 
   async compute(ctx: StepContext): Promise<IndexPlan> {
@@ -135,9 +138,7 @@ export class IncusIndexStep {
         `artifact ${artifact.id} is ${artifact.architecture} but its metadata.yaml says ${metadata.architecture}`,
       );
     }
-    await pipeline((await this.blobs.readBlob(artifact.primaryBlobDigest)).stream, hashSink(hash), {
-      signal: ctx.signal,
-    });
+    const combinedSha256 = await this.combined(ctx, meta, artifact, hash);
 
     const base = `v1/images/${image.name}/versions/${version.version}/artifacts/${artifact.id}`;
     const release = metadata.properties.release ?? version.version;
@@ -152,7 +153,7 @@ export class IncusIndexStep {
       releaseTitle: metadata.properties.release_title ?? release,
       description: metadata.properties.description ?? image.description ?? null,
       serial: streamsSerial(metadata.properties, metadata.creation_date),
-      combinedSha256: await hash.hex(),
+      combinedSha256,
       metadataPath: `${base}/attachments/${meta.id}/download/${METADATA_ATTACHMENT}`,
       metadataSha256: meta.blobDigest.slice('sha256:'.length),
       metadataSizeBytes: meta.blobSizeBytes,
@@ -161,6 +162,28 @@ export class IncusIndexStep {
       rootSha256: artifact.primaryBlobDigest.slice('sha256:'.length),
       rootSizeBytes: artifact.primaryBlobSizeBytes,
     };
+  }
+
+  /**
+   * The combined fingerprint: recorded already for this pair of blobs (by an earlier publish or the
+   * mirror transfer that brought the root), or `hash` (which has seen the metadata) continued over
+   * the root, then recorded.
+   */
+  private async combined(
+    ctx: StepContext,
+    meta: AttachmentEntity,
+    artifact: ArtifactEntity,
+    hash: ResumableSha256,
+  ): Promise<string> {
+    const root = artifact.primaryBlobDigest;
+    const known = await this.fingerprints.known(meta.blobDigest, root);
+    if (known) return known;
+    await pipeline((await this.blobs.readBlob(root)).stream, hashSink(hash), {
+      signal: ctx.signal,
+    });
+    const fingerprint = await hash.hex();
+    await this.fingerprints.record(meta.blobDigest, root, fingerprint);
+    return fingerprint;
   }
 
   /** The rows, unless two artifacts would be one product's image of one type. */
