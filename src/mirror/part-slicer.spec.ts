@@ -63,6 +63,25 @@ describe('sliceIntoParts', () => {
     expect(Buffer.concat(got).equals(data.subarray(30))).toBe(true);
   });
 
+  it('shows an observer every byte passed on, in order, before the part receives it', async () => {
+    const data = bytes(100);
+    const seen: Buffer[] = [];
+    const stored: Buffer[] = [];
+    await sliceIntoParts(chunked(data, 9), {
+      firstPart: 4,
+      skipBytes: 30,
+      partSize: 10,
+      remainingBytes: 70,
+      observe: (run) => {
+        // What the observer saw is never behind what the parts received.
+        expect(Buffer.concat(seen).length).toBeGreaterThanOrEqual(Buffer.concat(stored).length);
+        seen.push(Buffer.from(run));
+      },
+      send: async (_n, body) => void stored.push(await collect(body)),
+    });
+    expect(Buffer.concat(seen).equals(data.subarray(30))).toBe(true);
+  });
+
   it('refuses a stream shorter or longer than expected', async () => {
     const send = async (_n: number, body: Readable) => {
       await collect(body).catch(() => undefined);
