@@ -579,14 +579,15 @@ class SyncJob {
     } catch (error) {
       // Only a saving: the publish computes the fingerprint when the transfer did not.
       hash?.dispose();
-      this.d.logger.warn(
-        {
-          remote: this.remote.name,
-          path: file.item.path,
-          err: { message: (error as Error).message },
-        },
-        'could not hash the metadata tarball before its root; the publish will',
-      );
+      if (!this.signal.aborted)
+        this.d.logger.warn(
+          {
+            remote: this.remote.name,
+            path: file.item.path,
+            err: { message: (error as Error).message },
+          },
+          'could not hash the metadata tarball before its root; the publish will',
+        );
       return null;
     }
   }
