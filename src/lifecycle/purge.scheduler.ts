@@ -2,7 +2,7 @@ import {
   Inject,
   Injectable,
   type OnApplicationBootstrap,
-  type OnApplicationShutdown,
+  type BeforeApplicationShutdown,
 } from '@nestjs/common';
 import { LOGGER } from '../common/logging/logging.module';
 import type { Logger } from '../common/logging/logger';
@@ -20,7 +20,7 @@ const BATCH = 500;
  * collector frees the bytes nothing else cites.
  */
 @Injectable()
-export class PurgeScheduler implements OnApplicationBootstrap, OnApplicationShutdown {
+export class PurgeScheduler implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly task: RepeatingTask<number>;
 
   constructor(
@@ -35,8 +35,8 @@ export class PurgeScheduler implements OnApplicationBootstrap, OnApplicationShut
     this.task.start(this.config.lifecycle.purgeIntervalMs);
   }
 
-  onApplicationShutdown(): void {
-    this.task.stop();
+  beforeApplicationShutdown(): Promise<void> {
+    return this.task.stop();
   }
 
   /** Purges every version that is due; returns how many. */

@@ -2,7 +2,7 @@ import {
   Inject,
   Injectable,
   type OnApplicationBootstrap,
-  type OnApplicationShutdown,
+  type BeforeApplicationShutdown,
 } from '@nestjs/common';
 import { LOGGER } from '../common/logging/logging.module';
 import type { Logger } from '../common/logging/logger';
@@ -18,7 +18,7 @@ import { RetentionService } from './retention.service';
  * PostgreSQL what is still published.
  */
 @Injectable()
-export class RetentionScheduler implements OnApplicationBootstrap, OnApplicationShutdown {
+export class RetentionScheduler implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly task: RepeatingTask<number>;
 
   constructor(
@@ -33,8 +33,8 @@ export class RetentionScheduler implements OnApplicationBootstrap, OnApplication
     this.task.start(this.config.lifecycle.retentionIntervalMs);
   }
 
-  onApplicationShutdown(): void {
-    this.task.stop();
+  beforeApplicationShutdown(): Promise<void> {
+    return this.task.stop();
   }
 
   run(): Promise<number> {

@@ -2,7 +2,7 @@ import {
   Inject,
   Injectable,
   type OnApplicationBootstrap,
-  type OnApplicationShutdown,
+  type BeforeApplicationShutdown,
 } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { LOGGER } from '../common/logging/logging.module';
@@ -20,7 +20,7 @@ import { nextRun } from './remote-fields';
  * may have none: queued ones whose wake-up was lost, running ones whose lease ran out.
  */
 @Injectable()
-export class MirrorSweeper implements OnApplicationBootstrap, OnApplicationShutdown {
+export class MirrorSweeper implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly task: RepeatingTask<void>;
 
   constructor(
@@ -37,8 +37,8 @@ export class MirrorSweeper implements OnApplicationBootstrap, OnApplicationShutd
     this.task.start(this.config.mirror.sweepIntervalMs);
   }
 
-  onApplicationShutdown(): void {
-    this.task.stop();
+  beforeApplicationShutdown(): Promise<void> {
+    return this.task.stop();
   }
 
   private async sweep(): Promise<void> {
