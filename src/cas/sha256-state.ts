@@ -230,13 +230,15 @@ export class ResumableSha256 implements RunningSha256 {
     const copy = copies.copyOf(chunk);
     const bytes = copy.byteLength;
     this.backlog += bytes;
-    thread.call(this.engine, { op: 'update', id: this.id, chunk: copy }, [copy.buffer as ArrayBuffer]).then(
-      () => this.consumed(bytes),
-      (error: Error) => {
-        this.failure ??= error;
-        this.consumed(bytes);
-      },
-    );
+    thread
+      .call(this.engine, { op: 'update', id: this.id, chunk: copy }, [copy.buffer as ArrayBuffer])
+      .then(
+        () => this.consumed(bytes),
+        (error: Error) => {
+          this.failure ??= error;
+          this.consumed(bytes);
+        },
+      );
     if (this.backlog <= BACKLOG_HIGH) return;
     return new Promise((resolve) => this.waiters.push(resolve));
   }
