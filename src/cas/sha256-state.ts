@@ -53,12 +53,7 @@ async function handle(m) {
     if (m.op === 'free') { hashers.delete(m.id); return; }
     const h = hashers.get(m.id);
     if (!h) throw new Error('no such hash');
-    if (m.op === 'update') {
-      h.update(m.chunk);
-      // A pooled copy goes back to the pool it came from; others are freed here.
-      if (!m.pooled) return parentPort.postMessage({ seq: m.seq, value: null });
-      return parentPort.postMessage({ seq: m.seq, value: null, spent: m.chunk.buffer }, [m.chunk.buffer]);
-    }
+    if (m.op === 'update') { h.update(m.chunk); return parentPort.postMessage({ seq: m.seq, value: null }); }
     if (m.op === 'save') return parentPort.postMessage({ seq: m.seq, value: h.save() });
     if (m.op === 'digest') { hashers.delete(m.id); return parentPort.postMessage({ seq: m.seq, value: h.digest('hex') }); }
     throw new Error('unknown operation ' + m.op);
@@ -116,18 +111,14 @@ class HashThread {
       },
     });
     worker.unref();
-    worker.on(
-      'message',
-      (m: { seq: number; value?: unknown; error?: string; spent?: ArrayBuffer }) => {
-        if (m.spent) copies.giveBack(m.spent);
-        const p = this.pending.get(m.seq);
-        if (!p) return;
-        this.pending.delete(m.seq);
-        if (this.pending.size === 0) worker.unref();
-        if (m.error !== undefined) p.reject(new Error(`sha256: ${m.error}`));
-        else p.resolve(m.value);
-      },
-    );
+    worker.on('message', (m: { seq: number; value?: unknown; error?: string }) => {
+      const p = this.pending.get(m.seq);
+      if (!p) return;
+      this.pending.delete(m.seq);
+      if (this.pending.size === 0) worker.unref();
+      if (m.error !== undefined) p.reject(new Error(`sha256: ${m.error}`));
+      else p.resolve(m.value);
+    });
     const fail = (error: Error) => {
       if (this.worker === worker) this.worker = undefined;
       const pending = [...this.pending.values()];
@@ -159,40 +150,6 @@ class HashThread {
   }
 }
 
-/**
- * The buffers `update` copies chunks into, handed to the hashing thread and handed back once
- * hashed: a gigabyte hashed allocates a few of them instead of a gigabyte of new memory (whose
- * page faults, zeroing and collection cost about as much as the copy itself).
- */
-class CopyPool {
-  static readonly SIZE = 1024 * 1024;
-  /** Enough for the hashing backlog of two hashes at once; more are collected. */
-  private static readonly KEEP = 40;
-  private readonly free: ArrayBuffer[] = [];
-
-  /**
-   * A copy of `chunk`, and whether it is the pool's: only a chunk that fills most of a pooled buffer
-   * (a transfer's gathered runs) gets one. A request body's 64 KiB chunks get copies of their own
-   * size, freed on the hashing thread: handing those back too cost the event loop more than it
-   * saved (the CLI's parallel push measured 8.5–12.5 s without the pool, 14.5–16 s with it).
-   */
-  copyOf(chunk: Uint8Array): { copy: Uint8Array; pooled: boolean } {
-    const pooled = chunk.byteLength > CopyPool.SIZE / 2 && chunk.byteLength <= CopyPool.SIZE;
-    const buffer = pooled
-      ? (this.free.pop() ?? new ArrayBuffer(CopyPool.SIZE))
-      : new ArrayBuffer(chunk.byteLength);
-    const copy = new Uint8Array(buffer, 0, chunk.byteLength);
-    copy.set(chunk);
-    return { copy, pooled };
-  }
-
-  giveBack(buffer: ArrayBuffer): void {
-    if (buffer.byteLength === CopyPool.SIZE && this.free.length < CopyPool.KEEP)
-      this.free.push(buffer);
-  }
-}
-
-const copies = new CopyPool();
 const thread = new HashThread();
 let nextId = 0;
 const finalizer = new FinalizationRegistry<number>((id) => thread.free(id));
@@ -233,20 +190,17 @@ export class ResumableSha256 implements RunningSha256 {
   update(chunk: Uint8Array): void | Promise<void> {
     // A copy of our own to hand over (the caller's buffer may be pooled or reused); its length is
     // read first, as transferring it detaches it.
-    const { copy, pooled } = copies.copyOf(chunk);
+    const copy = new Uint8Array(chunk.byteLength);
+    copy.set(chunk);
     const bytes = copy.byteLength;
     this.backlog += bytes;
-    thread
-      .call(this.engine, { op: 'update', id: this.id, chunk: copy, pooled }, [
-        copy.buffer as ArrayBuffer,
-      ])
-      .then(
-        () => this.consumed(bytes),
-        (error: Error) => {
-          this.failure ??= error;
-          this.consumed(bytes);
-        },
-      );
+    thread.call(this.engine, { op: 'update', id: this.id, chunk: copy }, [copy.buffer]).then(
+      () => this.consumed(bytes),
+      (error: Error) => {
+        this.failure ??= error;
+        this.consumed(bytes);
+      },
+    );
     if (this.backlog <= BACKLOG_HIGH) return;
     return new Promise((resolve) => this.waiters.push(resolve));
   }
