@@ -76,7 +76,10 @@ describe('a fresh start', () => {
 
   it('never prints the bootstrap token, and says where it is', async () => {
     const token = (await readFile(join(dataDir, 'bootstrap-token'), 'utf8')).trim();
-    const secret = token.slice(token.lastIndexOf('_') + 1);
+    // The secret is base64url and may itself hold '_': take it by position, not by the last '_'.
+    const [, id, secret] = /^imgsrv_([a-z0-9]{16})_([A-Za-z0-9_-]{43})$/.exec(token) ?? [];
+    expect(id).toBeDefined();
+    expect(secret).toHaveLength(43);
     expect(lines().filter((l) => l.includes(token) || l.includes(secret))).toEqual([]);
     const bootstrapped = lines().find((l) => l.includes('bootstrapped an auth-manager'));
     expect(JSON.parse(bootstrapped as string)).toMatchObject({
