@@ -1,9 +1,25 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { pageOf, type Page } from '../common/pagination';
+import type { Actor } from '../auth/actor';
 import type { AuditEventInput } from './audit-event.input';
 import { AuditEventRepository, type AuditEventFilter } from './audit-event.repository';
 import type { AuditEventEntity } from './audit-event.entity';
+
+/** Who an audit event names: the principal, or the server part acting on its own, and the request. */
+export interface AuditAttribution {
+  readonly principalId: string | null;
+  readonly principalName: string | null;
+  readonly requestId: string | null;
+}
+
+export function attributionOf(actor: Actor): AuditAttribution {
+  return {
+    principalId: actor.principal?.id ?? null,
+    principalName: actor.principal?.displayName ?? actor.system ?? null,
+    requestId: actor.requestId,
+  };
+}
 
 /** The append-only record of every mutation: who, what, when, and the request that did it. */
 @Injectable()
@@ -13,13 +29,11 @@ export class AuditService {
   /** Records an event inside the caller's transaction, so it commits or rolls back with it. */
   async record(manager: EntityManager, event: AuditEventInput): Promise<void> {
     await this.events.insert(manager, {
-      principalId: event.actor.principal?.id ?? null,
-      principalName: event.actor.principal?.displayName ?? event.actor.system ?? null,
+      ...attributionOf(event.actor),
       action: event.action,
       targetType: event.targetType,
       targetId: event.targetId,
       imageName: event.imageName ?? null,
-      requestId: event.actor.requestId,
       detail: { ...(event.detail ?? {}) },
     });
   }

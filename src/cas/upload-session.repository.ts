@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { UploadSessionEntity } from './cas.entities';
+import type { AuditAttribution } from '../audit/audit.service';
+import { UploadSessionEntity, type StoredPart } from './cas.entities';
 import { countOf, rowsOf } from './sql-result';
 import type { UploadState } from './upload-state';
 
@@ -32,6 +33,124 @@ export class UploadSessionRepository {
   async insert(manager: EntityManager, row: NewUploadSession): Promise<UploadSessionEntity> {
     await manager.insert(UploadSessionEntity, { verifyAttempt: 0, stagingCreated: false, ...row });
     return manager.getRepository(UploadSessionEntity).findOneByOrFail({ id: row.id });
+  }
+
+  /**
+   * Opens a session its own request verifies as the bytes arrive (a whole blob in one request),
+   * unless the digest is trusted already (null then): `verifying` from the start with its one part
+   * listed, claimed by `owner` (attempt 1) under a lease, and the audit record of its begin — one
+   * statement, one commit, as the request's latency is mostly round trips. Should the request's
+   * process die, the lease lapses and a worker's verifier finishes the session (the staged object
+   * is whole) or fails it.
+   */
+  async insertClaimed(row: {
+    readonly id: string;
+    readonly expectedDigest: string;
+    readonly expectedSizeBytes: number;
+    readonly mediaTypeHint: string | null;
+    readonly completedParts: StoredPart[];
+    readonly owner: string;
+    readonly leaseMs: number;
+    readonly ttlMs: number;
+    readonly audit: AuditAttribution & { readonly detail: Record<string, unknown> };
+  }): Promise<VerificationClaim | null> {
+    const [stamps] = rowsOf<{
+      created_at: Date;
+      expires_at: Date;
+      completed_at: Date;
+      verify_lease_until: Date;
+    }>(
+      await this.dataSource.query(
+        `WITH session AS (
+           INSERT INTO upload_session (id, expected_digest, expected_size_bytes, state,
+                                       media_type_hint, staging_created, completed_parts,
+                                       completed_at, verify_owner, verify_attempt,
+                                       verify_lease_until, created_by, expires_at)
+           SELECT $1, $2, $3, 'verifying', $4, true, $5, now(), $6, 1,
+                  now() + make_interval(secs => $7::double precision / 1000), $8,
+                  now() + make_interval(secs => $9::double precision / 1000)
+            WHERE NOT EXISTS (SELECT 1 FROM cas_blob WHERE digest = $2)
+           RETURNING id, created_at, expires_at, completed_at, verify_lease_until
+         ), audit AS (
+           INSERT INTO audit_event (principal_id, principal_name, action, target_type, target_id,
+                                    request_id, detail)
+           SELECT $8, $10, 'upload.begin', 'upload_session', session.id::text, $11, $12
+             FROM session
+         )
+         SELECT created_at, expires_at, completed_at, verify_lease_until FROM session`,
+        [
+          row.id,
+          row.expectedDigest,
+          row.expectedSizeBytes,
+          row.mediaTypeHint,
+          JSON.stringify(row.completedParts),
+          row.owner,
+          row.leaseMs,
+          row.audit.principalId,
+          row.ttlMs,
+          row.audit.principalName,
+          row.audit.requestId,
+          JSON.stringify(row.audit.detail),
+        ],
+      ),
+    );
+    if (!stamps) return null;
+    const session: UploadSessionEntity = {
+      id: row.id,
+      expectedDigest: row.expectedDigest,
+      expectedSizeBytes: row.expectedSizeBytes,
+      state: 'verifying',
+      mediaTypeHint: row.mediaTypeHint,
+      filenameHint: null,
+      failureCode: null,
+      failureMessage: null,
+      stagingToken: null,
+      stagingCreated: true,
+      stagingClearedAt: null,
+      completedParts: row.completedParts,
+      assembledAt: null,
+      verifyOwner: row.owner,
+      verifyAttempt: 1,
+      verifyLeaseUntil: stamps.verify_lease_until,
+      createdBy: row.audit.principalId,
+      expiresAt: stamps.expires_at,
+      completedAt: stamps.completed_at,
+      readyAt: null,
+      createdAt: stamps.created_at,
+      updatedAt: stamps.created_at,
+    };
+    return { session, owner: row.owner, attempt: 1 };
+  }
+
+  /**
+   * Trusts the verified object of a claimed session and closes the session, in one call (the
+   * function cas_trust_verified_upload: digest lock, deletion check, fenced update, blob row,
+   * GC mark, audit record). 'deleting': a deleter holds the object now; 'lost': the claim lapsed.
+   */
+  async trustClaimed(
+    claim: VerificationClaim,
+    objectKey: string,
+    audit: AuditAttribution & { readonly detail: Record<string, unknown> },
+  ): Promise<'ready' | 'deleting' | 'lost'> {
+    const s = claim.session;
+    const [row] = rowsOf<{ outcome: 'ready' | 'deleting' | 'lost' }>(
+      await this.dataSource.query(
+        `SELECT cas_trust_verified_upload($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) AS outcome`,
+        [
+          s.id,
+          claim.owner,
+          claim.attempt,
+          s.expectedDigest,
+          s.expectedSizeBytes,
+          objectKey,
+          audit.principalId,
+          audit.principalName,
+          audit.requestId,
+          JSON.stringify(audit.detail),
+        ],
+      ),
+    );
+    return row.outcome;
   }
 
   findById(

@@ -1,5 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
+import { DomainError } from '../../common/errors/domain-error';
 import type { ByteRange } from '../../common/http/byte-range';
 
 /**
@@ -74,6 +75,12 @@ export interface BlobStore {
   deletePart(staging: StagingRef, part: Pick<StagedPart, 'partNumber' | 'etag'>): Promise<void>;
   /** Joins the listed parts, in order, into the staged object. Idempotent once it succeeded. */
   assemble(staging: StagingRef, parts: readonly StagedPart[]): Promise<ObjectStat>;
+  /**
+   * Streams exactly `sizeBytes` bytes of `body` straight into the staged object, with no parts
+   * (a whole blob in one request; the staging area needs no createStaging, its token is null).
+   * The bytes are durable when it returns.
+   */
+  putStaged(staging: StagingRef, body: Readable, sizeBytes: number): Promise<ObjectStat>;
   /** The staged object's size, or null before assemble. */
   statStaged(staging: StagingRef): Promise<ObjectStat | null>;
   readStaged(staging: StagingRef, options?: ReadOptions): Promise<Readable>;
@@ -99,6 +106,20 @@ export interface BlobStore {
 }
 
 export const BLOB_STORE = Symbol('BLOB_STORE');
+
+/**
+ * The etag under which an upload staged in one request (putStaged) lists its only part: the
+ * staged object itself. assemble finds the object whole, or refuses (there are no parts to join).
+ */
+export const WHOLE_OBJECT_ETAG = 'one-request';
+
+/** assemble's answer to a one-request upload whose staged object is not whole. */
+export function incompleteWholeObject(): DomainError {
+  return new DomainError(
+    'UPLOAD_PART_MISMATCH',
+    'The staged object of this upload is incomplete: its request ended before the last byte.',
+  );
+}
 
 /** Keys are slash-separated lowercase segments; nothing that could climb out of a root. */
 export function assertKey(key: string): void {

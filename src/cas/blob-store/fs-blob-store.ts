@@ -20,6 +20,8 @@ import { DomainError } from '../../common/errors/domain-error';
 import {
   assertKey,
   assertStagingId,
+  incompleteWholeObject,
+  WHOLE_OBJECT_ETAG,
   type BlobStore,
   type ObjectStat,
   type PromoteResult,
@@ -221,6 +223,7 @@ export class FsBlobStore implements BlobStore {
     const expected = parts.reduce((sum, p) => sum + p.sizeBytes, 0);
     const existing = await this.statStaged(staging);
     if (existing?.sizeBytes === expected) return existing;
+    if (parts.some((p) => p.etag === WHOLE_OBJECT_ETAG)) throw incompleteWholeObject();
     if (existing) await ignoreMissing(unlink(target));
 
     if (await this.assembleInPlace(dir, parts, expected)) {
@@ -313,6 +316,21 @@ export class FsBlobStore implements BlobStore {
     } finally {
       await unlink(lock).catch(() => undefined);
     }
+  }
+
+  async putStaged(staging: StagingRef, body: Readable, sizeBytes: number): Promise<ObjectStat> {
+    const dir = this.stagingDir(staging.id);
+    const target = join(dir, 'object');
+    try {
+      await mkdir(dir, { recursive: true });
+      // The write stream flushes (fsync) before it closes: the bytes are durable on return.
+      const written = await streamToFile(target, 'wx', body);
+      if (written !== sizeBytes) throw new Error(`wrote ${written} bytes, expected ${sizeBytes}`);
+    } catch (e) {
+      await unlink(target).catch(() => undefined);
+      throw translate(e);
+    }
+    return { sizeBytes };
   }
 
   async statStaged(staging: StagingRef): Promise<ObjectStat | null> {

@@ -10,6 +10,7 @@ import {
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   ListPartsCommand,
+  PutObjectCommand,
   S3Client,
   UploadPartCommand,
   UploadPartCopyCommand,
@@ -19,6 +20,8 @@ import { DomainError } from '../../common/errors/domain-error';
 import {
   assertKey,
   assertStagingId,
+  incompleteWholeObject,
+  WHOLE_OBJECT_ETAG,
   type BlobStore,
   type ObjectStat,
   type PromoteResult,
@@ -160,11 +163,42 @@ export class S3BlobStore implements BlobStore {
     // S3 keeps one copy per part number; a part left out of CompleteMultipartUpload is dropped.
   }
 
+  async putStaged(staging: StagingRef, body: Readable, sizeBytes: number): Promise<ObjectStat> {
+    // As in putPart: the SDK never hears of the body's errors, so abort the request on one.
+    const abort = new AbortController();
+    let bodyError: unknown;
+    const onError = (e: unknown) => {
+      bodyError = e;
+      abort.abort(e);
+    };
+    body.once('error', onError);
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.stagingKey(staging.id),
+          Body: body,
+          ContentLength: sizeBytes,
+        }),
+        { abortSignal: abort.signal },
+      );
+      if (bodyError) throw bodyError;
+      return { sizeBytes };
+    } catch (e) {
+      if (bodyError) throw bodyError;
+      throw translate(e);
+    } finally {
+      body.off('error', onError);
+    }
+  }
+
   async assemble(staging: StagingRef, parts: readonly StagedPart[]): Promise<ObjectStat> {
     const expected = parts.reduce((sum, p) => sum + p.sizeBytes, 0);
     // Completed by an earlier attempt that crashed before recording it.
     const existing = await this.statStaged(staging);
     if (existing?.sizeBytes === expected) return existing;
+    if (!staging.token || parts.some((p) => p.etag === WHOLE_OBJECT_ETAG))
+      throw incompleteWholeObject();
     try {
       await this.client.send(
         new CompleteMultipartUploadCommand({
