@@ -343,6 +343,7 @@ export async function bulkSuite(ctx) {
       name: 'AWS SDK multipart upload straight to s3rver',
       samples: sdkMs.map((ms) => ms / 1000),
     },
+    target: { text: '≤ 1.3× the SDK', op: '<=', bound: 1.3 },
     extra: {
       throughput_mib_s: s3UploadMs.map((ms) => throughput(size, ms)),
       reference_throughput_mib_s: sdkMs.map((ms) => throughput(size, ms)),
@@ -417,10 +418,6 @@ async function sdkMultipart(sdk, bucket, key, file, size) {
 }
 
 /**
- * 64 KiB blobs, begin → ready, sequential: one request (PUT /v1/blobs/{digest}) against the
- * session protocol (begin, part, complete), interleaved, each blob new.
- */
-/**
  * The operator CLI pushing the same big file as a container root (`imgsrv push --rootfs`, four
  * parts at a time, 64 MiB each): hashing it, uploading it in parallel, the metadata and the draft,
  * against `openssl dgst -sha256` of the file in the same run.
@@ -483,6 +480,10 @@ async function cliPush(ctx, { server, bootstrap, file, size, bigDir, runs }) {
   });
 }
 
+/**
+ * 64 KiB blobs, begin → ready, sequential: one request (PUT /v1/blobs/{digest}) against the
+ * session protocol (begin, part, complete), interleaved, each blob new.
+ */
 async function smallBlobs(ctx, api) {
   const n = Math.max(10, ctx.settings.sequentialPublishes * 4);
   const one = [];
