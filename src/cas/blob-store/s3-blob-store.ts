@@ -93,14 +93,17 @@ export class S3BlobStore implements BlobStore {
     return staging.token;
   }
 
-  async putPart(
-    staging: StagingRef,
-    partNumber: number,
+  /**
+   * Sends a request that streams `body`. The SDK pipes the body into the request and never hears
+   * of its errors: a client that goes away mid-body would leave the S3 request waiting. Abort it,
+   * and report the body's error as it is (the client's doing, not the store's); the store's own
+   * errors go through `refine` (an error of its request's kind), then `translate`.
+   */
+  private async sendBody<T>(
     body: Readable,
-    sizeBytes: number,
-  ): Promise<StagedPart> {
-    // The SDK pipes the body into the request and never hears of its errors: a client that goes
-    // away mid-part would leave the S3 request waiting. Abort it, and report the body's error.
+    send: (signal: AbortSignal) => Promise<T>,
+    refine: (e: unknown) => unknown = (e) => e,
+  ): Promise<T> {
     const abort = new AbortController();
     let bodyError: unknown;
     const onError = (e: unknown) => {
@@ -109,28 +112,43 @@ export class S3BlobStore implements BlobStore {
     };
     body.once('error', onError);
     try {
-      const out = await this.client.send(
-        new UploadPartCommand({
-          Bucket: this.bucket,
-          Key: this.stagingKey(staging.id),
-          UploadId: this.uploadIdOf(staging),
-          PartNumber: partNumber,
-          Body: body,
-          ContentLength: sizeBytes,
-        }),
-        { abortSignal: abort.signal },
-      );
+      const out = await send(abort.signal);
       if (bodyError) throw bodyError;
-      return { partNumber, etag: stripQuotes(out.ETag), sizeBytes };
+      return out;
     } catch (e) {
       if (bodyError) throw bodyError;
-      if (errorName(e) === 'NoSuchUpload') {
-        throw new DomainError('UPLOAD_NOT_OPEN', 'The staging area of this upload is gone.');
-      }
-      throw translate(e);
+      throw translate(refine(e));
     } finally {
       body.off('error', onError);
     }
+  }
+
+  async putPart(
+    staging: StagingRef,
+    partNumber: number,
+    body: Readable,
+    sizeBytes: number,
+  ): Promise<StagedPart> {
+    const out = await this.sendBody(
+      body,
+      (abortSignal) =>
+        this.client.send(
+          new UploadPartCommand({
+            Bucket: this.bucket,
+            Key: this.stagingKey(staging.id),
+            UploadId: this.uploadIdOf(staging),
+            PartNumber: partNumber,
+            Body: body,
+            ContentLength: sizeBytes,
+          }),
+          { abortSignal },
+        ),
+      (e) =>
+        errorName(e) === 'NoSuchUpload'
+          ? new DomainError('UPLOAD_NOT_OPEN', 'The staging area of this upload is gone.')
+          : e,
+    );
+    return { partNumber, etag: stripQuotes(out.ETag), sizeBytes };
   }
 
   async listParts(staging: StagingRef): Promise<StagedPart[]> {
@@ -164,32 +182,18 @@ export class S3BlobStore implements BlobStore {
   }
 
   async putStaged(staging: StagingRef, body: Readable, sizeBytes: number): Promise<ObjectStat> {
-    // As in putPart: the SDK never hears of the body's errors, so abort the request on one.
-    const abort = new AbortController();
-    let bodyError: unknown;
-    const onError = (e: unknown) => {
-      bodyError = e;
-      abort.abort(e);
-    };
-    body.once('error', onError);
-    try {
-      await this.client.send(
+    await this.sendBody(body, (abortSignal) =>
+      this.client.send(
         new PutObjectCommand({
           Bucket: this.bucket,
           Key: this.stagingKey(staging.id),
           Body: body,
           ContentLength: sizeBytes,
         }),
-        { abortSignal: abort.signal },
-      );
-      if (bodyError) throw bodyError;
-      return { sizeBytes };
-    } catch (e) {
-      if (bodyError) throw bodyError;
-      throw translate(e);
-    } finally {
-      body.off('error', onError);
-    }
+        { abortSignal },
+      ),
+    );
+    return { sizeBytes };
   }
 
   async assemble(staging: StagingRef, parts: readonly StagedPart[]): Promise<ObjectStat> {
