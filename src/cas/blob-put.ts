@@ -23,7 +23,7 @@ import { CasJobs } from './cas.queue';
 import { casKeyOf, digestOfHex, isDigest, parseContentDigest, type ContentDigest } from './digest';
 import { UploadSessionRepository, type VerificationClaim } from './upload-session.repository';
 import { UploadSessions } from './upload-sessions';
-import { UploadService } from './upload.service';
+import { checkHint, UploadService } from './upload.service';
 import { toView, type UploadSessionView } from './upload.types';
 
 export interface PutBlobInput {
@@ -116,19 +116,8 @@ export class BlobPut {
         `One request carries at most ${limit} bytes here; send ${contentLength} bytes through an upload session (POST /v1/uploads).`,
         { limit_bytes: limit, size_bytes: contentLength },
       );
-    const hint = input.mediaTypeHint;
-    if (
-      hint !== undefined &&
-      hint !== null &&
-      (hint.length > 255 ||
-        [...hint].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f))
-    )
-      throw DomainError.validation([
-        {
-          pointer: '/media_type_hint',
-          detail: 'must be at most 255 characters without control characters',
-        },
-      ]);
+    const hint = checkHint(input.mediaTypeHint, '/media_type_hint');
+    if (hint.length) throw DomainError.validation(hint);
     const contentDigest = parseContentDigest(input.contentDigest);
     if (contentDigest.kind === 'malformed')
       throw DomainError.validation([

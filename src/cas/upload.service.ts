@@ -34,7 +34,8 @@ import {
 } from './upload.types';
 import { UploadVerifier } from './upload-verifier';
 
-function checkHint(value: string | null | undefined, pointer: string): FieldError[] {
+/** A media type or file name hint: at most MAX_HINT_LENGTH characters, no control characters. */
+export function checkHint(value: string | null | undefined, pointer: string): FieldError[] {
   if (value === undefined || value === null) return [];
   if (
     typeof value !== 'string' ||

@@ -1,5 +1,8 @@
 import type { Logger } from '../logging/logger';
 
+/** How long `stop()` waits for a run under way. */
+const STOP_WAIT_MS = 10_000;
+
 /**
  * Background work run every `everyMs` (0 or less: never), never twice at once in one process: a
  * run still going when the next is due makes that one a no-op. A failed run is logged as a
@@ -7,9 +10,6 @@ import type { Logger } from '../logging/logger';
  * Owners start it in onApplicationBootstrap and await `stop()` in beforeApplicationShutdown, while
  * the database a run uses is still open.
  */
-/** How long `stop()` waits for a run under way. */
-const STOP_WAIT_MS = 10_000;
-
 export class RepeatingTask<T> {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<T> | null = null;
