@@ -10,11 +10,16 @@
  * layout() -> { size, h, Nl, Nh, data, num, md_len }   byte offsets in SHA256_CTX
  * init() -> Buffer                                    a fresh state
  * update(state, bytes)                                hashes a Uint8Array into the state
+ * updateAsync(state, bytes) -> Promise<void>          the same on a thread of libuv's pool
  * digest(state) -> Buffer                             the 32-byte digest; the state is unchanged
  *
- * Every call is synchronous: the caller runs it on a thread of its own (a worker thread).
+ * update and digest are synchronous: a caller on the event loop runs them on a thread of its own
+ * (a worker thread). updateAsync holds references to both buffers until it settles and reads the
+ * bytes in place, without a copy; its caller must not touch the state (nor change the bytes)
+ * before the promise settles, so one state has at most one update in flight.
  */
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <node_api.h>
@@ -107,6 +112,99 @@ static napi_value update(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* One updateAsync call: what the pool thread hashes, and what keeps its buffers alive meanwhile. */
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref state_ref;
+  napi_ref bytes_ref;
+  SHA256_CTX *ctx;
+  const unsigned char *bytes;
+  size_t length;
+  int ok;
+} update_job;
+
+static void update_execute(napi_env env, void *data) {
+  (void)env;
+  update_job *job = data;
+  job->ok = job->length == 0 || SHA256_Update(job->ctx, job->bytes, job->length) == 1;
+}
+
+static void update_complete(napi_env env, napi_status status, void *data) {
+  update_job *job = data;
+  napi_delete_reference(env, job->state_ref);
+  napi_delete_reference(env, job->bytes_ref);
+  napi_delete_async_work(env, job->work);
+  napi_value outcome;
+  if (status == napi_ok && job->ok) {
+    napi_get_undefined(env, &outcome);
+    napi_resolve_deferred(env, job->deferred, outcome);
+  } else {
+    napi_value message;
+    napi_create_string_utf8(env, "sha256: SHA256_Update failed", NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, NULL, message, &outcome);
+    napi_reject_deferred(env, job->deferred, outcome);
+  }
+  free(job);
+}
+
+static napi_value update_async(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2) {
+    napi_throw_type_error(env, NULL, "sha256: updateAsync(state, bytes)");
+    return NULL;
+  }
+  SHA256_CTX *ctx = state_arg(env, argv[0]);
+  if (!ctx) return NULL;
+  bool is_typedarray;
+  CHECK(env, napi_is_typedarray(env, argv[1], &is_typedarray));
+  if (!is_typedarray) {
+    napi_throw_type_error(env, NULL, "sha256: bytes must be a Uint8Array");
+    return NULL;
+  }
+  napi_typedarray_type type;
+  size_t length;
+  void *bytes;
+  CHECK(env, napi_get_typedarray_info(env, argv[1], &type, &length, &bytes, NULL, NULL));
+  if (type != napi_uint8_array) {
+    napi_throw_type_error(env, NULL, "sha256: bytes must be a Uint8Array");
+    return NULL;
+  }
+  update_job *job = calloc(1, sizeof(update_job));
+  if (!job) {
+    napi_throw_error(env, NULL, "sha256: out of memory");
+    return NULL;
+  }
+  job->ctx = ctx;
+  job->bytes = bytes;
+  job->length = length;
+  napi_value promise, name;
+  if (napi_create_promise(env, &job->deferred, &promise) != napi_ok) {
+    free(job);
+    napi_throw_error(env, NULL, "sha256: napi_create_promise failed");
+    return NULL;
+  }
+  /* From here the promise exists: failures reject it rather than throw. */
+  if (napi_create_reference(env, argv[0], 1, &job->state_ref) != napi_ok ||
+      napi_create_reference(env, argv[1], 1, &job->bytes_ref) != napi_ok ||
+      napi_create_string_utf8(env, "sha256.update", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, update_execute, update_complete, job, &job->work) !=
+          napi_ok ||
+      napi_queue_async_work(env, job->work) != napi_ok) {
+    if (job->work) napi_delete_async_work(env, job->work);
+    if (job->state_ref) napi_delete_reference(env, job->state_ref);
+    if (job->bytes_ref) napi_delete_reference(env, job->bytes_ref);
+    napi_value message, error;
+    napi_create_string_utf8(env, "sha256: could not queue the update", NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, NULL, message, &error);
+    napi_reject_deferred(env, job->deferred, error);
+    free(job);
+  }
+  return promise;
+}
+
 static napi_value digest(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -133,6 +231,7 @@ NAPI_MODULE_INIT() {
       {"layout", NULL, layout, NULL, NULL, NULL, napi_enumerable, NULL},
       {"init", NULL, init, NULL, NULL, NULL, napi_enumerable, NULL},
       {"update", NULL, update, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"updateAsync", NULL, update_async, NULL, NULL, NULL, napi_enumerable, NULL},
       {"digest", NULL, digest, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(methods) / sizeof(methods[0]), methods) !=

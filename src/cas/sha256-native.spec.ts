@@ -19,7 +19,7 @@ describe('the native SHA-256 and its saved state', () => {
     tag = wasm.save().slice(0, 4);
   });
 
-  it('is what the hashing thread runs', async () => {
+  it('is what resumable hashes run', async () => {
     expect(await resumableSha256Engine()).toBe('native');
   });
 
@@ -85,6 +85,17 @@ describe('the native SHA-256 and its saved state', () => {
     otherLength.writeUInt32LE(64, 108);
     expect(() => ctxFromSaved(otherLength, layout, tag)).toThrow(/not a SHA-256 state/);
     await expect(ResumableSha256.create(otherTag)).rejects.toThrow(/incompatible/);
+  });
+
+  it('hashes on the pool as update does, one settled call after another', async () => {
+    const data = randomBytes(3_000_001);
+    const state = addon.init();
+    for (let offset = 0; offset < data.length; offset += 777_777)
+      await addon.updateAsync(state, data.subarray(offset, offset + 777_777));
+    await addon.updateAsync(state, new Uint8Array(0));
+    expect(addon.digest(state).toString('hex')).toBe(sha256(data));
+    expect(() => addon.updateAsync(Buffer.alloc(3), data)).toThrow(/state must be a Buffer/);
+    expect(() => addon.updateAsync(state, 'x' as unknown as Uint8Array)).toThrow(/Uint8Array/);
   });
 
   it('refuses a state Buffer of the wrong size in the addon', () => {

@@ -7,6 +7,8 @@ export interface Sha256Addon {
   layout(): Sha256CtxLayout;
   init(): Buffer;
   update(state: Buffer, bytes: Uint8Array): void;
+  /** update on a thread of libuv's pool; neither buffer may be touched until it settles. */
+  updateAsync(state: Buffer, bytes: Uint8Array): Promise<void>;
   digest(state: Buffer): Buffer;
 }
 

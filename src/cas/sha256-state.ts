@@ -5,11 +5,15 @@ import {
   ctxFromSaved,
   loadSha256Addon,
   savedFromCtx,
-  SHA256_ADDON_PATH,
+  type Sha256Addon,
   type Sha256CtxLayout,
 } from './sha256-native';
 
-/** A SHA-256 in progress. `update` answers a promise when the caller should wait (backpressure). */
+/**
+ * A SHA-256 in progress. `update` answers a promise when the caller should wait (backpressure).
+ * The hasher may read a chunk after `update` returns: a chunk given must not change afterwards
+ * (streams never reuse a chunk they passed on).
+ */
 export interface RunningSha256 {
   update(chunk: Uint8Array): void | Promise<void>;
   /** The digest as 64 hex digits; the hasher is finished afterwards. */
@@ -17,36 +21,21 @@ export interface RunningSha256 {
 }
 
 /**
- * The hashing thread: SHA-256 instances by id, fed in message order, each either the native one
- * (native/sha256: OpenSSL's SHA256_CTX in a Buffer, hashed by the same code as node:crypto, with
- * the CPU's SHA instructions where there are any) or, where that addon cannot load, hash-wasm's,
- * whose WebAssembly hashes at about sha256sum's speed. Either runs here, beside the thread that
- * receives and stores the bytes, instead of on it. The main thread converts between the two
- * states (sha256-native.ts), so the thread only ever sees its own kind.
+ * The hashing thread, for a process where the native addon (native/sha256) cannot load:
+ * hash-wasm's SHA-256 instances by id, fed in message order. Its WebAssembly hashes at about
+ * sha256sum's speed, so it runs here, beside the thread that receives and stores the bytes.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const native = workerData.native ? require(workerData.native) : null;
 const { createSHA256 } = require(workerData.hashWasm);
 const hashers = new Map();
 let queue = Promise.resolve();
 parentPort.on('message', (m) => { queue = queue.then(() => handle(m)); });
-function nativeHasher(ctx) {
-  return {
-    update: (chunk) => native.update(ctx, chunk),
-    save: () => Uint8Array.from(ctx),
-    digest: () => native.digest(ctx).toString('hex'),
-  };
-}
 async function handle(m) {
   try {
     if (m.op === 'create') {
-      let h;
-      if (native) h = nativeHasher(m.state ? Buffer.from(m.state) : native.init());
-      else {
-        h = await createSHA256();
-        if (m.state) h.load(m.state); else h.init();
-      }
+      const h = await createSHA256();
+      if (m.state) h.load(m.state); else h.init();
       hashers.set(m.id, h);
       return parentPort.postMessage({ seq: m.seq, value: null });
     }
@@ -63,10 +52,10 @@ async function handle(m) {
 }
 `;
 
-/** The engine the hashing thread runs, and the tag saved states carry. */
+/** The engine this process hashes with, and the tag saved states carry. */
 interface Engine {
-  /** The native addon's SHA256_CTX layout, or null for hash-wasm. */
-  readonly native: Sha256CtxLayout | null;
+  /** The native addon and its SHA256_CTX layout, or null: hash-wasm on the hashing thread. */
+  readonly native: { readonly addon: Sha256Addon; readonly layout: Sha256CtxLayout } | null;
   /** hash-wasm's tag of its SHA-256 state (the first four bytes of a saved state). */
   readonly tag: Uint8Array;
 }
@@ -80,12 +69,14 @@ function hashEngine(): Promise<Engine> {
     wasm.init();
     const tag = wasm.save().slice(0, 4);
     const loaded = loadSha256Addon();
-    return { native: 'addon' in loaded ? loaded.addon.layout() : null, tag };
+    const native =
+      'addon' in loaded ? { addon: loaded.addon, layout: loaded.addon.layout() } : null;
+    return { native, tag };
   })();
   return engine;
 }
 
-/** Which SHA-256 the hashing thread runs in this process. */
+/** Which SHA-256 this process's resumable hashes run. */
 export async function resumableSha256Engine(): Promise<'native' | 'wasm'> {
   return (await hashEngine()).native ? 'native' : 'wasm';
 }
@@ -101,14 +92,11 @@ class HashThread {
   private seq = 0;
   private readonly pending = new Map<number, Pending>();
 
-  private ensure(native: boolean): Worker {
+  private ensure(): Worker {
     if (this.worker) return this.worker;
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: {
-        hashWasm: require.resolve('hash-wasm'),
-        native: native ? SHA256_ADDON_PATH : null,
-      },
+      workerData: { hashWasm: require.resolve('hash-wasm') },
     });
     worker.unref();
     worker.on('message', (m: { seq: number; value?: unknown; error?: string }) => {
@@ -131,12 +119,8 @@ class HashThread {
     return worker;
   }
 
-  call(
-    engine: Engine,
-    message: Record<string, unknown>,
-    transfer: ArrayBuffer[] = [],
-  ): Promise<unknown> {
-    const worker = this.ensure(engine.native !== null);
+  call(message: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<unknown> {
+    const worker = this.ensure();
     const seq = ++this.seq;
     return new Promise((resolve, reject) => {
       if (this.pending.size === 0) worker.ref();
@@ -150,57 +134,155 @@ class HashThread {
   }
 }
 
+/** Where a ResumableSha256's state lives and its bytes are hashed. */
+interface HashBackend {
+  /** Hashes `chunk` after every chunk given before it; `done` hears when (and of a failure). */
+  update(chunk: Uint8Array, done: (error?: Error) => void): void;
+  /** The saved form of the state after every chunk given so far. */
+  save(): Promise<Buffer>;
+  hex(): Promise<string>;
+  dispose(): void;
+}
+
+/**
+ * The native SHA-256 (OpenSSL's, with the CPU's SHA instructions where there are any): the state
+ * is a SHA256_CTX in a Buffer on this thread, each update hashes the caller's chunk in place on a
+ * thread of libuv's pool, one at a time per state, so no byte is copied or sent anywhere.
+ */
+class NativeBackend implements HashBackend {
+  private readonly queue: { chunk: Uint8Array; done: (error?: Error) => void }[] = [];
+  private running = false;
+  private idle: (() => void)[] = [];
+
+  constructor(
+    private readonly native: NonNullable<Engine['native']>,
+    private readonly tag: Uint8Array,
+    private readonly ctx: Buffer,
+  ) {}
+
+  update(chunk: Uint8Array, done: (error?: Error) => void): void {
+    this.queue.push({ chunk, done });
+    if (!this.running) this.next();
+  }
+
+  private next(): void {
+    const job = this.queue.shift();
+    if (!job) {
+      this.running = false;
+      const idle = this.idle;
+      this.idle = [];
+      for (const resolve of idle) resolve();
+      return;
+    }
+    this.running = true;
+    this.native.addon.updateAsync(this.ctx, job.chunk).then(
+      () => {
+        job.done();
+        this.next();
+      },
+      (error: Error) => {
+        job.done(error);
+        this.next();
+      },
+    );
+  }
+
+  private settled(): Promise<void> {
+    return this.running ? new Promise((resolve) => this.idle.push(resolve)) : Promise.resolve();
+  }
+
+  async save(): Promise<Buffer> {
+    await this.settled();
+    return savedFromCtx(this.ctx, this.native.layout, this.tag);
+  }
+
+  async hex(): Promise<string> {
+    await this.settled();
+    return this.native.addon.digest(this.ctx).toString('hex');
+  }
+
+  dispose(): void {
+    for (const job of this.queue.splice(0)) job.done();
+  }
+}
+
+/** hash-wasm's SHA-256 on the hashing thread (a process where the addon does not load). */
+class ThreadBackend implements HashBackend {
+  constructor(private readonly id: number) {
+    finalizer.register(this, id, this);
+  }
+
+  static async create(state: Uint8Array | null): Promise<ThreadBackend> {
+    const id = ++nextId;
+    await thread.call({ op: 'create', id, state: state ? Uint8Array.from(state) : null });
+    return new ThreadBackend(id);
+  }
+
+  update(chunk: Uint8Array, done: (error?: Error) => void): void {
+    // A copy of our own to hand over: transferring detaches it, and the caller keeps its chunk.
+    const copy = new Uint8Array(chunk.byteLength);
+    copy.set(chunk);
+    thread.call({ op: 'update', id: this.id, chunk: copy }, [copy.buffer]).then(() => done(), done);
+  }
+
+  async save(): Promise<Buffer> {
+    return Buffer.from((await thread.call({ op: 'save', id: this.id })) as Uint8Array);
+  }
+
+  async hex(): Promise<string> {
+    return (await thread.call({ op: 'digest', id: this.id })) as string;
+  }
+
+  dispose(): void {
+    finalizer.unregister(this);
+    thread.free(this.id);
+  }
+}
+
 const thread = new HashThread();
 let nextId = 0;
 const finalizer = new FinalizationRegistry<number>((id) => thread.free(id));
 
-/** Bytes handed to the hashing thread but not hashed yet, above which `update` asks to wait. */
+/** Bytes given to `update` but not hashed yet, above which `update` asks to wait. */
 const BACKLOG_HIGH = 16 * 1024 * 1024;
 
 /**
  * A SHA-256 whose state can be saved and later resumed, in another process if need be: the
- * running hash of an upload lives in PostgreSQL between parts. Hashing happens on the hashing
- * thread; `update` copies the chunk there and answers a promise when too much is waiting.
+ * running hash of an upload lives in PostgreSQL between parts. Hashing happens off the event
+ * loop (NativeBackend, or ThreadBackend where the addon cannot load); `update` answers a promise
+ * when too much is waiting.
  */
 export class ResumableSha256 implements RunningSha256 {
   private backlog = 0;
   private failure: Error | undefined;
   private waiters: (() => void)[] = [];
 
-  private constructor(
-    private readonly id: number,
-    private readonly engine: Engine,
-  ) {
-    finalizer.register(this, id);
-  }
+  private constructor(private readonly backend: HashBackend) {}
 
-  /** A fresh hash, or one continuing from a saved state (rejects a state it cannot load). */
-  static async create(state?: Uint8Array | null): Promise<ResumableSha256> {
-    const engine = await hashEngine();
-    const id = ++nextId;
-    const loaded = !state
-      ? null
-      : engine.native
-        ? ctxFromSaved(state, engine.native, engine.tag)
-        : Uint8Array.from(state);
-    await thread.call(engine, { op: 'create', id, state: loaded });
-    return new ResumableSha256(id, engine);
+  /**
+   * A fresh hash, or one continuing from a saved state (rejects a state it cannot load).
+   * `engine: 'wasm'` asks for the hashing thread's hash-wasm even where the addon loads: what a
+   * process without the addon runs, for the tests that move states between the two.
+   */
+  static async create(
+    state?: Uint8Array | null,
+    options: { engine?: 'wasm' } = {},
+  ): Promise<ResumableSha256> {
+    const { native, tag } = await hashEngine();
+    if (native && options.engine !== 'wasm') {
+      const ctx = state ? ctxFromSaved(state, native.layout, tag) : native.addon.init();
+      return new ResumableSha256(new NativeBackend(native, tag, ctx));
+    }
+    return new ResumableSha256(await ThreadBackend.create(state ?? null));
   }
 
   update(chunk: Uint8Array): void | Promise<void> {
-    // A copy of our own to hand over (the caller's buffer may be pooled or reused); its length is
-    // read first, as transferring it detaches it.
-    const copy = new Uint8Array(chunk.byteLength);
-    copy.set(chunk);
-    const bytes = copy.byteLength;
+    const bytes = chunk.byteLength;
     this.backlog += bytes;
-    thread.call(this.engine, { op: 'update', id: this.id, chunk: copy }, [copy.buffer]).then(
-      () => this.consumed(bytes),
-      (error: Error) => {
-        this.failure ??= error;
-        this.consumed(bytes);
-      },
-    );
+    this.backend.update(chunk, (error) => {
+      if (error) this.failure ??= error;
+      this.consumed(bytes);
+    });
     if (this.backlog <= BACKLOG_HIGH) return;
     return new Promise((resolve) => this.waiters.push(resolve));
   }
@@ -216,22 +298,20 @@ export class ResumableSha256 implements RunningSha256 {
 
   /** The state after every byte given so far. */
   async save(): Promise<Buffer> {
-    const state = (await thread.call(this.engine, { op: 'save', id: this.id })) as Uint8Array;
+    const saved = await this.backend.save();
     if (this.failure) throw this.failure;
-    const { native, tag } = this.engine;
-    return native ? savedFromCtx(state, native, tag) : Buffer.from(state);
+    return saved;
   }
 
   async hex(): Promise<string> {
-    const digest = (await thread.call(this.engine, { op: 'digest', id: this.id })) as string;
+    const digest = await this.backend.hex();
     if (this.failure) throw this.failure;
     return digest;
   }
 
-  /** Frees the state on the hashing thread (also done when the object is collected). */
+  /** Frees the state (on the hashing thread, also done when the object is collected). */
   dispose(): void {
-    finalizer.unregister(this);
-    thread.free(this.id);
+    this.backend.dispose();
   }
 
   /** The digest a saved state stands for, leaving the state usable. */

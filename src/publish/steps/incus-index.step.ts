@@ -27,12 +27,12 @@ export interface IndexPlan {
   readonly skipped: { artifact_id: string; reason: string }[];
 }
 
-/** Bytes gathered before they go to the hashing thread (fewer, larger hand-overs). */
+/** Bytes gathered before they are hashed (fewer, larger hand-overs to the pool). */
 const HASH_RUN_BYTES = 1024 * 1024;
 
 /**
- * Feeds the combined fingerprint's hash on the hashing thread, off the event loop (a mirror's
- * transfers and the API keep the loop; the hash of a 1 GiB root takes about a second of CPU).
+ * Feeds the combined fingerprint's hash, which runs off the event loop (a mirror's transfers and
+ * the API keep the loop; the hash of a 1 GiB root takes about a second of CPU).
  */
 function hashSink(hash: ResumableSha256): Writable {
   let pending: Buffer[] = [];
