@@ -4,6 +4,7 @@ import { addAbortSignal, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DomainError } from '../../common/errors/domain-error';
 import type { ObjectStat, ReadOptions } from './blob-store';
+import { DurableFileWriter } from './durable-writer';
 
 /**
  * The filesystem under the fs store: errno translation (a full disk is STORAGE_FULL, an absent
@@ -118,6 +119,7 @@ export async function syncDir(dir: string): Promise<void> {
  * Streams `body` into `path` (opened with `flags`, from `start`) and returns the bytes written.
  * The file is opened before the body is read, and flushed and closed before this returns or
  * throws: whoever cleans up after a failed body sees the file as it stays, never a late open.
+ * Writing out starts while the body arrives (DurableFileWriter), not only at the end.
  */
 export async function streamToFile(
   path: string,
@@ -125,7 +127,7 @@ export async function streamToFile(
   body: AsyncIterable<unknown> | Readable,
   start?: number,
 ): Promise<number> {
-  const out = (await open(path, flags)).createWriteStream({ start, flush: true });
+  const out = new DurableFileWriter(await open(path, flags), start);
   try {
     await pipeline(body, out);
     return out.bytesWritten;
