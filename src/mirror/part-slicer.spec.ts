@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { RateLimit, SliceError, sliceIntoParts } from './part-slicer';
+import { RateLimit, runsOf, SliceError, sliceIntoParts } from './part-slicer';
 
 const bytes = (n: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + 3) % 256));
 
@@ -106,8 +106,9 @@ describe('sliceIntoParts', () => {
     ).rejects.toThrow(/more than/);
   });
 
-  it('stops at a part the receiver refuses, and the part sees the failure', async () => {
+  it('stops at a part the receiver refuses; the part filling meanwhile sees the failure', async () => {
     const seen: number[] = [];
+    const cutShort: number[] = [];
     await expect(
       sliceIntoParts(chunked(bytes(100), 4), {
         firstPart: 1,
@@ -120,11 +121,38 @@ describe('sliceIntoParts', () => {
             body.resume();
             throw new Error('store full');
           }
-          await collect(body);
+          try {
+            await collect(body);
+          } catch {
+            cutShort.push(n);
+          }
         },
       }),
     ).rejects.toThrow('store full');
-    expect(seen).toEqual([1, 2, 3]);
+    // Part 4 may have begun while part 3 was closing, never a part after it; it never ends whole.
+    expect(seen.slice(0, 3)).toEqual([1, 2, 3]);
+    expect(seen.length).toBeLessThanOrEqual(4);
+    expect(cutShort).toEqual(seen.slice(3));
+  });
+
+  it('fills the next part while the receiver still closes the one before', async () => {
+    const events: string[] = [];
+    let releaseFirst = () => {};
+    await sliceIntoParts(chunked(bytes(40), 4), {
+      firstPart: 1,
+      skipBytes: 0,
+      partSize: 20,
+      remainingBytes: 40,
+      send: async (n, body) => {
+        await collect(body);
+        events.push(`${n} received`);
+        if (n === 1) {
+          await new Promise<void>((r) => (releaseFirst = r));
+          events.push('1 closed');
+        } else releaseFirst();
+      },
+    });
+    expect(events).toEqual(['1 received', '2 received', '1 closed']);
   });
 
   it('hands a large stream through with backpressure, byte for byte', async () => {
@@ -153,5 +181,48 @@ describe('RateLimit', () => {
     for (let i = 0; i < 5; i++) await limit.take(10_000);
     // 50,000 bytes at 100,000 B/s: the last chunk may start after 0.4 s.
     expect(Date.now() - start).toBeGreaterThanOrEqual(380);
+  });
+});
+
+describe('runsOf', () => {
+  it('gathers chunks into runs of at least the size asked, losing and reordering nothing', async () => {
+    const data = bytes(1000);
+    const runs: Buffer[][] = [];
+    for await (const run of runsOf(chunked(data, 7), 100)) runs.push(run);
+    const sizes = runs.map((r) => r.reduce((n, c) => n + c.length, 0));
+    expect(sizes.slice(0, -1).every((n) => n >= 100 && n < 107)).toBe(true);
+    expect(sizes.at(-1)).toBeGreaterThan(0);
+    expect(Buffer.concat(runs.flat()).equals(data)).toBe(true);
+  });
+
+  it('pauses the source while a run is handled', async () => {
+    const source = chunked(bytes(1000), 10);
+    for await (const _run of runsOf(source, 100)) {
+      expect(source.isPaused()).toBe(true);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  });
+
+  it('hands over what arrived, then fails as the source failed', async () => {
+    const source = new Readable({ read() {} });
+    source.push(bytes(30));
+    setTimeout(() => source.destroy(new Error('connection reset')), 5);
+    const seen: number[] = [];
+    await expect(
+      (async () => {
+        for await (const run of runsOf(source, 100)) seen.push(run.length);
+      })(),
+    ).rejects.toThrow('connection reset');
+    expect(seen).toEqual([1]);
+  });
+
+  it('fails when the source closes without ending', async () => {
+    const source = new Readable({ read() {} });
+    setTimeout(() => source.destroy(), 5);
+    await expect(
+      (async () => {
+        for await (const _run of runsOf(source, 100));
+      })(),
+    ).rejects.toThrow(/premature close/i);
   });
 });

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { PassThrough, type Readable } from 'node:stream';
+import { finished, PassThrough, type Readable } from 'node:stream';
 
 export interface SliceOptions {
   /** The part the stream's first byte (after `skipBytes`) belongs to. */
@@ -23,6 +23,13 @@ export class SliceError extends Error {}
 export const COALESCE_BYTES = 1024 * 1024;
 
 /**
+ * What a part's body holds before the slicer waits (on each side of the PassThrough): enough
+ * for the upstream to keep flowing for a while when the receiver pauses, as it does at the start
+ * of a part until the part before it is closed.
+ */
+export const PART_BUFFER_BYTES = 1024 * 1024;
+
+/**
  * Feeds one upstream response into consecutive upload parts, so a file moves in one request and
  * still lands in parts an interrupted transfer can resume from. Refuses a stream shorter or longer
  * than expected; stops at the first part the receiver refuses.
@@ -37,10 +44,15 @@ export async function sliceIntoParts(source: Readable, options: SliceOptions): P
     left: number;
     stored: Promise<void>;
   }
-  const state: { current: OpenPart | null } = { current: null };
+  // `closing`: the part whose bytes are all sent, which the receiver is still closing (its last
+  // writes synced, its running hash saved) while the next part fills; one at a time.
+  const state: { current: OpenPart | null; closing: OpenPart | null } = {
+    current: null,
+    closing: null,
+  };
   const open = () => {
     const length = Math.min(partSize, remaining);
-    const body = new PassThrough({ highWaterMark: 1024 * 1024 });
+    const body = new PassThrough({ highWaterMark: PART_BUFFER_BYTES });
     // The receiver listens while it reads; once it gave up, destroying the part must not throw.
     body.on('error', () => undefined);
     const stored = send(part, body, length);
@@ -52,10 +64,14 @@ export async function sliceIntoParts(source: Readable, options: SliceOptions): P
   };
   const write = async (target: OpenPart, chunk: Buffer) => {
     if (target.body.write(chunk)) return;
-    await Promise.race([once(target.body, 'drain'), target.stored]);
+    const drained = once(target.body, 'drain');
+    const closing = state.closing?.stored;
+    // The closing part's refusal ends the wait at once; its success does not.
+    await Promise.race([drained, target.stored, ...(closing ? [closing.then(() => drained)] : [])]);
   };
-  // TLS hands the body over in records of 16 KiB at most: gathered into runs of COALESCE_BYTES,
-  // the store and the hash see a few large writes instead of tens of thousands of small ones.
+  // TLS hands the body over in records of 16 KiB at most: gathered into runs of COALESCE_BYTES
+  // (cut at part ends), the store and the hash see a few large writes instead of tens of
+  // thousands of small ones.
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   const flush = async (target: OpenPart) => {
@@ -75,46 +91,98 @@ export async function sliceIntoParts(source: Readable, options: SliceOptions): P
       await empty.stored;
       return;
     }
-    for await (const raw of source) {
-      let chunk = raw as Buffer;
-      if (skip > 0) {
-        const dropped = Math.min(skip, chunk.length);
-        skip -= dropped;
-        chunk = chunk.subarray(dropped);
-      }
-      while (chunk.length > 0) {
-        if (remaining === 0)
-          throw new SliceError(
-            `upstream sent more than the ${options.skipBytes + options.remainingBytes} bytes expected`,
-          );
-        const target = state.current ?? open();
-        const take = Math.min(target.left, chunk.length);
-        pending.push(chunk.subarray(0, take));
-        pendingBytes += take;
-        chunk = chunk.subarray(take);
-        target.left -= take;
-        remaining -= take;
-        if (target.left === 0) {
-          await flush(target);
-          target.body.end();
-          await target.stored;
-          state.current = null;
-          part += 1;
-        } else if (pendingBytes >= COALESCE_BYTES) {
-          await flush(target);
+    for await (const run of runsOf(source, COALESCE_BYTES))
+      for (const raw of run) {
+        let chunk = raw;
+        if (skip > 0) {
+          const dropped = Math.min(skip, chunk.length);
+          skip -= dropped;
+          chunk = chunk.subarray(dropped);
+        }
+        while (chunk.length > 0) {
+          if (remaining === 0)
+            throw new SliceError(
+              `upstream sent more than the ${options.skipBytes + options.remainingBytes} bytes expected`,
+            );
+          const target = state.current ?? open();
+          const take = Math.min(target.left, chunk.length);
+          pending.push(chunk.subarray(0, take));
+          pendingBytes += take;
+          chunk = chunk.subarray(take);
+          target.left -= take;
+          remaining -= take;
+          if (target.left === 0) {
+            await flush(target);
+            target.body.end();
+            // The upstream goes on into the next part's buffer while this one closes.
+            if (state.closing) await state.closing.stored;
+            state.closing = target;
+            state.current = null;
+            part += 1;
+          } else if (pendingBytes >= COALESCE_BYTES) {
+            await flush(target);
+          }
         }
       }
-    }
     if (remaining > 0)
       throw new SliceError(`upstream ended ${remaining} bytes short of the size expected`);
+    if (state.closing) await state.closing.stored;
   } catch (error) {
     const unfinished = state.current;
     if (unfinished) {
       unfinished.body.destroy(error as Error);
       await unfinished.stored.catch(() => undefined);
     }
+    await state.closing?.stored.catch(() => undefined);
     source.destroy();
     throw error;
+  }
+}
+
+/**
+ * The source's chunks gathered into runs of at least `bytes` (the last run may be shorter), read
+ * through 'data' events and paused while a run is being handled. An upstream over TLS delivers
+ * 16 KiB chunks, 65,536 per GiB: an async iterator over them costs about as much CPU as the TLS
+ * itself, while this costs one promise per run. Fails when the source fails or closes early.
+ */
+export async function* runsOf(source: Readable, bytes: number): AsyncGenerator<Buffer[]> {
+  let pending: Buffer[] = [];
+  let size = 0;
+  let ended = false;
+  let failure: Error | null = null;
+  let wake: (() => void) | null = null;
+  const onData = (chunk: Buffer) => {
+    pending.push(chunk);
+    size += chunk.length;
+    if (size >= bytes) {
+      source.pause();
+      wake?.();
+    }
+  };
+  source.on('data', onData);
+  const stopWatching = finished(source, (error) => {
+    if (error) failure = error;
+    else ended = true;
+    wake?.();
+  });
+  try {
+    for (;;) {
+      if (size >= bytes || (size > 0 && (ended || failure))) {
+        const run = pending;
+        pending = [];
+        size = 0;
+        yield run;
+        if (!ended && !failure) source.resume();
+        continue;
+      }
+      if (failure) throw failure;
+      if (ended) return;
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = null;
+    }
+  } finally {
+    source.off('data', onData);
+    stopWatching();
   }
 }
 

@@ -17,6 +17,7 @@ import { CatalogService, type Manifest } from '../catalog/catalog.service';
 import { DomainError } from '../common/errors/domain-error';
 import { LOGGER } from '../common/logging/logging.module';
 import type { Logger } from '../common/logging/logger';
+import { Permits } from '../common/permits';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { EventsService } from '../events/events.service';
@@ -439,9 +440,10 @@ class SyncJob {
   // ---- files
 
   /**
-   * Copies what the store lacks, `concurrency` at a time; `settle` hears of each file's end, and
-   * `settledOf` answers when a file has ended. A metadata tarball comes before the roots it pairs
-   * with, so a root waiting for its tarball never waits for a file not yet begun.
+   * Copies what the store lacks, `concurrency` transfers at a time; `settle` hears of each file's
+   * end, and `settledOf` answers when a file has ended. A file's transfer gives its slot to the
+   * next file as soon as its bytes are in: closing the upload (the last sync, the verification)
+   * overlaps the next transfer. Returns once every file has ended.
    */
   private async copyFiles(
     files: WantedFile[],
@@ -468,26 +470,24 @@ class SyncJob {
         );
       settle(f.item.sha256);
     }
-    let next = 0;
-    const worker = async () => {
-      while (next < missing.length) {
-        this.checkpoint();
-        const file = missing[next++];
-        await this.copyWithRetries(file);
+    if (missing.length === 0) return;
+    const transfers = new Permits(Math.min(this.remote.concurrency, missing.length));
+    const outcomes = await Promise.allSettled(
+      missing.map(async (file) => {
+        await this.copyWithRetries(file, transfers);
         settle(file.item.sha256);
-      }
-    };
-    await Promise.all(
-      Array.from({ length: Math.min(this.remote.concurrency, missing.length) }, worker),
+      }),
     );
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
-  private async copyWithRetries(file: WantedFile): Promise<void> {
+  private async copyWithRetries(file: WantedFile, transfers: Permits): Promise<void> {
     const { attempts, backoffBaseMs } = this.d.config.mirror;
     let fetched = 0;
     for (let attempt = 1; ; attempt++) {
       try {
-        const moved = await this.copyFile(file, (n) => (fetched += n));
+        const moved = await this.copyFile(file, transfers, (n) => (fetched += n));
         await this.fileOutcome(file, moved ? 'fetched' : 'present', fetched, attempt);
         return;
       } catch (error) {
@@ -513,9 +513,43 @@ class SyncJob {
   /**
    * Streams one file into the store: in the upload session an earlier attempt or sync left for
    * it when that is still open (from the first part it lacks, with a Range request), else in a
-   * new one. False when the store had it already.
+   * new one. False when the store had it already. Holds a transfer slot from the session's
+   * opening to the last byte; a root first waits, without a slot, for its metadata tarball to
+   * end (the tarball may need a slot to try again).
    */
-  private async copyFile(file: WantedFile, counted: (bytes: number) => void): Promise<boolean> {
+  private async copyFile(
+    file: WantedFile,
+    transfers: Permits,
+    counted: (bytes: number) => void,
+  ): Promise<boolean> {
+    if (file.metadata) await this.settledOf(file.metadata.sha256)?.catch(() => undefined);
+    const release = await transfers.acquire();
+    let combined: { hash: ResumableSha256; metadataDigest: string } | null = null;
+    try {
+      this.checkpoint();
+      const opened = await this.openUpload(file);
+      if (!opened) return false;
+      const { uploadId, whole, listed } = opened;
+      const offset = whole * this.d.config.mirror.partSizeBytes;
+      combined = offset === 0 ? await this.combinedHash(file) : null;
+      await this.transfer(file, uploadId, offset, whole, listed, counted, combined);
+      release();
+      return await this.completeUpload(file, uploadId, listed, combined);
+    } finally {
+      release();
+      combined?.hash.dispose();
+    }
+  }
+
+  /**
+   * The file's upload session (resumed or begun) with the run of whole parts it holds from the
+   * first on; null when the store has the file already.
+   */
+  private async openUpload(file: WantedFile): Promise<{
+    uploadId: string;
+    whole: number;
+    listed: Map<number, { etag: string; sizeBytes: number }>;
+  } | null> {
     const { uploads } = this.d;
     const partSize = this.d.config.mirror.partSizeBytes;
     const size = file.item.size;
@@ -530,7 +564,7 @@ class SyncJob {
         },
         MIRROR_ACTOR,
       );
-      if (!begun.created) return false;
+      if (!begun.created) return null;
       uploadId = begun.session.id;
     }
     await this.itemRow(file, 'pending', 0, 0, null, uploadId);
@@ -548,20 +582,12 @@ class SyncJob {
       const p = received.get(n)!;
       listed.set(n, { etag: p.etag, sizeBytes: p.sizeBytes });
     }
-    const offset = whole * partSize;
-    const combined = offset === 0 ? await this.combinedHash(file) : null;
-    try {
-      await this.transfer(file, uploadId, offset, whole, listed, counted, combined);
-      return await this.completeUpload(file, uploadId, listed, combined);
-    } finally {
-      combined?.hash.dispose();
-    }
+    return { uploadId, whole, listed };
   }
 
   /**
-   * For a root fetched from its first byte: a hash that has seen its metadata tarball's bytes (the
-   * tarball's transfer waited for, when it is under way), to be continued over the root's. Null when
-   * the tarball is not in the store.
+   * For a root fetched from its first byte: a hash that has seen its metadata tarball's bytes, to
+   * be continued over the root's. Null when the tarball is not in the store.
    */
   private async combinedHash(
     file: WantedFile,
@@ -570,7 +596,6 @@ class SyncJob {
     const metadataDigest = `sha256:${file.metadata.sha256}`;
     let hash: ResumableSha256 | undefined;
     try {
-      await this.settledOf(file.metadata.sha256);
       if (!(await this.d.blobs.trustedSizes([metadataDigest])).has(metadataDigest)) return null;
       hash = await ResumableSha256.create();
       for await (const chunk of (await this.d.blobs.readBlob(metadataDigest)).stream)
