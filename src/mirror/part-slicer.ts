@@ -23,9 +23,9 @@ export class SliceError extends Error {}
 export const COALESCE_BYTES = 1024 * 1024;
 
 /**
- * What a part's body holds before the slicer waits (on each side of the PassThrough): enough
- * for the upstream to keep flowing for a while when the receiver pauses, as it does at the start
- * of a part until the part before it is closed.
+ * What a part's body holds before the slicer waits (on each side of the PassThrough). Larger
+ * buffers would let the upstream flow on longer while the part before closes, but on the bench
+ * 8 MiB cost 2-3 s more CPU per GiB in garbage collection than it saved.
  */
 export const PART_BUFFER_BYTES = 1024 * 1024;
 
