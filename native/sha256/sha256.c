@@ -10,15 +10,19 @@
  * layout() -> { size, h, Nl, Nh, data, num, md_len }   byte offsets in SHA256_CTX
  * init() -> Buffer                                    a fresh state
  * update(state, bytes)                                hashes a Uint8Array into the state
- * updateAsync(state, bytes) -> Promise<void>          the same on a thread of libuv's pool
+ * updateAsync(state, bytes) -> Promise<void>          the same on a thread of libuv's pool;
+ *                                                     bytes may be an array of Uint8Arrays
  * digest(state) -> Buffer                             the 32-byte digest; the state is unchanged
  *
  * update and digest are synchronous: a caller on the event loop runs them on a thread of its own
- * (a worker thread). updateAsync holds references to both buffers until it settles and reads the
- * bytes in place, without a copy; its caller must not touch the state (nor change the bytes)
- * before the promise settles, so one state has at most one update in flight.
+ * (a worker thread). updateAsync holds references to the state and the bytes (or their array)
+ * until it settles and reads the bytes in place, without a copy; its caller must not touch the
+ * state (nor change the bytes or the array) before the promise settles, so one state has at most
+ * one update in flight.
  */
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,22 +116,31 @@ static napi_value update(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* One run of bytes an updateAsync call hashes. */
+typedef struct {
+  const unsigned char *bytes;
+  size_t length;
+} span;
+
 /* One updateAsync call: what the pool thread hashes, and what keeps its buffers alive meanwhile. */
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
   napi_ref state_ref;
-  napi_ref bytes_ref;
+  napi_ref bytes_ref; /* the Uint8Array, or the array holding them */
   SHA256_CTX *ctx;
-  const unsigned char *bytes;
-  size_t length;
+  size_t count;
   int ok;
+  span spans[];
 } update_job;
 
 static void update_execute(napi_env env, void *data) {
   (void)env;
   update_job *job = data;
-  job->ok = job->length == 0 || SHA256_Update(job->ctx, job->bytes, job->length) == 1;
+  job->ok = 1;
+  for (size_t i = 0; i < job->count && job->ok; i++)
+    if (job->spans[i].length > 0)
+      job->ok = SHA256_Update(job->ctx, job->spans[i].bytes, job->spans[i].length) == 1;
 }
 
 static void update_complete(napi_env env, napi_status status, void *data) {
@@ -148,6 +161,21 @@ static void update_complete(napi_env env, napi_status status, void *data) {
   free(job);
 }
 
+/* The bytes of a Uint8Array, or false (with a TypeError thrown) for anything else. */
+static bool uint8_span(napi_env env, napi_value value, span *out) {
+  bool is_typedarray;
+  napi_typedarray_type type;
+  void *bytes;
+  if (napi_is_typedarray(env, value, &is_typedarray) != napi_ok || !is_typedarray ||
+      napi_get_typedarray_info(env, value, &type, &out->length, &bytes, NULL, NULL) != napi_ok ||
+      type != napi_uint8_array) {
+    napi_throw_type_error(env, NULL, "sha256: bytes must be a Uint8Array or an array of them");
+    return false;
+  }
+  out->bytes = bytes;
+  return true;
+}
+
 static napi_value update_async(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -158,28 +186,26 @@ static napi_value update_async(napi_env env, napi_callback_info info) {
   }
   SHA256_CTX *ctx = state_arg(env, argv[0]);
   if (!ctx) return NULL;
-  bool is_typedarray;
-  CHECK(env, napi_is_typedarray(env, argv[1], &is_typedarray));
-  if (!is_typedarray) {
-    napi_throw_type_error(env, NULL, "sha256: bytes must be a Uint8Array");
-    return NULL;
-  }
-  napi_typedarray_type type;
-  size_t length;
-  void *bytes;
-  CHECK(env, napi_get_typedarray_info(env, argv[1], &type, &length, &bytes, NULL, NULL));
-  if (type != napi_uint8_array) {
-    napi_throw_type_error(env, NULL, "sha256: bytes must be a Uint8Array");
-    return NULL;
-  }
-  update_job *job = calloc(1, sizeof(update_job));
+  bool is_array;
+  CHECK(env, napi_is_array(env, argv[1], &is_array));
+  uint32_t count = 1;
+  if (is_array) CHECK(env, napi_get_array_length(env, argv[1], &count));
+  update_job *job = calloc(1, sizeof(update_job) + (size_t)count * sizeof(span));
   if (!job) {
     napi_throw_error(env, NULL, "sha256: out of memory");
     return NULL;
   }
   job->ctx = ctx;
-  job->bytes = bytes;
-  job->length = length;
+  job->count = count;
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value element = argv[1];
+    if (is_array && napi_get_element(env, argv[1], i, &element) != napi_ok) element = NULL;
+    if (!element || !uint8_span(env, element, &job->spans[i])) {
+      if (!element) napi_throw_type_error(env, NULL, "sha256: unreadable array element");
+      free(job);
+      return NULL;
+    }
+  }
   napi_value promise, name;
   if (napi_create_promise(env, &job->deferred, &promise) != napi_ok) {
     free(job);

@@ -94,6 +94,14 @@ describe('the native SHA-256 and its saved state', () => {
       await addon.updateAsync(state, data.subarray(offset, offset + 777_777));
     await addon.updateAsync(state, new Uint8Array(0));
     expect(addon.digest(state).toString('hex')).toBe(sha256(data));
+    // several runs in one call, in order
+    const several = addon.init();
+    await addon.updateAsync(several, [data.subarray(0, 5), new Uint8Array(0), data.subarray(5)]);
+    await addon.updateAsync(several, []);
+    expect(addon.digest(several).toString('hex')).toBe(sha256(data));
+    expect(() => addon.updateAsync(several, [data, 'x' as unknown as Uint8Array])).toThrow(
+      /Uint8Array/,
+    );
     expect(() => addon.updateAsync(Buffer.alloc(3), data)).toThrow(/state must be a Buffer/);
     expect(() => addon.updateAsync(state, 'x' as unknown as Uint8Array)).toThrow(/Uint8Array/);
   });

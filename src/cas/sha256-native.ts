@@ -7,8 +7,11 @@ export interface Sha256Addon {
   layout(): Sha256CtxLayout;
   init(): Buffer;
   update(state: Buffer, bytes: Uint8Array): void;
-  /** update on a thread of libuv's pool; neither buffer may be touched until it settles. */
-  updateAsync(state: Buffer, bytes: Uint8Array): Promise<void>;
+  /**
+   * update on a thread of libuv's pool, of one run of bytes or several in order; neither the
+   * state nor the bytes (nor their array) may be touched until it settles.
+   */
+  updateAsync(state: Buffer, bytes: Uint8Array | readonly Uint8Array[]): Promise<void>;
   digest(state: Buffer): Buffer;
 }
 
