@@ -96,7 +96,7 @@ async function writeTree(root, { products, rootSize, tag }) {
 
 export async function mirrorSuite(ctx) {
   const { bigSize } = ctx.settings;
-  const runs = Math.min(ctx.settings.runs, 3);
+  const runs = Math.min(ctx.settings.runs, 5);
   const products = 4;
   const rootSize = Math.ceil(bigSize / products / MIB) * MIB;
 
