@@ -85,6 +85,27 @@ static napi_value init(napi_env env, napi_callback_info info) {
   return buffer;
 }
 
+/* A run of bytes to hash. */
+typedef struct {
+  const unsigned char *bytes;
+  size_t length;
+} span;
+
+/* The bytes of a Uint8Array, or false (with a TypeError thrown) for anything else. */
+static bool uint8_span(napi_env env, napi_value value, span *out) {
+  bool is_typedarray;
+  napi_typedarray_type type;
+  void *bytes;
+  if (napi_is_typedarray(env, value, &is_typedarray) != napi_ok || !is_typedarray ||
+      napi_get_typedarray_info(env, value, &type, &out->length, &bytes, NULL, NULL) != napi_ok ||
+      type != napi_uint8_array) {
+    napi_throw_type_error(env, NULL, "sha256: bytes must be a Uint8Array");
+    return false;
+  }
+  out->bytes = bytes;
+  return true;
+}
+
 static napi_value update(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -94,33 +115,14 @@ static napi_value update(napi_env env, napi_callback_info info) {
     return NULL;
   }
   SHA256_CTX *ctx = state_arg(env, argv[0]);
-  if (!ctx) return NULL;
-  bool is_typedarray;
-  CHECK(env, napi_is_typedarray(env, argv[1], &is_typedarray));
-  if (!is_typedarray) {
-    napi_throw_type_error(env, NULL, "sha256: bytes must be a Uint8Array");
-    return NULL;
-  }
-  napi_typedarray_type type;
-  size_t length;
-  void *bytes;
-  CHECK(env, napi_get_typedarray_info(env, argv[1], &type, &length, &bytes, NULL, NULL));
-  if (type != napi_uint8_array) {
-    napi_throw_type_error(env, NULL, "sha256: bytes must be a Uint8Array");
-    return NULL;
-  }
-  if (length > 0 && SHA256_Update(ctx, bytes, length) != 1) {
+  span bytes;
+  if (!ctx || !uint8_span(env, argv[1], &bytes)) return NULL;
+  if (bytes.length > 0 && SHA256_Update(ctx, bytes.bytes, bytes.length) != 1) {
     napi_throw_error(env, NULL, "sha256: SHA256_Update failed");
     return NULL;
   }
   return NULL;
 }
-
-/* One run of bytes an updateAsync call hashes. */
-typedef struct {
-  const unsigned char *bytes;
-  size_t length;
-} span;
 
 /* One updateAsync call: what the pool thread hashes, and what keeps its buffers alive meanwhile. */
 typedef struct {
@@ -159,21 +161,6 @@ static void update_complete(napi_env env, napi_status status, void *data) {
     napi_reject_deferred(env, job->deferred, outcome);
   }
   free(job);
-}
-
-/* The bytes of a Uint8Array, or false (with a TypeError thrown) for anything else. */
-static bool uint8_span(napi_env env, napi_value value, span *out) {
-  bool is_typedarray;
-  napi_typedarray_type type;
-  void *bytes;
-  if (napi_is_typedarray(env, value, &is_typedarray) != napi_ok || !is_typedarray ||
-      napi_get_typedarray_info(env, value, &type, &out->length, &bytes, NULL, NULL) != napi_ok ||
-      type != napi_uint8_array) {
-    napi_throw_type_error(env, NULL, "sha256: bytes must be a Uint8Array or an array of them");
-    return false;
-  }
-  out->bytes = bytes;
-  return true;
 }
 
 static napi_value update_async(napi_env env, napi_callback_info info) {
