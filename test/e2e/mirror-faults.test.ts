@@ -189,6 +189,68 @@ describe('mirroring when the upstream misbehaves', () => {
     }
   }, 90_000);
 
+  it('with one transfer at a time, retries a metadata tarball while its root waits for it', async () => {
+    // The root's fingerprint continues a hash of its tarball, so the root waits for the tarball to
+    // end; it must do so without holding the remote's only transfer slot, which the tarball's
+    // second attempt needs. Upstream answers 503 to the tarball's first request.
+    const tree = join(work, 'retry-meta');
+    const generated = await writeLxcCiTree(tree, fixtures, [
+      image('kappa', { padBytes: 6 * MIB }),
+      image('lambda', { padBytes: 6 * MIB }),
+    ]);
+    const tarball = [...generated.files.values()].find(
+      (f) => f.path.includes('/kappa/') && f.path.endsWith('incus.tar.xz'),
+    )!;
+    let refused = 0;
+    let inFlight = 0;
+    let mostInFlight = 0;
+    const server: Server = createServer(
+      { cert: await readFile(cert), key: await readFile(cert.replace(/\.crt$/, '.key')) },
+      async (req, res) => {
+        const path = normalize(
+          decodeURIComponent(new URL(req.url ?? '/', 'https://x').pathname),
+        ).slice(1);
+        const isFile = !path.startsWith('streams/');
+        if (isFile) {
+          inFlight += 1;
+          mostInFlight = Math.max(mostInFlight, inFlight);
+          res.on('close', () => (inFlight -= 1));
+        }
+        if (path === tarball.path && refused === 0) {
+          refused += 1;
+          res.writeHead(503).end();
+          return;
+        }
+        try {
+          res.end(await readFile(join(tree, path)));
+        } catch {
+          res.writeHead(404).end();
+        }
+      },
+    );
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      await api(app, 'POST', '/v1/remotes', manager, {
+        name: 'one-at-a-time',
+        url,
+        ca_pem: caPem,
+        concurrency: 1,
+      });
+      const sync = await syncAndWait(app, manager, 'one-at-a-time', 60_000);
+      expect(sync).toMatchObject({ state: 'succeeded', items_failed: 0, versions_published: 2 });
+      expect(sync.items.find((i: any) => i.key === tarball.path)).toMatchObject({
+        outcome: 'fetched',
+        attempts: 2,
+      });
+      expect(refused).toBe(1);
+      expect(mostInFlight).toBe(1);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  }, 90_000);
+
   it('keeps a remote within its bandwidth limit', async () => {
     const tree = join(work, 'limited');
     const generated = await writeLxcCiTree(tree, fixtures, [image('theta', { padBytes: 6 * MIB })]);
