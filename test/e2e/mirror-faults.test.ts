@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cp, mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import type { ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -48,6 +49,38 @@ describe('mirroring when the upstream misbehaves', () => {
     });
     servers.push(n);
     return n;
+  };
+
+  /**
+   * An HTTPS upstream serving `tree` itself, so a test can answer some requests its own way:
+   * `intercept` answers a path (and returns true) or leaves it to the tree.
+   */
+  const scriptedUpstream = async (
+    tree: string,
+    intercept: (path: string, res: ServerResponse) => boolean | Promise<boolean>,
+  ) => {
+    const server: Server = createServer(
+      { cert: await readFile(cert), key: await readFile(cert.replace(/\.crt$/, '.key')) },
+      async (req, res) => {
+        const path = normalize(
+          decodeURIComponent(new URL(req.url ?? '/', 'https://x').pathname),
+        ).slice(1);
+        if (await intercept(path, res)) return;
+        try {
+          res.end(await readFile(join(tree, path)));
+        } catch {
+          res.writeHead(404).end();
+        }
+      },
+    );
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return {
+      url: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      close: () => {
+        server.closeAllConnections();
+        server.close();
+      },
+    };
   };
 
   beforeAll(async () => {
@@ -151,28 +184,15 @@ describe('mirroring when the upstream misbehaves', () => {
     const root = [...generated.files.values()].find((f) => f.path.endsWith('rootfs.squashfs'))!;
     // An upstream that sends half of the root filesystem, then nothing.
     let stalled = 0;
-    const server: Server = createServer(
-      { cert: await readFile(cert), key: await readFile(cert.replace(/\.crt$/, '.key')) },
-      async (req, res) => {
-        const path = normalize(
-          decodeURIComponent(new URL(req.url ?? '/', 'https://x').pathname),
-        ).slice(1);
-        if (path === root.path) {
-          stalled += 1;
-          res.writeHead(200, { 'content-length': root.size });
-          res.write((await readFile(join(tree, path))).subarray(0, root.size / 2));
-          return; // never ends
-        }
-        try {
-          res.end(await readFile(join(tree, path)));
-        } catch {
-          res.writeHead(404).end();
-        }
-      },
-    );
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const upstream = await scriptedUpstream(tree, async (path, res) => {
+      if (path !== root.path) return false;
+      stalled += 1;
+      res.writeHead(200, { 'content-length': root.size });
+      res.write((await readFile(join(tree, path))).subarray(0, root.size / 2));
+      return true; // never ends
+    });
     try {
-      const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const { url } = upstream;
       await api(app, 'POST', '/v1/remotes', manager, { name: 'stalling', url, ca_pem: caPem });
       const started = Date.now();
       const sync = await syncAndWait(app, manager, 'stalling', 60_000);
@@ -184,8 +204,7 @@ describe('mirroring when the upstream misbehaves', () => {
       // Two attempts of a 2 s idle limit, not a hang.
       expect(Date.now() - started).toBeLessThan(45_000);
     } finally {
-      server.closeAllConnections();
-      server.close();
+      upstream.close();
     }
   }, 90_000);
 
@@ -204,33 +223,19 @@ describe('mirroring when the upstream misbehaves', () => {
     let refused = 0;
     let inFlight = 0;
     let mostInFlight = 0;
-    const server: Server = createServer(
-      { cert: await readFile(cert), key: await readFile(cert.replace(/\.crt$/, '.key')) },
-      async (req, res) => {
-        const path = normalize(
-          decodeURIComponent(new URL(req.url ?? '/', 'https://x').pathname),
-        ).slice(1);
-        const isFile = !path.startsWith('streams/');
-        if (isFile) {
-          inFlight += 1;
-          mostInFlight = Math.max(mostInFlight, inFlight);
-          res.on('close', () => (inFlight -= 1));
-        }
-        if (path === tarball.path && refused === 0) {
-          refused += 1;
-          res.writeHead(503).end();
-          return;
-        }
-        try {
-          res.end(await readFile(join(tree, path)));
-        } catch {
-          res.writeHead(404).end();
-        }
-      },
-    );
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const upstream = await scriptedUpstream(tree, (path, res) => {
+      if (!path.startsWith('streams/')) {
+        inFlight += 1;
+        mostInFlight = Math.max(mostInFlight, inFlight);
+        res.on('close', () => (inFlight -= 1));
+      }
+      if (path !== tarball.path || refused > 0) return false;
+      refused += 1;
+      res.writeHead(503).end();
+      return true;
+    });
     try {
-      const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const { url } = upstream;
       await api(app, 'POST', '/v1/remotes', manager, {
         name: 'one-at-a-time',
         url,
@@ -246,8 +251,7 @@ describe('mirroring when the upstream misbehaves', () => {
       expect(refused).toBe(1);
       expect(mostInFlight).toBe(1);
     } finally {
-      server.closeAllConnections();
-      server.close();
+      upstream.close();
     }
   }, 90_000);
 
