@@ -26,7 +26,7 @@ export interface Sha256CtxLayout {
 }
 
 /** Built by `npm run build:native`; the same path from dist/cas and src/cas. */
-export const SHA256_ADDON_PATH = join(__dirname, '../../native/sha256/build/Release/sha256.node');
+const SHA256_ADDON_PATH = join(__dirname, '../../native/sha256/build/Release/sha256.node');
 
 let loaded: { addon: Sha256Addon } | { reason: string } | undefined;
 
