@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import {
   productCollision,
   projectStreams,
+  projectStreamsBytes,
+  StreamsProjection,
   streamsSerial,
   versionKey,
   type ProjectionInput,
@@ -231,6 +233,41 @@ describe('projectStreams', () => {
     expect(JSON.stringify(projectStreams(rows))).toBe(
       JSON.stringify(projectStreams([...rows].reverse())),
     );
+  });
+});
+
+describe('StreamsProjection', () => {
+  const many = Array.from({ length: 600 }, (_, i) =>
+    row({
+      version: String(i),
+      imageType: i % 2 ? 'virtual-machine' : 'container',
+      publishedAt: new Date(Date.UTC(2026, 0, 1, 0, i)),
+      releaseTitle: 'bücherwurm ✓',
+      combinedSha256: i.toString(16).padStart(64, '0'),
+      aliases: i % 7 ? [] : [`a${i}`, String(i + 1)],
+    }),
+  );
+
+  it('writes compact JSON in many pieces, byte for byte what serializing its objects gives', () => {
+    const bytes = projectStreamsBytes(many);
+    expect(bytes.images.length).toBeGreaterThan(4 * 64 * 1024);
+    const text = bytes.images.toString('utf8');
+    const parsed = JSON.parse(text) as ReturnType<typeof projectStreams>['images'];
+    expect(JSON.stringify(parsed)).toBe(text);
+    expect(JSON.stringify(projectStreams(many).index)).toBe(bytes.index.toString('utf8'));
+    const products = Object.values(parsed.products);
+    expect(products).toHaveLength(600);
+    expect(products.every((p) => p.release_title === 'bücherwurm ✓')).toBe(true);
+    // An alias named like a version of the image is left out even when that version comes later.
+    expect(parsed.products['debian-12:7:amd64:default:vm'].aliases).toBe(
+      'debian-12/7,debian-12/a7',
+    );
+  });
+
+  it('refuses rows out of projection order', () => {
+    const projection = new StreamsProjection();
+    projection.add(many[1]);
+    expect(() => projection.add(many[0])).toThrow('out of order');
   });
 });
 

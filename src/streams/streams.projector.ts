@@ -93,21 +93,6 @@ export function streamsSerial(properties: Readonly<Record<string, string>>, crea
   return versionKey(new Date(creationDate * 1000));
 }
 
-/**
- * Names of one version in the documents: `<image>/<version>` and `<image>/<alias>` for each alias,
- * with `/<variant>` after them for any variant but `default` (as images.linuxcontainers.org names
- * `debian/12/cloud`). The client itself adds `/<arch>` to each.
- */
-export function streamsNames(
-  imageName: string,
-  version: string,
-  aliases: readonly string[],
-  variant: string,
-): string[] {
-  const suffix = variant === 'default' ? '' : `/${variant}`;
-  return [version, ...aliases].map((n) => `${imageName}/${n}${suffix}`);
-}
-
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -118,6 +103,67 @@ function sorted<T>(record: Record<string, T>): Record<string, T> {
 
 function sortedItem(item: Item): Item {
   return sorted(item as unknown as Record<string, unknown>) as unknown as Item;
+}
+
+/** Whether the client can read a row: a known architecture, a variant not named like one. */
+function eligible(row: ProjectionInput): boolean {
+  return incusArchitectureKnown(row.architecture) && !incusArchitectureKnown(row.variant);
+}
+
+/** The projection's order: oldest publication first, then product key, type and bytes. */
+export function projectionOrder(a: ProjectionInput, b: ProjectionInput): number {
+  return (
+    a.publishedAt.getTime() - b.publishedAt.getTime() ||
+    compare(a.productKey, b.productKey) ||
+    compare(a.imageType, b.imageType) ||
+    compare(a.combinedSha256, b.combinedSha256)
+  );
+}
+
+/** One product while rows are added: its key, names, and its JSON text but for the aliases. */
+interface ProductDraft {
+  readonly key: string;
+  readonly type: string;
+  /** `<image>/<version>[/<variant>]` of every version shipping the bytes. */
+  readonly names: Set<string>;
+  /** Alias names, each with the `<image>/<alias>` a version of that name would leave it out by. */
+  readonly aliasNames: [versionLike: string, name: string][];
+  /** The product object's members after `aliases`, as JSON text without the opening brace. */
+  readonly rest: string;
+}
+
+/** Encoded output gathered in pieces of about this many characters. */
+const PIECE_CHARS = 64 * 1024;
+
+/** UTF-8 text appended piece by piece into a few large buffers (no one giant string). */
+class TextSink {
+  private readonly buffers: Buffer[] = [];
+  private pending: string[] = [];
+  private pendingChars = 0;
+
+  write(text: string): void {
+    this.pending.push(text);
+    this.pendingChars += text.length;
+    if (this.pendingChars >= PIECE_CHARS) this.flush();
+  }
+
+  bytes(): Buffer {
+    this.flush();
+    return this.buffers.length === 1 ? this.buffers[0] : Buffer.concat(this.buffers);
+  }
+
+  private flush(): void {
+    if (this.pending.length === 0) return;
+    this.buffers.push(Buffer.from(this.pending.join('')));
+    this.pending = [];
+    this.pendingChars = 0;
+  }
+}
+
+/** Both documents as the bytes served: compact JSON with the projection's fixed key order. */
+export interface ProjectedBytes {
+  readonly index: Buffer;
+  readonly images: Buffer;
 }
 
 /**
@@ -140,33 +186,74 @@ function sortedItem(item: Item): Item {
  * - Rows with an architecture the client does not know, or a variant named like an architecture
  *   (its names would collide with `<name>/<arch>`), are left out.
  * Output key order is fixed, so equal input renders equal bytes on every API process.
+ *
+ * Rows are added in `projectionOrder`; each becomes, at once, its product's JSON text (or names
+ * on a product already seen), so a catalog of many thousand versions is held as that text and
+ * the names, never as an object tree, and the documents are written out piece by piece.
  */
-export function projectStreams(rows: readonly ProjectionInput[]): StreamsDocuments {
-  const ordered = [...rows]
-    .filter((r) => incusArchitectureKnown(r.architecture) && !incusArchitectureKnown(r.variant))
-    .sort(
-      (a, b) =>
-        a.publishedAt.getTime() - b.publishedAt.getTime() ||
-        compare(a.productKey, b.productKey) ||
-        compare(a.imageType, b.imageType) ||
-        compare(a.combinedSha256, b.combinedSha256),
-    );
+export class StreamsProjection {
+  /** Products by the bytes (combined SHA-256) they hold. */
+  private readonly products = new Map<string, ProductDraft>();
+  /** `<image>/<version>` of every eligible row. */
+  private readonly versionNames = new Set<string>();
+  private last: ProjectionInput | undefined;
 
-  const versionNames = new Set(ordered.map((r) => `${r.imageName}/${r.version}`));
-  const products: Record<string, Product> = {};
-  const productOf = new Map<string, { key: string; type: string; names: Set<string> }>();
-  for (const row of ordered) {
-    const aliases = row.aliases.filter((a) => !versionNames.has(`${row.imageName}/${a}`));
-    const names = streamsNames(row.imageName, row.version, aliases, row.variant);
-    const known = productOf.get(row.combinedSha256);
-    if (known) {
-      // Identical bytes cannot be two types; a row that says so could never resolve.
-      if (known.type === row.imageType) for (const n of names) known.names.add(n);
-      continue;
-    }
+  /** Adds one row; rows come in `projectionOrder`. */
+  add(row: ProjectionInput): void {
+    if (this.last && projectionOrder(this.last, row) > 0)
+      throw new Error('streams projection rows out of order');
+    this.last = row;
+    if (!eligible(row)) return;
+    this.versionNames.add(`${row.imageName}/${row.version}`);
+    // Names: `<image>/<version>` and `<image>/<alias>`, with `/<variant>` after them for any
+    // variant but `default` (as images.linuxcontainers.org names `debian/12/cloud`); the client
+    // itself adds `/<arch>` to each.
+    const suffix = row.variant === 'default' ? '' : `/${row.variant}`;
+    const known = this.products.get(row.combinedSha256);
+    const draft = known ?? this.draft(row);
+    if (!known) this.products.set(row.combinedSha256, draft);
+    // Identical bytes cannot be two types; a row that says so could never resolve.
+    else if (known.type !== row.imageType) return;
+    draft.names.add(`${row.imageName}/${row.version}${suffix}`);
+    for (const alias of row.aliases)
+      draft.aliasNames.push([`${row.imageName}/${alias}`, `${row.imageName}/${alias}${suffix}`]);
+  }
+
+  /** Both documents, written out. */
+  render(): ProjectedBytes {
+    // A later product under an earlier one's key replaces it, as assigning the key would.
+    const byKey = new Map<string, ProductDraft>();
+    for (const draft of this.products.values()) byKey.set(draft.key, draft);
+    const keys = [...byKey.keys()].sort(compare);
+    const images = new TextSink();
+    images.write('{"content_id":"images","datatype":"image-downloads","format":"products:1.0"');
+    images.write(',"products":{');
+    keys.forEach((key, i) => {
+      const draft = byKey.get(key) as ProductDraft;
+      const names = new Set(draft.names);
+      for (const [versionLike, name] of draft.aliasNames)
+        if (!this.versionNames.has(versionLike)) names.add(name);
+      const aliases = [...names].sort(compare).join(',');
+      images.write(`${i ? ',' : ''}${JSON.stringify(key)}:{"aliases":${JSON.stringify(aliases)},`);
+      images.write(draft.rest);
+    });
+    images.write('}}');
+    const index = {
+      format: 'index:1.0',
+      index: {
+        images: {
+          datatype: 'image-downloads',
+          path: 'streams/v1/images.json',
+          format: 'products:1.0',
+          products: keys,
+        },
+      },
+    };
+    return { index: Buffer.from(JSON.stringify(index)), images: images.bytes() };
+  }
+
+  private draft(row: ProjectionInput): ProductDraft {
     const vm = row.imageType === 'virtual-machine';
-    const key = `${row.productKey}:${vm ? 'vm' : 'container'}`;
-    productOf.set(row.combinedSha256, { key, type: row.imageType, names: new Set(names) });
     const rootName = row.rootPath.slice(row.rootPath.lastIndexOf('/') + 1);
     const items: Record<string, Item> = {
       [METADATA_FILENAME]: sortedItem({
@@ -185,8 +272,7 @@ export function projectStreams(rows: readonly ProjectionInput[]): StreamsDocumen
         size: row.rootSizeBytes,
       }),
     };
-    products[key] = {
-      aliases: '',
+    const product: Omit<Product, 'aliases'> = {
       arch: streamsArchitecture(row.architecture),
       os: row.operatingSystem,
       release: row.release,
@@ -196,29 +282,35 @@ export function projectStreams(rows: readonly ProjectionInput[]): StreamsDocumen
         [row.serial ?? versionKey(row.publishedAt)]: { items: sorted(items), label: row.version },
       },
     };
+    return {
+      key: `${row.productKey}:${vm ? 'vm' : 'container'}`,
+      type: row.imageType,
+      names: new Set(),
+      aliasNames: [],
+      rest: JSON.stringify(product).slice(1),
+    };
   }
-  for (const { key, names } of productOf.values()) {
-    products[key].aliases = [...names].sort(compare).join(',');
-  }
+}
 
-  const images = {
-    content_id: 'images',
-    datatype: 'image-downloads',
-    format: 'products:1.0',
-    products: sorted(products),
+/** Sorts rows into `projectionOrder`, in place. */
+export function sortForProjection<T extends ProjectionInput>(rows: T[]): T[] {
+  return rows.sort(projectionOrder);
+}
+
+/** The projection's bytes of these rows, in any order. */
+export function projectStreamsBytes(rows: readonly ProjectionInput[]): ProjectedBytes {
+  const projection = new StreamsProjection();
+  for (const row of sortForProjection([...rows])) projection.add(row);
+  return projection.render();
+}
+
+/** The documents of these rows as objects (what `projectStreamsBytes` serves, parsed). */
+export function projectStreams(rows: readonly ProjectionInput[]): StreamsDocuments {
+  const bytes = projectStreamsBytes(rows);
+  return {
+    index: JSON.parse(bytes.index.toString('utf8')) as object,
+    images: JSON.parse(bytes.images.toString('utf8')) as StreamsDocuments['images'],
   };
-  const index = {
-    format: 'index:1.0',
-    index: {
-      images: {
-        datatype: 'image-downloads',
-        path: 'streams/v1/images.json',
-        format: 'products:1.0',
-        products: Object.keys(images.products),
-      },
-    },
-  };
-  return { index, images };
 }
 
 /**

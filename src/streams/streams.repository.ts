@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { StreamsItemEntity, type StreamsItemInput } from './streams-item.entity';
-import { METADATA_FILENAME } from './streams.projector';
+import { METADATA_FILENAME, type ProjectionInput } from './streams.projector';
 
 /** A published streams item that cites some bytes (see `itemCitations`). */
 export interface ItemCitation {
@@ -15,13 +15,6 @@ export interface ItemCitation {
    * and within its grace. A withdrawn version past it answers 410.
    */
   readonly served: boolean;
-}
-
-/** A projection row joined with what the renderer needs of its version. */
-export interface ProjectedRow extends StreamsItemEntity {
-  readonly imageName: string;
-  readonly version: string;
-  readonly publishedAt: Date;
 }
 
 @Injectable()
@@ -64,40 +57,28 @@ export class StreamsRepository {
     return { revision: Number(rows[0].revision), updatedAt: rows[0].updated_at };
   }
 
-  /** Every projected row of a published version, oldest publication first. */
-  async publishedRows(manager: EntityManager = this.dataSource.manager): Promise<ProjectedRow[]> {
-    const rows = await manager
-      .getRepository(StreamsItemEntity)
-      .createQueryBuilder('s')
-      .innerJoin('image_version', 'v', 'v.id = s.version_id AND v.state = :published', {
-        published: 'published',
-      })
-      .innerJoin('image', 'i', 'i.id = v.image_id')
-      .addSelect([
-        'i.name AS image_name',
-        'v.version AS version_name',
-        'v.published_at AS published_at',
-      ])
-      .orderBy('v.published_at', 'ASC')
-      .addOrderBy('s.product_key', 'ASC')
-      .addOrderBy('s.image_type', 'ASC')
-      .getRawAndEntities();
-    return rows.entities.map((e, i) => ({
-      ...e,
-      imageName: rows.raw[i].image_name as string,
-      version: rows.raw[i].version_name as string,
-      publishedAt: new Date(rows.raw[i].published_at as string),
-    }));
-  }
-
-  /** Alias names per version id (the aliases module's table, read for rendering only). */
-  async aliasesByVersion(manager: EntityManager): Promise<Map<string, string[]>> {
-    const rows: { version_id: string; alias: string }[] = await manager.query(
-      `SELECT version_id, alias FROM alias ORDER BY alias`,
+  /**
+   * Every projected row of a published version with its aliases, as the projector takes it: only
+   * the columns it reads, one plain object per row.
+   */
+  projectionRows(manager: EntityManager): Promise<ProjectionInput[]> {
+    return manager.query(
+      `SELECT i.name AS "imageName", v.version AS "version", v.published_at AS "publishedAt",
+              s.product_key AS "productKey", s.image_type AS "imageType", s.architecture,
+              s.variant, s.operating_system AS "operatingSystem", s.release,
+              s.release_title AS "releaseTitle", s.serial, s.combined_sha256 AS "combinedSha256",
+              s.metadata_sha256 AS "metadataSha256",
+              s.metadata_size_bytes::float8 AS "metadataSizeBytes", s.root_ftype AS "rootFtype",
+              s.root_path AS "rootPath", s.root_sha256 AS "rootSha256",
+              s.root_size_bytes::float8 AS "rootSizeBytes",
+              COALESCE(a.aliases, '{}') AS aliases
+         FROM streams_item s
+         JOIN image_version v ON v.id = s.version_id AND v.state = 'published'
+         JOIN image i ON i.id = v.image_id
+         LEFT JOIN (SELECT version_id, array_agg(alias ORDER BY alias) AS aliases
+                      FROM alias GROUP BY version_id) a ON a.version_id = v.id
+        ORDER BY v.published_at, s.product_key, s.image_type`,
     );
-    const map = new Map<string, string[]>();
-    for (const r of rows) map.set(r.version_id, [...(map.get(r.version_id) ?? []), r.alias]);
-    return map;
   }
 
   async revisionIn(manager: EntityManager): Promise<number> {

@@ -12,8 +12,7 @@ describe('StreamsService revision checks', () => {
   let repository: {
     revision: jest.Mock;
     revisionIn: jest.Mock;
-    publishedRows: jest.Mock;
-    aliasesByVersion: jest.Mock;
+    projectionRows: jest.Mock;
     bumpRevision: jest.Mock;
   };
   let service: StreamsService;
@@ -27,8 +26,7 @@ describe('StreamsService revision checks', () => {
     repository = {
       revision: jest.fn(async () => ({ revision, updatedAt: new Date(0) })),
       revisionIn: jest.fn(async () => revision),
-      publishedRows: jest.fn(async () => []),
-      aliasesByVersion: jest.fn(async () => new Map()),
+      projectionRows: jest.fn(async () => []),
       bumpRevision: jest.fn(async () => ++revision),
     };
     const dataSource = {

@@ -10,7 +10,12 @@ import { SiblingProcesses } from '../common/processes/sibling-processes';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import type { StreamsItemInput } from './streams-item.entity';
-import { projectStreams, type ProjectionInput } from './streams.projector';
+import {
+  sortForProjection,
+  StreamsProjection,
+  type ProjectedBytes,
+  type ProjectionInput,
+} from './streams.projector';
 import { StreamsMetrics } from './streams.metrics';
 import { StreamsRepository, type ItemCitation } from './streams.repository';
 
@@ -41,24 +46,26 @@ export interface RenderedStreams {
   readonly images: RenderedDocument;
 }
 
-/** The documents of every image, with the rows they were rendered from (for scoped documents). */
-interface FullStreams extends RenderedStreams {
-  readonly rows: readonly ProjectionInput[];
-}
-
 /** Scoped documents kept per revision: one per distinct set of read scopes, the oldest dropped. */
 const SCOPED_CACHE_SIZE = 256;
 
+/**
+ * The documents of `rows` (sorted here, in place). Only the projection's text is held while it
+ * runs, and the rows may go as soon as it has read them.
+ */
 async function renderDocuments(
   revision: number,
-  rows: readonly ProjectionInput[],
+  rows: ProjectionInput[],
+  readable: (imageName: string) => boolean = () => true,
 ): Promise<RenderedStreams> {
-  const docs = projectStreams(rows);
-  return { revision, index: await document(docs.index), images: await document(docs.images) };
+  const projection = new StreamsProjection();
+  for (const row of sortForProjection(rows)) if (readable(row.imageName)) projection.add(row);
+  rows.length = 0;
+  const bytes: ProjectedBytes = projection.render();
+  return { revision, index: await document(bytes.index), images: await document(bytes.images) };
 }
 
-async function document(value: unknown): Promise<RenderedDocument> {
-  const body = Buffer.from(JSON.stringify(value));
+async function document(body: Buffer): Promise<RenderedDocument> {
   const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 32)}"`;
   return { body, gzipped: await gzipAsync(body, { level: 6 }), etag };
 }
@@ -71,8 +78,8 @@ async function document(value: unknown): Promise<RenderedDocument> {
  */
 @Injectable()
 export class StreamsService {
-  private cached: FullStreams | undefined;
-  private rendering: Promise<FullStreams> | undefined;
+  private cached: RenderedStreams | undefined;
+  private rendering: Promise<RenderedStreams> | undefined;
   /** Documents of part of the catalog, by read scope, for `scopedRevision`. */
   private scoped = new Map<string, Promise<RenderedStreams>>();
   private scopedRevision = 0;
@@ -171,18 +178,21 @@ export class StreamsService {
    * learn nothing (names, sizes, ETags) of other images.
    */
   async currentFor(principal: Principal | null): Promise<RenderedStreams> {
-    const full = (this.currentIfTrusted() ?? (await this.currentChecked())) as FullStreams;
+    const full = this.currentIfTrusted() ?? (await this.currentChecked());
     if (this.config.auth.publicRead) return full;
     const key = scopeKey(principal, 'content.read');
     if (key === '*') return full;
-    if (this.scopedRevision !== full.revision) {
+    if (this.scopedRevision < full.revision) {
       this.scoped.clear();
       this.scopedRevision = full.revision;
     }
     let rendered = this.scoped.get(key);
     if (!rendered) {
-      const rows = full.rows.filter((r) => principal?.can('content.read', r.imageName) ?? false);
-      rendered = renderDocuments(full.revision, rows);
+      // Read again rather than kept from the full render: a catalog's rows are many times the
+      // size of its documents. The snapshot may be newer than `full`, never older.
+      rendered = this.render((name) => principal?.can('content.read', name) ?? false);
+      const mine = rendered;
+      mine.catch(() => this.scoped.get(key) === mine && this.scoped.delete(key));
       if (this.scoped.size >= SCOPED_CACHE_SIZE)
         this.scoped.delete(this.scoped.keys().next().value as string);
       this.scoped.set(key, rendered);
@@ -191,7 +201,7 @@ export class StreamsService {
   }
 
   /** The cached documents while their revision is trusted (no database read), else undefined. */
-  currentIfTrusted(): FullStreams | undefined {
+  currentIfTrusted(): RenderedStreams | undefined {
     const revision = this.revisionIfTrusted();
     return revision !== undefined && this.cached && this.cached.revision >= revision
       ? this.cached
@@ -227,7 +237,7 @@ export class StreamsService {
     return this.knownRevision;
   }
 
-  private async currentChecked(): Promise<FullStreams> {
+  private async currentChecked(): Promise<RenderedStreams> {
     const revision = await this.checkRevision();
     if (this.cached && this.cached.revision >= revision) return this.cached;
     this.rendering ??= this.render().finally(() => (this.rendering = undefined));
@@ -236,17 +246,16 @@ export class StreamsService {
     return this.cached;
   }
 
-  private async render(): Promise<FullStreams> {
-    const { revision, rows, aliases } = await this.dataSource.transaction(
+  /** The documents of one snapshot: every image's, or those `readable` names. */
+  private async render(readable?: (imageName: string) => boolean): Promise<RenderedStreams> {
+    const { revision, rows } = await this.dataSource.transaction(
       'REPEATABLE READ',
       async (manager) => ({
         revision: await this.repository.revisionIn(manager),
-        rows: await this.repository.publishedRows(manager),
-        aliases: await this.repository.aliasesByVersion(manager),
+        rows: await this.repository.projectionRows(manager),
       }),
     );
-    const inputs = rows.map((r) => ({ ...r, aliases: aliases.get(r.versionId) ?? [] }));
-    this.metrics.renders.inc();
-    return { ...(await renderDocuments(revision, inputs)), rows: inputs };
+    if (!readable) this.metrics.renders.inc();
+    return renderDocuments(revision, rows, readable);
   }
 }
