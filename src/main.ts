@@ -33,6 +33,7 @@ import {
   revokeToken,
 } from './maintenance/token.command';
 import { createApplication, startServer } from './server/bootstrap';
+import { boundHeapGrowth } from './server/heap-growth';
 import { httpProcessSlot, startHttpProcess, superviseHttpProcesses } from './server/http-processes';
 
 const USAGE = `usage: node dist/main.js <command>
@@ -226,6 +227,7 @@ async function main(argv: string[]): Promise<void> {
   const logger = createLogger(config.log);
   switch (command) {
     case 'serve':
+      boundHeapGrowth();
       return serve(config, logger, env);
     case 'migrate': {
       const { created, applied } = await prepareDatabase(config.database);
