@@ -227,7 +227,7 @@ async function main(argv: string[]): Promise<void> {
   const logger = createLogger(config.log);
   switch (command) {
     case 'serve':
-      boundHeapGrowth();
+      boundHeapGrowth(process.execArgv, env.NODE_OPTIONS ?? '');
       return serve(config, logger, env);
     case 'migrate': {
       const { created, applied } = await prepareDatabase(config.database);

@@ -16,10 +16,7 @@ const GIVEN = /--heap[-_]growing[-_]percent\b/;
  * arguments or NODE_OPTIONS. V8 reads it at every full collection, so setting it at start-up
  * takes effect from the first. True when it was set here.
  */
-export function boundHeapGrowth(
-  execArgv: readonly string[] = process.execArgv,
-  nodeOptions: string = process.env.NODE_OPTIONS ?? '',
-): boolean {
+export function boundHeapGrowth(execArgv: readonly string[], nodeOptions: string): boolean {
   if (execArgv.some((a) => GIVEN.test(a)) || GIVEN.test(nodeOptions)) return false;
   setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
   return true;
