@@ -248,7 +248,7 @@ describe('StreamsProjection', () => {
     }),
   );
 
-  it('writes compact JSON in many pieces, byte for byte what serializing its objects gives', () => {
+  it('writes compact JSON, byte for byte what serializing its objects gives, non-ASCII included', () => {
     const bytes = projectStreamsBytes(many);
     expect(bytes.images.length).toBeGreaterThan(4 * 64 * 1024);
     const text = bytes.images.toString('utf8');

@@ -132,32 +132,18 @@ interface ProductDraft {
   readonly rest: string;
 }
 
-/** Encoded output gathered in pieces of about this many characters. */
-const PIECE_CHARS = 64 * 1024;
-
-/** UTF-8 text appended piece by piece into a few large buffers (no one giant string). */
-class TextSink {
-  private readonly buffers: Buffer[] = [];
-  private pending: string[] = [];
-  private pendingChars = 0;
-
-  write(text: string): void {
-    this.pending.push(text);
-    this.pendingChars += text.length;
-    if (this.pendingChars >= PIECE_CHARS) this.flush();
-  }
-
-  bytes(): Buffer {
-    this.flush();
-    return this.buffers.length === 1 ? this.buffers[0] : Buffer.concat(this.buffers);
-  }
-
-  private flush(): void {
-    if (this.pending.length === 0) return;
-    this.buffers.push(Buffer.from(this.pending.join('')));
-    this.pending = [];
-    this.pendingChars = 0;
-  }
+/**
+ * Text written twice: once to count its UTF-8 bytes, then into one buffer of exactly that size,
+ * so a large document is never a string, nor pieces and their concatenation at once.
+ */
+function encodeTwice(write: (out: (text: string) => void) => void): Buffer {
+  let size = 0;
+  write((text) => (size += Buffer.byteLength(text)));
+  const buffer = Buffer.allocUnsafe(size);
+  let offset = 0;
+  write((text) => (offset += buffer.write(text, offset)));
+  if (offset !== size) throw new Error(`streams document wrote ${offset} of ${size} bytes`);
+  return buffer;
 }
 
 /** Both documents as the bytes served: compact JSON with the projection's fixed key order. */
@@ -189,7 +175,7 @@ export interface ProjectedBytes {
  *
  * Rows are added in `projectionOrder`; each becomes, at once, its product's JSON text (or names
  * on a product already seen), so a catalog of many thousand versions is held as that text and
- * the names, never as an object tree, and the documents are written out piece by piece.
+ * the names, never as an object tree, and the documents are written straight into their bytes.
  */
 export class StreamsProjection {
   /** Products by the bytes (combined SHA-256) they hold. */
@@ -225,19 +211,23 @@ export class StreamsProjection {
     const byKey = new Map<string, ProductDraft>();
     for (const draft of this.products.values()) byKey.set(draft.key, draft);
     const keys = [...byKey.keys()].sort(compare);
-    const images = new TextSink();
-    images.write('{"content_id":"images","datatype":"image-downloads","format":"products:1.0"');
-    images.write(',"products":{');
-    keys.forEach((key, i) => {
+    const heads = keys.map((key, i) => {
       const draft = byKey.get(key) as ProductDraft;
       const names = new Set(draft.names);
       for (const [versionLike, name] of draft.aliasNames)
         if (!this.versionNames.has(versionLike)) names.add(name);
       const aliases = [...names].sort(compare).join(',');
-      images.write(`${i ? ',' : ''}${JSON.stringify(key)}:{"aliases":${JSON.stringify(aliases)},`);
-      images.write(draft.rest);
+      return `${i ? ',' : ''}${JSON.stringify(key)}:{"aliases":${JSON.stringify(aliases)},`;
     });
-    images.write('}}');
+    const images = encodeTwice((out) => {
+      out('{"content_id":"images","datatype":"image-downloads","format":"products:1.0"');
+      out(',"products":{');
+      keys.forEach((key, i) => {
+        out(heads[i]);
+        out((byKey.get(key) as ProductDraft).rest);
+      });
+      out('}}');
+    });
     const index = {
       format: 'index:1.0',
       index: {
@@ -249,7 +239,7 @@ export class StreamsProjection {
         },
       },
     };
-    return { index: Buffer.from(JSON.stringify(index)), images: images.bytes() };
+    return { index: Buffer.from(JSON.stringify(index)), images };
   }
 
   private draft(row: ProjectionInput): ProductDraft {

@@ -50,18 +50,25 @@ export interface RenderedStreams {
 const SCOPED_CACHE_SIZE = 256;
 
 /**
- * The documents of `rows` (sorted here, in place). Only the projection's text is held while it
- * runs, and the rows may go as soon as it has read them.
+ * The documents' bytes of `rows` (sorted here, in place, and emptied): only the projection's text
+ * is held while it runs, and nothing of it once the bytes are written.
  */
+function project(
+  rows: ProjectionInput[],
+  readable: (imageName: string) => boolean,
+): ProjectedBytes {
+  const projection = new StreamsProjection();
+  for (const row of sortForProjection(rows)) if (readable(row.imageName)) projection.add(row);
+  rows.length = 0;
+  return projection.render();
+}
+
 async function renderDocuments(
   revision: number,
   rows: ProjectionInput[],
   readable: (imageName: string) => boolean = () => true,
 ): Promise<RenderedStreams> {
-  const projection = new StreamsProjection();
-  for (const row of sortForProjection(rows)) if (readable(row.imageName)) projection.add(row);
-  rows.length = 0;
-  const bytes: ProjectedBytes = projection.render();
+  const bytes = project(rows, readable);
   return { revision, index: await document(bytes.index), images: await document(bytes.images) };
 }
 
