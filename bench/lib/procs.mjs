@@ -255,6 +255,47 @@ http {
   return { url, pid: child.pid, stop: () => stopChild(child, 'SIGQUIT') };
 }
 
+/**
+ * Node's own HTTP server with nothing on top, in its own process: a conditional GET with
+ * `If-None-Match: etag` answers 304 with the headers imgsrv sends for a streams document (a
+ * fresh request id included), anything else 200 `{}`. What Node's HTTP stack alone costs, the
+ * ceiling for any server built on it on this machine.
+ */
+export async function startBareNode({ etag }) {
+  const port = await freePort();
+  const script = `
+    const { createServer } = require('node:http');
+    const { randomUUID } = require('node:crypto');
+    const etag = process.argv[2];
+    createServer((req, res) => {
+      const headers = {
+        'x-request-id': randomUUID(),
+        etag,
+        'cache-control': 'public, max-age=60',
+        vary: 'Accept-Encoding, Authorization',
+      };
+      if (req.headers['if-none-match'] === etag) {
+        res.writeHead(304, headers);
+        res.end();
+      } else {
+        res.writeHead(200, { ...headers, 'content-type': 'application/json', 'content-length': 2 });
+        res.end('{}');
+      }
+    }).listen(Number(process.argv[1]), '127.0.0.1');
+  `;
+  const child = spawn(process.execPath, ['-e', script, String(port), etag], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor(`${url}/`, child, 'bare node:http', 10_000);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  return { url, pid: child.pid, stop: () => stopChild(child) };
+}
+
 /** s3rver in its own process, so its CPU is not the load generator's. */
 export async function startS3rver({ workDir, buckets }) {
   const bucket = buckets[0];

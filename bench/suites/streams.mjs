@@ -9,7 +9,7 @@ import { request } from 'undici';
 import { agent, apiClient, waitForJob, writerToken } from '../lib/client.mjs';
 import { makeDraft, pool, uploadMetadata } from '../lib/images.mjs';
 import { load } from '../lib/load.mjs';
-import { sampleRss, startNginx, sumMetric } from '../lib/procs.mjs';
+import { sampleRss, startBareNode, startNginx, sumMetric } from '../lib/procs.mjs';
 import { KIB, log, MIB, nowMs, sleep } from '../lib/util.mjs';
 
 const IMAGES = 10;
@@ -124,6 +124,8 @@ export async function streamsSuite(ctx) {
   const theirs = [];
   const mine304 = [];
   const theirs304 = [];
+  const bare = await startBareNode({ etag: doc.etag });
+  const bare304 = [];
   for (let r = 0; r < loadRuns; r++) {
     theirs.push(await load({ url: `${nginx.url}/streams/v1/images.json`, seconds: loadSeconds }));
     mine.push(await load({ url: `${server.url}/streams/v1/images.json`, seconds: loadSeconds }));
@@ -143,7 +145,16 @@ export async function streamsSuite(ctx) {
         expectStatus: 304,
       }),
     );
+    bare304.push(
+      await load({
+        url: `${bare.url}/streams/v1/images.json`,
+        seconds: loadSeconds,
+        headers: { 'if-none-match': doc.etag },
+        expectStatus: 304,
+      }),
+    );
   }
+  await bare.stop();
   const mem = await rss.stop();
   const what = `${streamsVersions + renderRuns} versions, ${images} images, ${IMAGES * aliasesPerImage} aliases; ${aliases} alias names in the document`;
   ctx.figure({
@@ -187,6 +198,21 @@ export async function streamsSuite(ctx) {
       load: 'images.json 304',
       p99_ms: mine304.map((r) => r.p99),
       reference_p99_ms: theirs304.map((r) => r.p99),
+    },
+  });
+  ctx.figure({
+    id: 'streams.images.304.rps.node',
+    suite: 'Streams',
+    title:
+      "The same 304s from Node's HTTP server alone (node:http answering with the same headers, " +
+      'nothing else: the ceiling of any server on it here), 32 connections: requests/s',
+    unit: 'req/s',
+    better: 'higher',
+    samples: bare304.map((r) => r.rps),
+    reference: { name: 'nginx 304s', short: 'nginx', samples: theirs304.map((r) => r.rps) },
+    extra: {
+      load: 'images.json 304',
+      imgsrv_over_bare_node: mine304.map((r, i) => r.rps / bare304[i].rps),
     },
   });
   ctx.figure({
