@@ -122,6 +122,8 @@ export async function streamsSuite(ctx) {
 
   const mine = [];
   const theirs = [];
+  const load304 = (url, etag) =>
+    load({ url, seconds: loadSeconds, headers: { 'if-none-match': etag }, expectStatus: 304 });
   const mine304 = [];
   const theirs304 = [];
   const bare = await startBareNode({ etag: doc.etag });
@@ -129,30 +131,9 @@ export async function streamsSuite(ctx) {
   for (let r = 0; r < loadRuns; r++) {
     theirs.push(await load({ url: `${nginx.url}/streams/v1/images.json`, seconds: loadSeconds }));
     mine.push(await load({ url: `${server.url}/streams/v1/images.json`, seconds: loadSeconds }));
-    theirs304.push(
-      await load({
-        url: `${nginx.url}/streams/v1/images.json`,
-        seconds: loadSeconds,
-        headers: { 'if-none-match': nginxDoc.etag },
-        expectStatus: 304,
-      }),
-    );
-    mine304.push(
-      await load({
-        url: `${server.url}/streams/v1/images.json`,
-        seconds: loadSeconds,
-        headers: { 'if-none-match': doc.etag },
-        expectStatus: 304,
-      }),
-    );
-    bare304.push(
-      await load({
-        url: `${bare.url}/streams/v1/images.json`,
-        seconds: loadSeconds,
-        headers: { 'if-none-match': doc.etag },
-        expectStatus: 304,
-      }),
-    );
+    theirs304.push(await load304(`${nginx.url}/streams/v1/images.json`, nginxDoc.etag));
+    mine304.push(await load304(`${server.url}/streams/v1/images.json`, doc.etag));
+    bare304.push(await load304(`${bare.url}/streams/v1/images.json`, doc.etag));
   }
   await bare.stop();
   const mem = await rss.stop();
@@ -235,22 +216,8 @@ export async function streamsSuite(ctx) {
   const multi304 = [];
   const theirsAgain304 = [];
   for (let r = 0; r < loadRuns; r++) {
-    theirsAgain304.push(
-      await load({
-        url: `${nginx.url}/streams/v1/images.json`,
-        seconds: loadSeconds,
-        headers: { 'if-none-match': nginxDoc.etag },
-        expectStatus: 304,
-      }),
-    );
-    multi304.push(
-      await load({
-        url: `${multi.url}/streams/v1/images.json`,
-        seconds: loadSeconds,
-        headers: { 'if-none-match': doc.etag },
-        expectStatus: 304,
-      }),
-    );
+    theirsAgain304.push(await load304(`${nginx.url}/streams/v1/images.json`, nginxDoc.etag));
+    multi304.push(await load304(`${multi.url}/streams/v1/images.json`, doc.etag));
   }
   ctx.figure({
     id: 'streams.images.304.rps.processes',
