@@ -211,20 +211,20 @@ export class StreamsProjection {
     const byKey = new Map<string, ProductDraft>();
     for (const draft of this.products.values()) byKey.set(draft.key, draft);
     const keys = [...byKey.keys()].sort(compare);
-    const heads = keys.map((key, i) => {
-      const draft = byKey.get(key) as ProductDraft;
+    const drafts = keys.map((key) => byKey.get(key) as ProductDraft);
+    const heads = drafts.map((draft, i) => {
       const names = new Set(draft.names);
       for (const [versionLike, name] of draft.aliasNames)
         if (!this.versionNames.has(versionLike)) names.add(name);
       const aliases = [...names].sort(compare).join(',');
-      return `${i ? ',' : ''}${JSON.stringify(key)}:{"aliases":${JSON.stringify(aliases)},`;
+      return `${i ? ',' : ''}${JSON.stringify(draft.key)}:{"aliases":${JSON.stringify(aliases)},`;
     });
     const images = encodeTwice((out) => {
       out('{"content_id":"images","datatype":"image-downloads","format":"products:1.0"');
       out(',"products":{');
-      keys.forEach((key, i) => {
+      drafts.forEach((draft, i) => {
         out(heads[i]);
-        out((byKey.get(key) as ProductDraft).rest);
+        out(draft.rest);
       });
       out('}}');
     });

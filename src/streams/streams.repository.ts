@@ -59,7 +59,8 @@ export class StreamsRepository {
 
   /**
    * Every projected row of a published version with its aliases, as the projector takes it: only
-   * the columns it reads, one plain object per row.
+   * the columns it reads, one plain object per row, in no particular order (the projector sorts
+   * them into its own, which the database's collation need not share).
    */
   projectionRows(manager: EntityManager): Promise<ProjectionInput[]> {
     return manager.query(
@@ -75,9 +76,8 @@ export class StreamsRepository {
          FROM streams_item s
          JOIN image_version v ON v.id = s.version_id AND v.state = 'published'
          JOIN image i ON i.id = v.image_id
-         LEFT JOIN (SELECT version_id, array_agg(alias ORDER BY alias) AS aliases
-                      FROM alias GROUP BY version_id) a ON a.version_id = v.id
-        ORDER BY v.published_at, s.product_key, s.image_type`,
+         LEFT JOIN (SELECT version_id, array_agg(alias) AS aliases
+                      FROM alias GROUP BY version_id) a ON a.version_id = v.id`,
     );
   }
 
