@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import type { Actor } from '../auth/actor';
 import type { Principal } from '../auth/principal';
-import { CatalogService, type Manifest } from '../catalog/catalog.service';
+import { CatalogService, publicListCache, type Manifest } from '../catalog/catalog.service';
 import { CatalogPort } from '../catalog/catalog-port';
 import { VersionLifecycleService } from '../catalog/version-lifecycle.service';
 import { DomainError } from '../common/errors/domain-error';
@@ -28,6 +28,8 @@ export function ifMatchHolds(header: string | undefined, current: AliasRow | nul
  */
 @Injectable()
 export class AliasesService {
+  private readonly pages = publicListCache<AliasRow>();
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly aliases: AliasRepository,
@@ -45,8 +47,16 @@ export class AliasesService {
     limit: number,
     cursor?: string,
   ): Promise<Page<AliasRow>> {
-    const image = await this.catalog.getImage(principal, name);
-    return pageOf(await this.aliases.list(image.id, limit, cursor), limit, (a) => [a.alias]);
+    // Aliases point only at published versions: the same list for every caller who may see it.
+    return this.catalog.publicPage(
+      'aliases',
+      this.pages,
+      principal,
+      name,
+      `${limit}\n${cursor ?? ''}`,
+      async (image) =>
+        pageOf(await this.aliases.list(image.id, limit, cursor), limit, (a) => [a.alias]),
+    );
   }
 
   async get(principal: Principal | null, name: string, alias: string): Promise<AliasRow> {

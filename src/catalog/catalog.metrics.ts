@@ -3,6 +3,9 @@ import { Counter, Gauge } from 'prom-client';
 import { MetricsService } from '../common/metrics/metrics.service';
 import { ImageRepository } from './image.repository';
 
+/** The lists kept per streams revision for callers who see only published versions. */
+export type PublicList = 'versions' | 'aliases';
+
 /**
  * Where the storage goes, read from PostgreSQL at each scrape (so a supervisor's aggregate over
  * its API processes takes one value): the bytes every image cites (shared bytes once), and per
@@ -17,6 +20,10 @@ export class CatalogMetrics {
    */
   private readonly manifestReads = { memory: 0, database: 0 };
   private readonly artifactReads = { memory: 0, database: 0 };
+  private readonly listReads = {
+    versions: { memory: 0, database: 0 },
+    aliases: { memory: 0, database: 0 },
+  };
 
   constructor(metrics: MetricsService, images: ImageRepository) {
     const registers = [metrics.registry];
@@ -48,6 +55,22 @@ export class CatalogMetrics {
           this.inc({ source }, artifactReads[source]);
           artifactReads[source] = 0;
         }
+      },
+    });
+    const listReads = this.listReads;
+    new Counter({
+      name: 'imgsrv_list_reads_total',
+      help:
+        'Version and alias list GETs of callers who see only published versions, by list and ' +
+        'source: "memory" (read before for the current streams revision) or "database"',
+      labelNames: ['list', 'source'],
+      registers,
+      collect() {
+        for (const list of ['versions', 'aliases'] as const)
+          for (const source of ['memory', 'database'] as const) {
+            this.inc({ list, source }, listReads[list][source]);
+            listReads[list][source] = 0;
+          }
       },
     });
     new Gauge({
@@ -84,5 +107,9 @@ export class CatalogMetrics {
 
   countArtifactRead(source: 'memory' | 'database'): void {
     this.artifactReads[source]++;
+  }
+
+  countListRead(list: PublicList, source: 'memory' | 'database'): void {
+    this.listReads[list][source]++;
   }
 }

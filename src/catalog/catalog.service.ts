@@ -16,7 +16,8 @@ import { ImageEntity } from './image.entity';
 import { ImageRepository, type ImageStorage } from './image.repository';
 import { StreamsService } from '../streams/streams.service';
 import { CatalogAccess } from './catalog-access';
-import { CatalogMetrics } from './catalog.metrics';
+import { CatalogMetrics, type PublicList } from './catalog.metrics';
+import { RevisionCache } from '../common/revision-cache';
 import { ArtifactService } from './artifact.service';
 import {
   PublishedManifests,
@@ -25,6 +26,19 @@ import {
   type RenderedJson,
   type RenderedManifest,
 } from './published-manifests';
+
+/**
+ * Rows of the public lists (published versions, aliases) kept per process: pages weigh their rows,
+ * so at most about this many rows are held for each list.
+ */
+export const PUBLIC_LIST_CACHE_ROWS = 20_000;
+
+/** Pages of a public list by image and query, each kept with the streams revision it was read under. */
+export type PublicListCache<T> = RevisionCache<Page<T>>;
+
+export function publicListCache<T>(): PublicListCache<T> {
+  return new RevisionCache<Page<T>>(PUBLIC_LIST_CACHE_ROWS, (page) => page.items.length + 1);
+}
 
 /** The name under which the catalog tells the GC what manifests cite (CasModule.register). */
 export const CATALOG_BLOB_REFERENCES = 'catalog.manifests';
@@ -92,6 +106,8 @@ export function artifactFilename(image: string, version: string, artifact: Artif
  */
 @Injectable()
 export class CatalogService implements OnModuleInit {
+  private readonly publishedVersions = publicListCache<ImageVersionEntity>();
+
   constructor(
     private readonly images: ImageRepository,
     private readonly versions: ImageVersionRepository,
@@ -222,14 +238,53 @@ export class CatalogService implements OnModuleInit {
     limit: number,
     cursor?: string,
   ): Promise<Page<ImageVersionEntity>> {
-    const image = await this.getImage(principal, name);
     const visible: VersionState[] = this.access.canRead(principal, name)
       ? [...VERSION_STATES]
       : ['published'];
     const states = state ? visible.filter((s) => s === state) : visible;
-    if (states.length === 0) return { items: [], nextCursor: null };
-    const rows = await this.versions.list(image.id, states, limit, cursor);
-    return pageOf(rows, limit, (v) => [v.createdAt.toISOString(), v.id]);
+    return this.publicPage(
+      'versions',
+      this.publishedVersions,
+      principal,
+      name,
+      `${states.join(',')}\n${limit}\n${cursor ?? ''}`,
+      async (image) => {
+        if (states.length === 0) return { items: [], nextCursor: null };
+        const rows = await this.versions.list(image.id, states, limit, cursor);
+        return pageOf(rows, limit, (v) => [v.createdAt.toISOString(), v.id]);
+      },
+    );
+  }
+
+  /**
+   * A page of one of an image's lists that reads the same for every caller who may not read the
+   * image's drafts (its published versions, its aliases): for those callers it comes from memory
+   * while the streams revision it was read under is current, since every write that changes such
+   * a list (a publish, a withdrawal, an alias set, moved or deleted, the image deleted) bumps the
+   * revision. Callers who may read the image's drafts read the database each time.
+   */
+  async publicPage<T>(
+    list: PublicList,
+    pages: PublicListCache<T>,
+    principal: Principal | null,
+    name: string,
+    query: string,
+    read: (image: ImageEntity) => Promise<Page<T>>,
+  ): Promise<Page<T>> {
+    if (this.access.canRead(principal, name)) return read(await this.getImage(principal, name));
+    // The revision before the rows, so an entry never claims a newer revision than its rows.
+    const revision = await this.streams.revision();
+    const key = `${name}\n${query}`;
+    const kept = pages.get(key, revision);
+    if (kept) {
+      // Kept only after the image was visible to such a caller at this revision (getImage).
+      this.metrics.countListRead(list, 'memory');
+      return kept;
+    }
+    const page = await read(await this.getImage(principal, name));
+    pages.set(key, revision, page);
+    this.metrics.countListRead(list, 'database');
+    return page;
   }
 
   async createVersion(actor: Actor, name: string, version: string): Promise<ImageVersionEntity> {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
+import { RevisionCache } from '../common/revision-cache';
 import type { ArtifactEntity, AttachmentEntity } from './artifact.entity';
 import { ArtifactWithAttachmentsDto, ManifestResponseDto } from './dto/catalog.response.dto';
 import type { Manifest } from './catalog.service';
@@ -54,11 +55,6 @@ export function renderManifest(manifest: Manifest): RenderedManifest {
 /** Published manifests kept per process; the least recently read go first. */
 export const PUBLISHED_MANIFEST_CACHE_SIZE = 4096;
 
-interface Entry {
-  readonly revision: number;
-  readonly manifest: RenderedManifest;
-}
-
 /**
  * Published manifests rendered once and kept by the streams revision they were read under. A
  * published version's artifacts and attachments never change (the database refuses it); what can
@@ -70,31 +66,14 @@ interface Entry {
  */
 @Injectable()
 export class PublishedManifests {
-  private readonly entries = new Map<string, Entry>();
+  private readonly entries = new RevisionCache<RenderedManifest>(PUBLISHED_MANIFEST_CACHE_SIZE);
 
   get(image: string, version: string, revision: number): RenderedManifest | undefined {
-    const key = `${image}\n${version}`;
-    const entry = this.entries.get(key);
-    if (!entry) return undefined;
-    if (entry.revision !== revision) {
-      if (entry.revision < revision) this.entries.delete(key);
-      return undefined;
-    }
-    // Most recently read last: Map keeps insertion order, so the first key is the coldest.
-    this.entries.delete(key);
-    this.entries.set(key, entry);
-    return entry.manifest;
+    return this.entries.get(`${image}\n${version}`, revision);
   }
 
   set(image: string, version: string, revision: number, manifest: RenderedManifest): void {
-    if (!manifest.published) return;
-    const key = `${image}\n${version}`;
-    const present = this.entries.get(key);
-    if (present && present.revision > revision) return;
-    this.entries.delete(key);
-    this.entries.set(key, { revision, manifest });
-    if (this.entries.size > PUBLISHED_MANIFEST_CACHE_SIZE)
-      this.entries.delete(this.entries.keys().next().value as string);
+    if (manifest.published) this.entries.set(`${image}\n${version}`, revision, manifest);
   }
 
   holds(image: string, version: string): boolean {

@@ -143,17 +143,17 @@ export class StreamsService {
     return this.repository.replaceVersionItems(manager, versionId, items);
   }
 
+  /** A version's Incus fingerprints by artifact id, as incus_index projected them. */
+  fingerprintsIn(manager: EntityManager, versionId: string): Promise<Map<string, string>> {
+    return this.repository.fingerprints(manager, versionId);
+  }
+
   /**
    * Marks the documents stale: every API process renders the new revision on its next request
    * after reading it (this one at once: the bump commits after this call, so for a while every
    * request here reads the revision instead of trusting the one it has; its sibling processes on
    * this host likewise, told before the bump commits).
    */
-  /** A version's Incus fingerprints by artifact id, as incus_index projected them. */
-  fingerprintsIn(manager: EntityManager, versionId: string): Promise<Map<string, string>> {
-    return this.repository.fingerprints(manager, versionId);
-  }
-
   bumpRevision(manager: EntityManager): Promise<number> {
     this.changedElsewhere();
     this.siblings.tell(REVISION_BUMPED);
