@@ -6,7 +6,6 @@ import { MetricsService } from '../common/metrics/metrics.service';
 @Injectable()
 export class StreamsMetrics {
   readonly renders: Counter;
-  readonly renderResorts: Counter;
 
   /**
    * Anonymous document reads the fast path answered, counted in a plain number per answer and
@@ -19,13 +18,6 @@ export class StreamsMetrics {
     this.renders = new Counter({
       name: 'imgsrv_streams_renders_total',
       help: 'Renderings of the streams documents (one per revision per process)',
-      registers: [metrics.registry],
-    });
-    this.renderResorts = new Counter({
-      name: 'imgsrv_streams_render_resorts_total',
-      help:
-        "Renderings whose rows the database did not return in the projection's order (versions " +
-        'published within one millisecond), read again and sorted in memory',
       registers: [metrics.registry],
     });
     const counted = () => {

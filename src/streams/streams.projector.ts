@@ -184,14 +184,10 @@ export class StreamsProjection {
   private readonly versionNames = new Set<string>();
   private last: ProjectionInput | undefined;
 
-  /** Whether `row` may be added next: it does not sort before the last row added. */
-  follows(row: ProjectionInput): boolean {
-    return !this.last || projectionOrder(this.last, row) <= 0;
-  }
-
   /** Adds one row; rows come in `projectionOrder`. */
   add(row: ProjectionInput): void {
-    if (!this.follows(row)) throw new Error('streams projection rows out of order');
+    if (this.last && projectionOrder(this.last, row) > 0)
+      throw new Error('streams projection rows out of order');
     this.last = row;
     if (!eligible(row)) return;
     this.versionNames.add(`${row.imageName}/${row.version}`);

@@ -17,23 +17,6 @@ export interface ItemCitation {
   readonly served: boolean;
 }
 
-/** The projector's columns of every published version's rows, with the aliases of each version. */
-const PROJECTION_SELECT = `
-  SELECT i.name AS "imageName", v.version AS "version", v.published_at AS "publishedAt",
-         s.product_key AS "productKey", s.image_type AS "imageType", s.architecture,
-         s.variant, s.operating_system AS "operatingSystem", s.release,
-         s.release_title AS "releaseTitle", s.serial, s.combined_sha256 AS "combinedSha256",
-         s.metadata_sha256 AS "metadataSha256",
-         s.metadata_size_bytes::float8 AS "metadataSizeBytes", s.root_ftype AS "rootFtype",
-         s.root_path AS "rootPath", s.root_sha256 AS "rootSha256",
-         s.root_size_bytes::float8 AS "rootSizeBytes",
-         COALESCE(a.aliases, '{}') AS aliases
-    FROM streams_item s
-    JOIN image_version v ON v.id = s.version_id AND v.state = 'published'
-    JOIN image i ON i.id = v.image_id
-    LEFT JOIN (SELECT version_id, array_agg(alias) AS aliases
-                 FROM alias GROUP BY version_id) a ON a.version_id = v.id`;
-
 @Injectable()
 export class StreamsRepository {
   constructor(private readonly dataSource: DataSource) {}
@@ -80,36 +63,22 @@ export class StreamsRepository {
    * them into its own, which the database's collation need not share).
    */
   projectionRows(manager: EntityManager): Promise<ProjectionInput[]> {
-    return manager.query(PROJECTION_SELECT);
-  }
-
-  /**
-   * The same rows through a cursor of the caller's transaction, `batch` at a time, sorted by the
-   * database as the projector sorts them (milliseconds of the publication, then the keys in byte
-   * order), so only a batch is held at once. `take` answers false to stop early (a row out of the
-   * projector's order); the cursor is closed either way. Resolves whether every row was taken.
-   */
-  async projectionBatches(
-    manager: EntityManager,
-    batch: number,
-    take: (rows: ProjectionInput[]) => boolean,
-  ): Promise<boolean> {
-    await manager.query(
-      `DECLARE streams_projection NO SCROLL CURSOR FOR ${PROJECTION_SELECT}
-        ORDER BY date_trunc('milliseconds', v.published_at), s.product_key COLLATE "C",
-                 s.image_type COLLATE "C", s.combined_sha256 COLLATE "C"`,
+    return manager.query(
+      `SELECT i.name AS "imageName", v.version AS "version", v.published_at AS "publishedAt",
+              s.product_key AS "productKey", s.image_type AS "imageType", s.architecture,
+              s.variant, s.operating_system AS "operatingSystem", s.release,
+              s.release_title AS "releaseTitle", s.serial, s.combined_sha256 AS "combinedSha256",
+              s.metadata_sha256 AS "metadataSha256",
+              s.metadata_size_bytes::float8 AS "metadataSizeBytes", s.root_ftype AS "rootFtype",
+              s.root_path AS "rootPath", s.root_sha256 AS "rootSha256",
+              s.root_size_bytes::float8 AS "rootSizeBytes",
+              COALESCE(a.aliases, '{}') AS aliases
+         FROM streams_item s
+         JOIN image_version v ON v.id = s.version_id AND v.state = 'published'
+         JOIN image i ON i.id = v.image_id
+         LEFT JOIN (SELECT version_id, array_agg(alias) AS aliases
+                      FROM alias GROUP BY version_id) a ON a.version_id = v.id`,
     );
-    try {
-      for (;;) {
-        const rows: ProjectionInput[] = await manager.query(
-          `FETCH FORWARD ${Math.max(1, Math.floor(batch))} FROM streams_projection`,
-        );
-        if (!take(rows)) return false;
-        if (rows.length < batch) return true;
-      }
-    } finally {
-      await manager.query('CLOSE streams_projection');
-    }
   }
 
   async revisionIn(manager: EntityManager): Promise<number> {

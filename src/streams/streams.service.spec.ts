@@ -13,7 +13,6 @@ describe('StreamsService revision checks', () => {
     revision: jest.Mock;
     revisionIn: jest.Mock;
     projectionRows: jest.Mock;
-    projectionBatches: jest.Mock;
     bumpRevision: jest.Mock;
   };
   let service: StreamsService;
@@ -28,9 +27,6 @@ describe('StreamsService revision checks', () => {
       revision: jest.fn(async () => ({ revision, updatedAt: new Date(0) })),
       revisionIn: jest.fn(async () => revision),
       projectionRows: jest.fn(async () => []),
-      projectionBatches: jest.fn(async (_m: EntityManager, _n: number, take: (r: []) => boolean) =>
-        take([]),
-      ),
       bumpRevision: jest.fn(async () => ++revision),
     };
     const dataSource = {

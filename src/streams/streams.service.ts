@@ -49,9 +49,6 @@ export interface RenderedStreams {
 /** Scoped documents kept per revision: one per distinct set of read scopes, the oldest dropped. */
 const SCOPED_CACHE_SIZE = 256;
 
-/** Rows the projection reads from the database's cursor at a time (a few MiB of objects). */
-const PROJECTION_BATCH = 1000;
-
 /**
  * The documents' bytes of `rows` (sorted here, in place, and emptied): only the projection's text
  * is held while it runs, and nothing of it once the bytes are written.
@@ -64,6 +61,15 @@ function project(
   for (const row of sortForProjection(rows)) if (readable(row.imageName)) projection.add(row);
   rows.length = 0;
   return projection.render();
+}
+
+async function renderDocuments(
+  revision: number,
+  rows: ProjectionInput[],
+  readable: (imageName: string) => boolean = () => true,
+): Promise<RenderedStreams> {
+  const bytes = project(rows, readable);
+  return { revision, index: await document(bytes.index), images: await document(bytes.images) };
 }
 
 async function document(body: Buffer): Promise<RenderedDocument> {
@@ -249,38 +255,14 @@ export class StreamsService {
 
   /** The documents of one snapshot: every image's, or those `readable` names. */
   private async render(readable?: (imageName: string) => boolean): Promise<RenderedStreams> {
-    const { revision, bytes } = await this.dataSource.transaction(
+    const { revision, rows } = await this.dataSource.transaction(
       'REPEATABLE READ',
       async (manager) => ({
         revision: await this.repository.revisionIn(manager),
-        bytes: await this.projectIn(manager, readable ?? (() => true)),
+        rows: await this.repository.projectionRows(manager),
       }),
     );
     if (!readable) this.metrics.renders.inc();
-    return { revision, index: await document(bytes.index), images: await document(bytes.images) };
-  }
-
-  /**
-   * The documents' bytes in the transaction's snapshot. The rows come from a cursor in the
-   * database's order, a batch at a time, so each batch is garbage before the next (a catalog of
-   * 10,000 versions is never held as rows). Should the database's order disagree with the
-   * projection's anywhere (two versions published within one millisecond, keys outside the Basic
-   * Multilingual Plane), the rows are read again, whole, and sorted here.
-   */
-  private async projectIn(
-    manager: EntityManager,
-    readable: (imageName: string) => boolean,
-  ): Promise<ProjectedBytes> {
-    const projection = new StreamsProjection();
-    const inOrder = await this.repository.projectionBatches(manager, PROJECTION_BATCH, (rows) => {
-      for (const row of rows) {
-        if (!projection.follows(row)) return false;
-        if (readable(row.imageName)) projection.add(row);
-      }
-      return true;
-    });
-    if (inOrder) return projection.render();
-    this.metrics.renderResorts.inc();
-    return project(await this.repository.projectionRows(manager), readable);
+    return renderDocuments(revision, rows, readable);
   }
 }
