@@ -190,6 +190,17 @@ function ratioCell(f) {
   return `${fmt(f.ratio)}×`;
 }
 
+/** An extra figure as text: numbers formatted, lists joined, nested figures as `name value`. */
+function extraText(v) {
+  if (Array.isArray(v)) return v.map(extraText).join(', ');
+  if (typeof v === 'number') return fmt(v);
+  if (v && typeof v === 'object')
+    return Object.entries(v)
+      .map(([k, inner]) => `${k.replaceAll('_', ' ')} ${extraText(inner)}`)
+      .join('; ');
+  return String(v);
+}
+
 export async function writeReport({ outDir, ctx, machine, run }) {
   const plotDir = join(outDir, 'plots');
   await mkdir(plotDir, { recursive: true });
@@ -283,9 +294,7 @@ export async function writeReport({ outDir, ctx, machine, run }) {
     if (f.target) lines.push(`- target ${f.target.text}: ${f.met ? 'met' : '**not met**'}`);
     for (const [k, v] of Object.entries(f.extra ?? {})) {
       if (k === 'all_ms' || k === 'load') continue;
-      lines.push(
-        `- ${k.replaceAll('_', ' ')}: ${Array.isArray(v) ? v.map(fmt).join(', ') : typeof v === 'number' ? fmt(v) : v}`,
-      );
+      lines.push(`- ${k.replaceAll('_', ' ')}: ${extraText(v)}`);
     }
     lines.push('');
   }
