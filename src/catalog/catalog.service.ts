@@ -33,6 +33,9 @@ import {
  */
 export const PUBLIC_LIST_CACHE_ROWS = 20_000;
 
+/** The longest query (filter, page size, cursor) whose page is kept: the server's cursors are shorter. */
+const PUBLIC_LIST_MAX_QUERY = 320;
+
 /** Pages of a public list by image and query, each kept with the streams revision it was read under. */
 export type PublicListCache<T> = RevisionCache<Page<T>>;
 
@@ -242,6 +245,10 @@ export class CatalogService implements OnModuleInit {
       ? [...VERSION_STATES]
       : ['published'];
     const states = state ? visible.filter((s) => s === state) : visible;
+    if (states.length === 0) {
+      await this.getImage(principal, name); // 404 as for any other filter
+      return { items: [], nextCursor: null };
+    }
     return this.publicPage(
       'versions',
       this.publishedVersions,
@@ -249,7 +256,6 @@ export class CatalogService implements OnModuleInit {
       name,
       `${states.join(',')}\n${limit}\n${cursor ?? ''}`,
       async (image) => {
-        if (states.length === 0) return { items: [], nextCursor: null };
         const rows = await this.versions.list(image.id, states, limit, cursor);
         return pageOf(rows, limit, (v) => [v.createdAt.toISOString(), v.id]);
       },
@@ -271,7 +277,14 @@ export class CatalogService implements OnModuleInit {
     query: string,
     read: (image: ImageEntity) => Promise<Page<T>>,
   ): Promise<Page<T>> {
-    if (this.access.canRead(principal, name)) return read(await this.getImage(principal, name));
+    // Private servers show these callers nothing (getImage answers 404); a query longer than any
+    // cursor the server hands out is answered but not kept, so keys stay small.
+    if (
+      this.access.canRead(principal, name) ||
+      !this.config.auth.publicRead ||
+      query.length > PUBLIC_LIST_MAX_QUERY
+    )
+      return read(await this.getImage(principal, name));
     // The revision before the rows, so an entry never claims a newer revision than its rows.
     const revision = await this.streams.revision();
     const key = `${name}\n${query}`;

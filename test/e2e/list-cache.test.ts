@@ -207,4 +207,38 @@ describe('public version and alias lists kept per streams revision', () => {
     const image = await listed('/v1/images/debian');
     expect(fresh.body.versions[0].image_id).toBe(image.body.id);
   });
+
+  it('keeps nothing for such callers on a private server, nor for queries longer than a cursor', async () => {
+    // A well-formed alias cursor longer than any the server hands out: answered, never kept.
+    const longCursor = Buffer.from(JSON.stringify(['z'.repeat(300)])).toString('base64url');
+    const aliasReads = await reads('aliases', 'database');
+    for (let i = 0; i < 2; i++) {
+      const page = await listed(`/v1/images/debian/aliases?cursor=${longCursor}`);
+      expect([page.status, page.body.aliases]).toEqual([200, []]);
+    }
+    expect(await reads('aliases', 'database')).toBe(aliasReads);
+    const database = await reads('versions', 'database');
+    const drafts = await listed('/v1/images/debian/versions?state=draft&cursor=anything');
+    expect([drafts.status, drafts.body.versions]).toEqual([200, []]);
+    expect(await reads('versions', 'database')).toBe(database);
+
+    const closed = await startTestApp({
+      database: app.database,
+      env: { IMGSRV_PUBLIC_READ: 'false' },
+    });
+    try {
+      const count = async (source: 'memory' | 'database') =>
+        (await metric(closed, `imgsrv_list_reads_total{list="versions",source="${source}"}`)) ?? 0;
+      for (let i = 0; i < 2; i++) {
+        expect((await listed('/v1/images/debian/versions', {}, closed)).status).toBe(401);
+        expect((await listed('/v1/images/debian/versions', elsewhere, closed)).status).toBe(404);
+        expect((await listed('/v1/images/debian/aliases', elsewhere, closed)).status).toBe(404);
+        const seen = await listed('/v1/images/debian/versions', reader, closed);
+        expect(seen.body.versions.map((v: any) => v.version)).toEqual(['1']);
+      }
+      expect([await count('memory'), await count('database')]).toEqual([0, 0]);
+    } finally {
+      await closed.close();
+    }
+  });
 });
