@@ -1,14 +1,8 @@
 import { issueIdentity } from '../support/auth';
 import { api } from '../support/catalog';
-import {
-  makeFixtureDir,
-  makeIncusMetadata,
-  makeSquashfs,
-  removeFixtureDir,
-  type FixtureFile,
-} from '../support/fixtures';
+import { makeFixtureDir, removeFixtureDir, type FixtureFile } from '../support/fixtures';
 import { metric } from '../support/processes';
-import { composeDraft, publishPath, waitForJob } from '../support/publish';
+import { debianContainerBuild, publishBuild } from '../support/publish';
 import { startTestApp, type TestApp } from '../support/test-app';
 import { eventually } from '../support/waiting';
 
@@ -63,27 +57,13 @@ describe('public version and alias lists kept per streams revision', () => {
   };
 
   async function publish(version: string, build: Build): Promise<void> {
-    await composeDraft(app, writer, 'debian', version, [
-      { format: 'squashfs', root: build.root, metadata: build.meta, architecture: 'x86_64' },
-    ]);
-    const job = await api(app, 'POST', publishPath('debian', version), writer);
-    expect(job.status).toBe(202);
-    await waitForJob(app, writer, job.body.id, 'succeeded');
+    expect(await publishBuild(app, writer, 'debian', version, build)).toBe(202);
   }
 
   beforeAll(async () => {
     fixtures = await makeFixtureDir();
-    for (let i = 1; i <= 4; i++) {
-      const meta = await makeIncusMetadata(fixtures, {
-        architecture: 'x86_64',
-        os: 'Debian',
-        release: '12',
-        variant: 'default',
-        type: 'container',
-        serial: `2026120${i}_01:00`,
-      });
-      builds.push({ meta, root: await makeSquashfs(fixtures, { seed: 70 + i }) });
-    }
+    for (let i = 1; i <= 4; i++)
+      builds.push(await debianContainerBuild(fixtures, `2026120${i}_01:00`, 70 + i));
     app = await startTestApp();
     writer = (await issueIdentity(app, 'content-writer')).headers;
     reader = (await issueIdentity(app, 'reader')).headers;

@@ -4,13 +4,8 @@ import { join } from 'node:path';
 import { issueIdentity } from '../support/auth';
 import { api } from '../support/catalog';
 import { cliEnv, incus, runCli } from '../support/cli';
-import {
-  makeFixtureDir,
-  makeIncusMetadata,
-  makeSquashfs,
-  removeFixtureDir,
-} from '../support/fixtures';
-import { composeDraft, publishPath, waitForJob } from '../support/publish';
+import { makeFixtureDir, removeFixtureDir } from '../support/fixtures';
+import { debianContainerBuild, publishBuild } from '../support/publish';
 import { startTestApp, type TestApp } from '../support/test-app';
 import { eventually } from '../support/waiting';
 
@@ -24,20 +19,13 @@ describe('retention policies', () => {
   let writerToken: string;
 
   const publish = async (version: string, seed: number) => {
-    const meta = await makeIncusMetadata(fixtures, {
-      architecture: 'x86_64',
-      os: 'Debian',
-      release: '12',
-      variant: 'default',
-      type: 'container',
-      serial: `${version}_01:00`,
-    });
-    const root = await makeSquashfs(fixtures, { seed });
-    await composeDraft(app, writer, 'daily', version, [
-      { format: 'squashfs', root, metadata: meta, architecture: 'x86_64' },
-    ]);
-    const job = await api(app, 'POST', publishPath('daily', version), writer);
-    await waitForJob(app, writer, job.body.id, 'succeeded');
+    await publishBuild(
+      app,
+      writer,
+      'daily',
+      version,
+      await debianContainerBuild(fixtures, `${version}_01:00`, seed),
+    );
   };
   const stateOf = async (version: string): Promise<string> =>
     (await api(app, 'GET', `/v1/images/daily/versions/${version}`, writer)).body.version.state;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { api } from './catalog';
 import { sql } from './sql';
-import type { FixtureFile } from './fixtures';
+import { makeIncusMetadata, makeSquashfs, type FixtureFile } from './fixtures';
 import type { TestApp } from './test-app';
 import { uploadBlob } from './uploads';
 import { eventually } from './waiting';
@@ -94,6 +94,42 @@ export async function composeDraft(
 
 export const publishPath = (image: string, version: string) =>
   `/v1/images/${image}/versions/${version}/publish`;
+
+/** A Debian 12 x86_64 container build: its incus.tar.xz (with `serial`) and a squashfs root. */
+export async function debianContainerBuild(
+  fixtures: string,
+  serial: string,
+  seed: number,
+): Promise<{ meta: FixtureFile; root: FixtureFile }> {
+  const meta = await makeIncusMetadata(fixtures, {
+    architecture: 'x86_64',
+    os: 'Debian',
+    release: '12',
+    variant: 'default',
+    type: 'container',
+    serial,
+  });
+  return { meta, root: await makeSquashfs(fixtures, { seed }) };
+}
+
+/**
+ * Composes `version` of `image` from one container build and publishes it through the job
+ * pipeline, waiting for the job to succeed; returns the publish request's status.
+ */
+export async function publishBuild(
+  app: TestApp,
+  headers: Headers,
+  image: string,
+  version: string,
+  build: { meta: FixtureFile; root: FixtureFile },
+): Promise<number> {
+  await composeDraft(app, headers, image, version, [
+    { format: 'squashfs', root: build.root, metadata: build.meta, architecture: 'x86_64' },
+  ]);
+  const job = await api(app, 'POST', publishPath(image, version), headers);
+  await waitForJob(app, headers, job.body.id, 'succeeded');
+  return job.status;
+}
 
 export interface JobBody {
   id: string;
