@@ -50,15 +50,22 @@ export interface RenderedStreams {
 const SCOPED_CACHE_SIZE = 256;
 
 /**
- * The documents' bytes of `rows` (sorted here, in place, and emptied): only the projection's text
- * is held while it runs, and nothing of it once the bytes are written.
+ * The documents' bytes of `rows` (sorted here, in place, and emptied as they are read): each row
+ * is let go as soon as the projection has taken it, so a collection while the projection's text
+ * grows can free the rows already read (at 20,000 rows, about as much memory as the text), and
+ * nothing of the projection is held once the bytes are written.
  */
 function project(
   rows: ProjectionInput[],
   readable: (imageName: string) => boolean,
 ): ProjectedBytes {
   const projection = new StreamsProjection();
-  for (const row of sortForProjection(rows)) if (readable(row.imageName)) projection.add(row);
+  const sorted: (ProjectionInput | undefined)[] = sortForProjection(rows);
+  for (let i = 0; i < sorted.length; i++) {
+    const row = sorted[i] as ProjectionInput;
+    sorted[i] = undefined;
+    if (readable(row.imageName)) projection.add(row);
+  }
   rows.length = 0;
   return projection.render();
 }
