@@ -177,9 +177,24 @@ export class CatalogService implements OnModuleInit {
     return pageOf(rows, limit, (i) => [i.name]);
   }
 
-  /** What each image's versions cite in the blob store (see ImageRepository.storageOf). */
-  storageOf(images: readonly ImageEntity[]): Promise<Map<string, ImageStorage>> {
-    return this.images.storageOf(images.map((i) => i.id));
+  /**
+   * What each image's versions cite in the blob store (see ImageRepository.storageOf), as far as
+   * the caller may see them: every version of an image it may read, only the published versions
+   * of one it sees because public reads are on (drafts and withdrawn versions are not its to see).
+   */
+  async storageOf(
+    principal: Principal | null,
+    images: readonly ImageEntity[],
+  ): Promise<Map<string, ImageStorage>> {
+    const readable: string[] = [];
+    const seenPublished: string[] = [];
+    for (const i of images)
+      (this.access.canRead(principal, i.name) ? readable : seenPublished).push(i.id);
+    const [all, published] = await Promise.all([
+      this.images.storageOf(readable),
+      this.images.storageOf(seenPublished, true),
+    ]);
+    return new Map([...all, ...published]);
   }
 
   /** The bytes the images the caller may read cite, each blob once, and per image its own. */

@@ -42,7 +42,7 @@ export class ImageController {
       query.limit ?? DEFAULT_PAGE_SIZE,
       query.cursor,
     );
-    const storage = await this.catalog.storageOf(page.items);
+    const storage = await this.catalog.storageOf(principal, page.items);
     return pageResponse('images', page, (i) =>
       ImageResponseDto.of(i, storage.get(i.id) ?? NO_STORAGE),
     );
@@ -61,7 +61,7 @@ export class ImageController {
       displayName: body.display_name ?? null,
       description: body.description ?? null,
     });
-    return this.respond(image);
+    return this.respond(image, actor.principal);
   }
 
   @Get(':name')
@@ -72,7 +72,7 @@ export class ImageController {
     @CurrentPrincipal() principal: Principal | null,
     @Param() params: ImageParamsDto,
   ): Promise<ImageResponseDto> {
-    return this.respond(await this.catalog.getImage(principal, params.name));
+    return this.respond(await this.catalog.getImage(principal, params.name), principal);
   }
 
   @Patch(':name')
@@ -88,11 +88,17 @@ export class ImageController {
     const fields: { displayName?: string | null; description?: string | null } = {};
     if (body.display_name !== undefined) fields.displayName = body.display_name;
     if (body.description !== undefined) fields.description = body.description;
-    return this.respond(await this.catalog.updateImage(actor, params.name, fields));
+    return this.respond(
+      await this.catalog.updateImage(actor, params.name, fields),
+      actor.principal,
+    );
   }
 
-  private async respond(image: ImageEntity): Promise<ImageResponseDto> {
-    const storage = await this.catalog.storageOf([image]);
+  private async respond(
+    image: ImageEntity,
+    principal: Principal | null,
+  ): Promise<ImageResponseDto> {
+    const storage = await this.catalog.storageOf(principal, [image]);
     return ImageResponseDto.of(image, storage.get(image.id) ?? NO_STORAGE);
   }
 }

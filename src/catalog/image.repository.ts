@@ -67,9 +67,15 @@ export class ImageRepository {
 
   /**
    * Bytes the images' versions cite (drafts and withdrawn versions included, purged ones not),
-   * each blob once per image; `bytesUnique`: of those, the bytes no other image cites.
+   * each blob once per image; `bytesUnique`: of those, the bytes no other image cites. With
+   * `publishedOnly`, only published versions count, on both sides: what a caller who sees nothing
+   * but published versions may learn (no draft's or withdrawn version's bytes, nor whether one
+   * of another image shares them).
    */
-  async storageOf(imageIds: readonly string[]): Promise<Map<string, ImageStorage>> {
+  async storageOf(
+    imageIds: readonly string[],
+    publishedOnly = false,
+  ): Promise<Map<string, ImageStorage>> {
     const result = new Map<string, ImageStorage>(
       imageIds.map((id) => [id, { bytes: 0, bytesUnique: 0 }]),
     );
@@ -83,11 +89,13 @@ export class ImageRepository {
            SELECT v.image_id, a.primary_blob_digest AS digest, a.primary_blob_size_bytes AS size
              FROM image_version v JOIN artifact a ON a.version_id = v.id
             WHERE v.image_id = ANY($1::uuid[]) AND v.purged_at IS NULL
+              AND (NOT $2 OR v.state = 'published')
            UNION
            SELECT v.image_id, t.blob_digest, t.blob_size_bytes
              FROM image_version v JOIN artifact a ON a.version_id = v.id
              JOIN attachment t ON t.artifact_id = a.id
-            WHERE v.image_id = ANY($1::uuid[]) AND v.purged_at IS NULL),
+            WHERE v.image_id = ANY($1::uuid[]) AND v.purged_at IS NULL
+              AND (NOT $2 OR v.state = 'published')),
          owners AS (
            SELECT x.digest, count(DISTINCT v.image_id) AS n
              FROM (SELECT a.primary_blob_digest AS digest, a.version_id FROM artifact a
@@ -97,12 +105,13 @@ export class ImageRepository {
                      FROM attachment t JOIN artifact a ON a.id = t.artifact_id
                     WHERE t.blob_digest IN (SELECT digest FROM mine)) x
              JOIN image_version v ON v.id = x.version_id AND v.purged_at IS NULL
+                                     AND (NOT $2 OR v.state = 'published')
             GROUP BY x.digest)
          SELECT m.image_id, sum(m.size) AS bytes,
                 coalesce(sum(m.size) FILTER (WHERE o.n = 1), 0) AS bytes_unique
            FROM mine m JOIN owners o USING (digest)
           GROUP BY m.image_id`,
-        [imageIds],
+        [imageIds, publishedOnly],
       );
     for (const r of rows)
       result.set(r.image_id, { bytes: Number(r.bytes), bytesUnique: Number(r.bytes_unique) });

@@ -85,7 +85,7 @@ export class UiController {
       const { principal } = ctx.visitor;
       const image = await this.catalog.getImage(principal, name);
       const [storage, aliases, versions] = await Promise.all([
-        this.catalog.storageOf([image]),
+        this.catalog.storageOf(principal, [image]),
         this.aliases.list(image.id, 1000),
         this.catalog.listVersions(principal, name, undefined, PAGE_SIZE, cursor),
       ]);

@@ -14,6 +14,7 @@ import { sql } from '../support/sql';
 import { composeDraft, publishPath, waitForJob } from '../support/publish';
 import { startTestApp, testEnv, type TestApp } from '../support/test-app';
 import { eventually } from '../support/waiting';
+import { formatBinaryBytes } from '../../src/common/text';
 
 const hex = (f: FixtureFile) => f.sha256.slice('sha256:'.length);
 
@@ -310,6 +311,43 @@ describe('withdrawing published versions', () => {
       const stillServed = await app.fetch(rootPath('3').replace('debian-3', 'debian-4'));
       expect(stillServed.status).toBe(200);
       expect(Buffer.from(await stillServed.arrayBuffer()).length).toBe(root);
+    });
+
+    it('shows a caller who sees only published versions what those alone cite', async () => {
+      const [root, meta4] = [builds['3'].root.size, builds['4'].meta.size];
+      const [meta1, root1] = [builds['1'].meta.size, builds['1'].root.size];
+      // A draft of debian with bytes of its own: readers of debian count them, nobody else.
+      await composeDraft(app, writer, 'debian', '5', [
+        { format: 'squashfs', root: builds['1'].root, metadata: builds['1'].meta },
+      ]);
+      const storageAs = async (headers: Record<string, string>) =>
+        (await api(app, 'GET', '/v1/images/debian', headers)).body.storage;
+      expect(await storageAs(writer)).toEqual({
+        bytes: root + meta4 + meta1 + root1,
+        bytes_unique: meta1 + root1,
+      });
+      // Only version 4 is published. Mirror's draft cites the same bytes, but a draft is not
+      // for these callers to see, nor is whether one shares an image's bytes.
+      const published = { bytes: root + meta4, bytes_unique: root + meta4 };
+      expect(await storageAs({})).toEqual(published);
+      const mirrorReader = (await issueIdentity(app, 'reader', ['mirror'])).headers;
+      expect(await storageAs(mirrorReader)).toEqual(published);
+      // In a list, each image as the caller sees it: mirror is theirs to read in full.
+      const listed = await api(app, 'GET', '/v1/images', mirrorReader);
+      expect(
+        (listed.body.images as { name: string; storage: unknown }[]).map((i) => [
+          i.name,
+          i.storage,
+        ]),
+      ).toEqual([
+        ['debian', published],
+        ['mirror', { bytes: root + meta4, bytes_unique: 0 }],
+      ]);
+      // The web catalog's image page says the same.
+      const page = await (await app.fetch('/ui/images/debian')).text();
+      expect(page).toContain(
+        `${formatBinaryBytes(root + meta4)} cited, ${formatBinaryBytes(root + meta4)} of it`,
+      );
     });
 
     it('deletes an image only once every version is a draft or withdrawn', async () => {

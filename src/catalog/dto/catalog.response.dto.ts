@@ -8,10 +8,17 @@ import type { Manifest } from '../catalog.service';
 
 export class ImageStorageDto {
   @ApiProperty({
-    description: 'Bytes the versions of the image cite (not purged ones), each blob once',
+    description:
+      'Bytes the versions of the image cite (not purged ones), each blob once. A caller who ' +
+      'may not read the image (it sees the image because public reads are on) is shown only ' +
+      'what its published versions cite.',
   })
   bytes!: number;
-  @ApiProperty({ description: 'Of those, the bytes no other image cites' })
+  @ApiProperty({
+    description:
+      'Of those, the bytes no other image cites (for such a caller: no published version of ' +
+      'another image)',
+  })
   bytes_unique!: number;
 }
 

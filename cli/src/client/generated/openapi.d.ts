@@ -1396,9 +1396,9 @@ export interface components {
             parts: components["schemas"]["CompletePartDto"][];
         };
         ImageStorageDto: {
-            /** @description Bytes the versions of the image cite (not purged ones), each blob once */
+            /** @description Bytes the versions of the image cite (not purged ones), each blob once. A caller who may not read the image (it sees the image because public reads are on) is shown only what its published versions cite. */
             bytes: number;
-            /** @description Of those, the bytes no other image cites */
+            /** @description Of those, the bytes no other image cites (for such a caller: no published version of another image) */
             bytes_unique: number;
         };
         ImageResponseDto: {
