@@ -4,7 +4,7 @@ import { MetricsService } from '../common/metrics/metrics.service';
 import { ImageRepository } from './image.repository';
 
 /** The lists kept per streams revision for callers who see only published versions. */
-export type PublicList = 'versions' | 'aliases';
+export type PublicList = 'images' | 'versions' | 'aliases';
 
 /**
  * Where the storage goes, read from PostgreSQL at each scrape (so a supervisor's aggregate over
@@ -21,6 +21,7 @@ export class CatalogMetrics {
   private readonly manifestReads = { memory: 0, database: 0 };
   private readonly artifactReads = { memory: 0, database: 0 };
   private readonly listReads = {
+    images: { memory: 0, database: 0 },
     versions: { memory: 0, database: 0 },
     aliases: { memory: 0, database: 0 },
   };
@@ -61,12 +62,12 @@ export class CatalogMetrics {
     new Counter({
       name: 'imgsrv_list_reads_total',
       help:
-        'Version and alias list GETs of callers who see only published versions, by list and ' +
+        'Image, version and alias list GETs of callers who see only published versions, by list and ' +
         'source: "memory" (read before for the current streams revision) or "database"',
       labelNames: ['list', 'source'],
       registers,
       collect() {
-        for (const list of ['versions', 'aliases'] as const)
+        for (const list of ['images', 'versions', 'aliases'] as const)
           for (const source of ['memory', 'database'] as const) {
             this.inc({ list, source }, listReads[list][source]);
             listReads[list][source] = 0;

@@ -43,6 +43,14 @@ export function publicListCache<T>(): PublicListCache<T> {
   return new RevisionCache<Page<T>>(PUBLIC_LIST_CACHE_ROWS, (page) => page.items.length + 1);
 }
 
+/** An image with the bytes its versions cite, as a caller may see them (CatalogService.storageOf). */
+export interface ImageWithStorage {
+  readonly image: ImageEntity;
+  readonly storage: ImageStorage;
+}
+
+const NO_STORAGE: ImageStorage = { bytes: 0, bytesUnique: 0 };
+
 /** The name under which the catalog tells the GC what manifests cite (CasModule.register). */
 export const CATALOG_BLOB_REFERENCES = 'catalog.manifests';
 
@@ -110,6 +118,7 @@ export function artifactFilename(image: string, version: string, artifact: Artif
 @Injectable()
 export class CatalogService implements OnModuleInit {
   private readonly publishedVersions = publicListCache<ImageVersionEntity>();
+  private readonly publicImages = publicListCache<ImageWithStorage>();
 
   constructor(
     private readonly images: ImageRepository,
@@ -163,18 +172,54 @@ export class CatalogService implements OnModuleInit {
     return null;
   }
 
+  /**
+   * A page of the images the caller may see, each with its storage as the caller may see it
+   * (storageOf). A caller who may read no image at all (anonymous, or without content.read) sees
+   * the same page as every such caller: the images with a published version, their fields and
+   * what their published versions cite. Every write that changes any of that bumps the streams
+   * revision (a publish, a withdrawal, an image deleted, an update of an image with a published
+   * version), so such pages are kept per revision like the other public lists (publicPage).
+   */
   async listImages(
     principal: Principal | null,
     limit: number,
     cursor?: string,
-  ): Promise<Page<ImageEntity>> {
+  ): Promise<Page<ImageWithStorage>> {
     const readablePatterns = scopePatterns(principal, 'content.read');
-    const rows = await this.images.list(
-      { readablePatterns, publishedVisible: this.config.auth.publicRead },
-      limit,
-      cursor,
-    );
-    return pageOf(rows, limit, (i) => [i.name]);
+    const read = async (): Promise<Page<ImageWithStorage>> => {
+      const rows = await this.images.list(
+        { readablePatterns, publishedVisible: this.config.auth.publicRead },
+        limit,
+        cursor,
+      );
+      const page = pageOf(rows, limit, (i) => [i.name]);
+      const storage = await this.storageOf(principal, page.items);
+      return {
+        items: page.items.map((image) => ({
+          image,
+          storage: storage.get(image.id) ?? NO_STORAGE,
+        })),
+        nextCursor: page.nextCursor,
+      };
+    };
+    const query = `${limit}\n${cursor ?? ''}`;
+    if (
+      readablePatterns.length > 0 ||
+      !this.config.auth.publicRead ||
+      query.length > PUBLIC_LIST_MAX_QUERY
+    )
+      return read();
+    // The revision before the rows, so an entry never claims a newer revision than its rows.
+    const revision = await this.streams.revision();
+    const kept = this.publicImages.get(query, revision);
+    if (kept) {
+      this.metrics.countListRead('images', 'memory');
+      return kept;
+    }
+    const page = await read();
+    this.publicImages.set(query, revision, page);
+    this.metrics.countListRead('images', 'database');
+    return page;
   }
 
   /**

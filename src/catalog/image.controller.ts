@@ -42,10 +42,7 @@ export class ImageController {
       query.limit ?? DEFAULT_PAGE_SIZE,
       query.cursor,
     );
-    const storage = await this.catalog.storageOf(principal, page.items);
-    return pageResponse('images', page, (i) =>
-      ImageResponseDto.of(i, storage.get(i.id) ?? NO_STORAGE),
-    );
+    return pageResponse('images', page, (i) => ImageResponseDto.of(i.image, i.storage));
   }
 
   @Post()

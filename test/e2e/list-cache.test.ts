@@ -14,12 +14,12 @@ interface Build {
 type Headers = Record<string, string>;
 
 /**
- * Version and alias lists of callers who see only published versions: read once per streams
- * revision and then answered from memory, and every write that changes what such a list shows
- * (publish, withdrawal, alias set, move and delete, the image's deletion) showing at once.
- * Callers who may read drafts read the database each time.
+ * Image, version and alias lists of callers who see only published versions: read once per
+ * streams revision and then answered from memory, and every write that changes what such a list
+ * shows (publish, withdrawal, alias set, move and delete, an image updated or deleted) showing
+ * at once. Callers who may read drafts read the database each time.
  */
-describe('public version and alias lists kept per streams revision', () => {
+describe('public image, version and alias lists kept per streams revision', () => {
   let fixtures: string;
   let app: TestApp;
   let writer: Headers;
@@ -28,7 +28,7 @@ describe('public version and alias lists kept per streams revision', () => {
   let elsewhere: Headers;
   const builds: Build[] = [];
 
-  const reads = async (list: 'versions' | 'aliases', source: 'memory' | 'database') =>
+  const reads = async (list: 'images' | 'versions' | 'aliases', source: 'memory' | 'database') =>
     (await metric(app, `imgsrv_list_reads_total{list="${list}",source="${source}"}`)) ?? 0;
 
   async function listed(
@@ -220,5 +220,50 @@ describe('public version and alias lists kept per streams revision', () => {
     } finally {
       await closed.close();
     }
+  });
+
+  it('keeps the public image list per revision; an update, a publish and a withdrawal show at once', async () => {
+    type Listed = { name: string; description: string | null; storage: unknown };
+    const imagesOf = async (headers: Headers = {}, query = '') => {
+      const res = await listed(`/v1/images${query}`, headers);
+      expect(res.status).toBe(200);
+      return res.body as { images: Listed[]; next_cursor: string | null };
+    };
+    const names = async (headers: Headers = {}) =>
+      (await imagesOf(headers)).images.map((i) => i.name);
+    const [memory, database] = [await reads('images', 'memory'), await reads('images', 'database')];
+
+    // An image with only a draft: readers of it see it, callers who see only published ones not.
+    expect((await api(app, 'POST', '/v1/images', writer, { name: 'fedora' })).status).toBe(201);
+    expect(await names()).toEqual(['debian']);
+    expect(await names()).toEqual(['debian']);
+    expect(await names(reader)).toEqual(['debian', 'fedora']);
+    expect(await reads('images', 'database')).toBe(database + 1);
+    expect(await reads('images', 'memory')).toBe(memory + 1);
+
+    // An update of a published image's fields.
+    await api(app, 'PATCH', '/v1/images/debian', writer, { description: 'Debian GNU/Linux' });
+    expect((await imagesOf()).images[0].description).toBe('Debian GNU/Linux');
+
+    // A publish: the image appears, with what its published version cites (no other image
+    // cites those bytes); pages kept apart.
+    expect(await publishBuild(app, writer, 'fedora', '1', builds[0])).toBe(202);
+    const both = (await imagesOf()).images;
+    expect(both.map((i) => i.name)).toEqual(['debian', 'fedora']);
+    const fedoraBytes = builds[0].meta.size + builds[0].root.size;
+    expect(both[1].storage).toEqual({ bytes: fedoraBytes, bytes_unique: fedoraBytes });
+    const first = await imagesOf({}, '?limit=1');
+    expect(first.images.map((i) => i.name)).toEqual(['debian']);
+    const next = `?limit=1&cursor=${encodeURIComponent(first.next_cursor as string)}`;
+    expect((await imagesOf({}, next)).images.map((i) => i.name)).toEqual(['fedora']);
+    expect((await imagesOf({}, next)).images.map((i) => i.name)).toEqual(['fedora']);
+
+    // A withdrawal of its one published version: gone for such callers, still there for readers.
+    const withdrawn = await api(app, 'POST', '/v1/images/fedora/versions/1/withdraw', writer, {
+      reason: 'test',
+    });
+    expect(withdrawn.status).toBe(200);
+    expect(await names()).toEqual(['debian']);
+    expect(await names(reader)).toEqual(['debian', 'fedora']);
   });
 });

@@ -24,13 +24,16 @@ export async function api(
 
 /**
  * Moves a draft to published through the two state changes the database allows, without the
- * publish pipeline: for tests of what published content looks like to readers.
+ * publish pipeline: for tests of what published content looks like to readers. Like a publish,
+ * it bumps the streams revision in the same transaction, which tells every process that what
+ * readers of published content see has changed.
  */
 export async function markPublished(app: TestApp, image: string, version: string): Promise<void> {
   const db = new Client({ connectionString: app.database.url });
   await db.connect();
   try {
     const where = `id = (SELECT v.id FROM image_version v JOIN image i ON i.id = v.image_id WHERE i.name = $1 AND v.version = $2)`;
+    await db.query('BEGIN');
     await db.query(`UPDATE image_version SET state = 'publishing' WHERE ${where}`, [
       image,
       version,
@@ -39,6 +42,10 @@ export async function markPublished(app: TestApp, image: string, version: string
       `UPDATE image_version SET state = 'published', published_at = now() WHERE ${where}`,
       [image, version],
     );
+    await db.query(
+      `UPDATE streams_revision SET revision = revision + 1, updated_at = now() WHERE id = 1`,
+    );
+    await db.query('COMMIT');
   } finally {
     await db.end();
   }
