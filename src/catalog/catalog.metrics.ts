@@ -3,7 +3,7 @@ import { Counter, Gauge } from 'prom-client';
 import { MetricsService } from '../common/metrics/metrics.service';
 import { ImageRepository } from './image.repository';
 
-/** The lists kept per streams revision for callers who see only published versions. */
+/** The lists kept per streams revision for callers who see only published versions of them. */
 export type PublicList = 'images' | 'versions' | 'aliases';
 
 /**
@@ -62,8 +62,9 @@ export class CatalogMetrics {
     new Counter({
       name: 'imgsrv_list_reads_total',
       help:
-        'Image, version and alias list GETs of callers who see only published versions, by list and ' +
-        'source: "memory" (read before for the current streams revision) or "database"',
+        'Public list GETs, by list and source: "memory" (read before for the current streams ' +
+        'revision) or "database". Version and alias lists of callers who may not read the ' +
+        "image's drafts; the image list of callers who may read no image",
       labelNames: ['list', 'source'],
       registers,
       collect() {

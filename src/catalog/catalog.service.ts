@@ -177,8 +177,8 @@ export class CatalogService implements OnModuleInit {
    * (storageOf). A caller who may read no image at all (anonymous, or without content.read) sees
    * the same page as every such caller: the images with a published version, their fields and
    * what their published versions cite. Every write that changes any of that bumps the streams
-   * revision (a publish, a withdrawal, an image deleted, an update of an image with a published
-   * version), so such pages are kept per revision like the other public lists (publicPage).
+   * revision (a publish, a withdrawal, an image deleted, an image's fields updated), so such
+   * pages are kept per revision like the other public lists (publicPage).
    */
   async listImages(
     principal: Principal | null,
@@ -225,21 +225,16 @@ export class CatalogService implements OnModuleInit {
   /**
    * What each image's versions cite in the blob store (see ImageRepository.storageOf), as far as
    * the caller may see them: every version of an image it may read, only the published versions
-   * of one it sees because public reads are on (drafts and withdrawn versions are not its to see).
+   * of any other (drafts and withdrawn versions are not its to see, nor whether they share bytes).
    */
-  async storageOf(
+  storageOf(
     principal: Principal | null,
     images: readonly ImageEntity[],
   ): Promise<Map<string, ImageStorage>> {
-    const readable: string[] = [];
-    const seenPublished: string[] = [];
-    for (const i of images)
-      (this.access.canRead(principal, i.name) ? readable : seenPublished).push(i.id);
-    const [all, published] = await Promise.all([
-      this.images.storageOf(readable),
-      this.images.storageOf(seenPublished, true),
-    ]);
-    return new Map([...all, ...published]);
+    return this.images.storageOf(
+      images.map((i) => i.id),
+      scopePatterns(principal, 'content.read'),
+    );
   }
 
   /** The bytes the images the caller may read cite, each blob once, and per image its own. */
@@ -284,9 +279,11 @@ export class CatalogService implements OnModuleInit {
     return this.access.mutate(async (manager) => {
       const image = await this.access.requireImage(name, manager);
       const updated = await this.images.update(manager, image.id, fields);
-      // Published manifests show the image's fields and are cached by the streams revision.
-      if (await this.images.hasPublishedVersion(image.id, manager))
-        await this.streams.bumpRevision(manager);
+      // Published manifests and the public image list show the image's fields and are kept by
+      // the streams revision. Bumped whatever the image's versions: asking whether one is
+      // published would race a publish committing meanwhile (which might be read, and a list
+      // kept, before this update commits), and updates are rare.
+      await this.streams.bumpRevision(manager);
       await this.access.record(manager, actor, 'image.update', 'image', image.id, name, {
         fields: Object.keys(fields).map((k) => (k === 'displayName' ? 'display_name' : k)),
       });

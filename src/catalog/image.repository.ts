@@ -66,15 +66,17 @@ export class ImageRepository {
   }
 
   /**
-   * Bytes the images' versions cite (drafts and withdrawn versions included, purged ones not),
-   * each blob once per image; `bytesUnique`: of those, the bytes no other image cites. With
-   * `publishedOnly`, only published versions count, on both sides: what a caller who sees nothing
-   * but published versions may learn (no draft's or withdrawn version's bytes, nor whether one
-   * of another image shares them).
+   * Bytes the images' versions cite, each blob once per image, and of those the bytes no other
+   * image cites (`bytesUnique`), over the versions a caller whose content.read scope is
+   * `readablePatterns` may see: every version that is not purged (drafts and withdrawn ones
+   * included) of an image in that scope, only the published versions of any other image. On both
+   * sides: an image outside the scope shows only what its published versions cite, and whether a
+   * blob is shared counts only such versions of other images, so a caller learns nothing of
+   * drafts or withdrawn versions it may not read. `['.*']`: every version of every image.
    */
   async storageOf(
     imageIds: readonly string[],
-    publishedOnly = false,
+    readablePatterns: readonly string[],
   ): Promise<Map<string, ImageStorage>> {
     const result = new Map<string, ImageStorage>(
       imageIds.map((id) => [id, { bytes: 0, bytesUnique: 0 }]),
@@ -82,22 +84,28 @@ export class ImageRepository {
     if (imageIds.length === 0) return result;
     // Per image, each (digest, size) it cites once, and per such digest how many images cite it:
     // hash joins over the images' own citations, so the cost follows what they cite (comparing
-    // every citation of the catalog with every other grew with its square).
+    // every citation of the catalog with every other grew with its square). Whether the caller
+    // may see a version only filters the sums and counts, never the rows joined: as a WHERE, its
+    // estimate (a state the statistics may not have caught up with, a pattern match) sent the
+    // planner to nested loops that took seconds on an image of 1,000 versions.
     const rows: { image_id: string; bytes: string; bytes_unique: string }[] =
       await this.dataSource.query(
         `WITH mine AS (
-           SELECT v.image_id, a.primary_blob_digest AS digest, a.primary_blob_size_bytes AS size
-             FROM image_version v JOIN artifact a ON a.version_id = v.id
-            WHERE v.image_id = ANY($1::uuid[]) AND v.purged_at IS NULL
-              AND (NOT $2 OR v.state = 'published')
-           UNION
-           SELECT v.image_id, t.blob_digest, t.blob_size_bytes
-             FROM image_version v JOIN artifact a ON a.version_id = v.id
-             JOIN attachment t ON t.artifact_id = a.id
-            WHERE v.image_id = ANY($1::uuid[]) AND v.purged_at IS NULL
-              AND (NOT $2 OR v.state = 'published')),
+           SELECT image_id, digest, size, bool_or(seen) AS seen
+             FROM (SELECT v.image_id, a.primary_blob_digest AS digest,
+                          a.primary_blob_size_bytes AS size, ${SEEN} AS seen
+                     FROM image_version v JOIN image i ON i.id = v.image_id
+                     JOIN artifact a ON a.version_id = v.id
+                    WHERE v.image_id = ANY($1::uuid[]) AND v.purged_at IS NULL
+                   UNION ALL
+                   SELECT v.image_id, t.blob_digest, t.blob_size_bytes, ${SEEN}
+                     FROM image_version v JOIN image i ON i.id = v.image_id
+                     JOIN artifact a ON a.version_id = v.id
+                     JOIN attachment t ON t.artifact_id = a.id
+                    WHERE v.image_id = ANY($1::uuid[]) AND v.purged_at IS NULL) c
+            GROUP BY image_id, digest, size),
          owners AS (
-           SELECT x.digest, count(DISTINCT v.image_id) AS n
+           SELECT x.digest, count(DISTINCT v.image_id) FILTER (WHERE ${SEEN}) AS n
              FROM (SELECT a.primary_blob_digest AS digest, a.version_id FROM artifact a
                     WHERE a.primary_blob_digest IN (SELECT digest FROM mine)
                    UNION ALL
@@ -105,13 +113,13 @@ export class ImageRepository {
                      FROM attachment t JOIN artifact a ON a.id = t.artifact_id
                     WHERE t.blob_digest IN (SELECT digest FROM mine)) x
              JOIN image_version v ON v.id = x.version_id AND v.purged_at IS NULL
-                                     AND (NOT $2 OR v.state = 'published')
+             JOIN image i ON i.id = v.image_id
             GROUP BY x.digest)
-         SELECT m.image_id, sum(m.size) AS bytes,
-                coalesce(sum(m.size) FILTER (WHERE o.n = 1), 0) AS bytes_unique
+         SELECT m.image_id, coalesce(sum(m.size) FILTER (WHERE m.seen), 0) AS bytes,
+                coalesce(sum(m.size) FILTER (WHERE m.seen AND o.n = 1), 0) AS bytes_unique
            FROM mine m JOIN owners o USING (digest)
           GROUP BY m.image_id`,
-        [imageIds, publishedOnly],
+        [imageIds, readablePatterns],
       );
     for (const r of rows)
       result.set(r.image_id, { bytes: Number(r.bytes), bytesUnique: Number(r.bytes_unique) });
@@ -123,25 +131,28 @@ export class ImageRepository {
     const rows: { id: string; name: string }[] = await this.dataSource.query(
       `SELECT id, name FROM image ORDER BY name`,
     );
-    const byId = await this.storageOf(rows.map((r) => r.id));
+    const byId = await this.storageOf(
+      rows.map((r) => r.id),
+      ['.*'],
+    );
     return new Map(
       rows.map((r) => [r.name, byId.get(r.id) ?? { bytes: 0, bytesUnique: 0 }] as const),
     );
   }
 
   /**
-   * Over the images whose names match `patterns`: the bytes they cite, each blob once, and per
-   * image the bytes no other image cites.
+   * Over the images whose names match `patterns` (a caller's content.read scope): the bytes they
+   * cite, each blob once, and per image the bytes no other image cites, counting of other images
+   * outside the scope only their published versions (as storageOf).
    */
   async storageTotal(
     patterns: readonly string[],
   ): Promise<{ bytes: number; bytesUniqueByImage: Record<string, number> }> {
     const rows: { name: string | null; bytes: string }[] = await this.dataSource.query(
       `${CITES},
-       readable AS (
-         SELECT c.*, i.name FROM cites c JOIN image i ON i.id = c.image_id
-          WHERE i.name ~ ANY($1::text[])),
-       owners AS (SELECT digest, count(DISTINCT image_id) AS n FROM cites GROUP BY digest)
+       readable AS (SELECT * FROM cites WHERE name ~ ANY($1::text[])),
+       owners AS (
+         SELECT digest, count(DISTINCT image_id) FILTER (WHERE seen) AS n FROM cites GROUP BY digest)
        SELECT NULL AS name, coalesce(sum(size), 0) AS bytes
          FROM (SELECT DISTINCT digest, size FROM readable) d
        UNION ALL
@@ -164,11 +175,26 @@ export interface ImageStorage {
   readonly bytesUnique: number;
 }
 
-/** Every (image, blob) a version that is not purged cites, with the blob's size. */
+/**
+ * Whether version `v` (not purged) of image `i` is one a caller whose content.read scope is the
+ * patterns in $2 (storageOf; $1 in CITES) may see: published, or of an image in the scope.
+ */
+const seen = (patterns: string) => `(v.state = 'published' OR i.name ~ ANY(${patterns}::text[]))`;
+const SEEN = seen('$2');
+
+/**
+ * Every (image, blob) a version that is not purged cites, with the blob's size, the image's name
+ * and whether the caller (patterns in $1) may see a version of the image citing it.
+ */
 const CITES = `WITH cites AS (
-  SELECT v.image_id, a.primary_blob_digest AS digest, a.primary_blob_size_bytes AS size
-    FROM artifact a JOIN image_version v ON v.id = a.version_id AND v.purged_at IS NULL
-  UNION
-  SELECT v.image_id, t.blob_digest, t.blob_size_bytes
-    FROM attachment t JOIN artifact a ON a.id = t.artifact_id
-    JOIN image_version v ON v.id = a.version_id AND v.purged_at IS NULL)`;
+  SELECT image_id, name, digest, size, bool_or(seen) AS seen
+    FROM (SELECT v.image_id, i.name, a.primary_blob_digest AS digest,
+                 a.primary_blob_size_bytes AS size, ${seen('$1')} AS seen
+            FROM artifact a JOIN image_version v ON v.id = a.version_id AND v.purged_at IS NULL
+            JOIN image i ON i.id = v.image_id
+          UNION ALL
+          SELECT v.image_id, i.name, t.blob_digest, t.blob_size_bytes, ${seen('$1')}
+            FROM attachment t JOIN artifact a ON a.id = t.artifact_id
+            JOIN image_version v ON v.id = a.version_id AND v.purged_at IS NULL
+            JOIN image i ON i.id = v.image_id) c
+   GROUP BY image_id, name, digest, size)`;

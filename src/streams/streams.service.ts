@@ -52,7 +52,7 @@ const SCOPED_CACHE_SIZE = 256;
 /**
  * The documents' bytes of `rows` (sorted here, in place, and emptied as they are read): each row
  * is let go as soon as the projection has taken it, so a collection while the projection's text
- * grows can free the rows already read (at 20,000 rows, about as much memory as the text), and
+ * grows can free the rows already read (at 20,000 rows, about half as much memory as the text), and
  * nothing of the projection is held once the bytes are written.
  */
 function project(

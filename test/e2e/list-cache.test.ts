@@ -233,16 +233,22 @@ describe('public image, version and alias lists kept per streams revision', () =
       (await imagesOf(headers)).images.map((i) => i.name);
     const [memory, database] = [await reads('images', 'memory'), await reads('images', 'database')];
 
-    // An image with only a draft: readers of it see it, callers who see only published ones not.
+    // Images with nothing published: readers of them see them, callers who may read no image
+    // do not. A caller who may read some image (here ubuntu-*) is never given the kept page.
     expect((await api(app, 'POST', '/v1/images', writer, { name: 'fedora' })).status).toBe(201);
+    expect((await api(app, 'POST', '/v1/images', writer, { name: 'ubuntu-x' })).status).toBe(201);
     expect(await names()).toEqual(['debian']);
     expect(await names()).toEqual(['debian']);
-    expect(await names(reader)).toEqual(['debian', 'fedora']);
+    expect(await names(reader)).toEqual(['debian', 'fedora', 'ubuntu-x']);
+    expect(await names(elsewhere)).toEqual(['debian', 'ubuntu-x']);
     expect(await reads('images', 'database')).toBe(database + 1);
     expect(await reads('images', 'memory')).toBe(memory + 1);
 
-    // An update of a published image's fields.
-    await api(app, 'PATCH', '/v1/images/debian', writer, { description: 'Debian GNU/Linux' });
+    // An update of an image's fields.
+    const patched = await api(app, 'PATCH', '/v1/images/debian', writer, {
+      description: 'Debian GNU/Linux',
+    });
+    expect(patched.status).toBe(200);
     expect((await imagesOf()).images[0].description).toBe('Debian GNU/Linux');
 
     // A publish: the image appears, with what its published version cites (no other image
@@ -264,6 +270,6 @@ describe('public image, version and alias lists kept per streams revision', () =
     });
     expect(withdrawn.status).toBe(200);
     expect(await names()).toEqual(['debian']);
-    expect(await names(reader)).toEqual(['debian', 'fedora']);
+    expect(await names(reader)).toEqual(['debian', 'fedora', 'ubuntu-x']);
   });
 });

@@ -330,8 +330,26 @@ describe('withdrawing published versions', () => {
       // for these callers to see, nor is whether one shares an image's bytes.
       const published = { bytes: root + meta4, bytes_unique: root + meta4 };
       expect(await storageAs({})).toEqual(published);
+      // A reader of mirror sees debian as published, and mirror's draft in full: it shares them.
       const mirrorReader = (await issueIdentity(app, 'reader', ['mirror'])).headers;
-      expect(await storageAs(mirrorReader)).toEqual(published);
+      const sharedWithMirror = { bytes: root + meta4, bytes_unique: 0 };
+      expect(await storageAs(mirrorReader)).toEqual(sharedWithMirror);
+      // A reader of debian alone sees all of debian's versions, but of mirror (outside its
+      // scope) only what is published: nothing, so debian's bytes are its own.
+      const debianReader = (await issueIdentity(app, 'reader', ['debian'])).headers;
+      const debianAll = root + meta4 + meta1 + root1;
+      expect(await storageAs(debianReader)).toEqual({ bytes: debianAll, bytes_unique: debianAll });
+      expect((await api(app, 'GET', '/v1/storage', debianReader)).body).toEqual({
+        bytes: debianAll,
+        bytes_unique_by_image: { debian: debianAll },
+      });
+      const anonymousList = await api(app, 'GET', '/v1/images');
+      expect(
+        (anonymousList.body.images as { name: string; storage: unknown }[]).map((i) => [
+          i.name,
+          i.storage,
+        ]),
+      ).toEqual([['debian', published]]);
       // In a list, each image as the caller sees it: mirror is theirs to read in full.
       const listed = await api(app, 'GET', '/v1/images', mirrorReader);
       expect(
@@ -340,7 +358,7 @@ describe('withdrawing published versions', () => {
           i.storage,
         ]),
       ).toEqual([
-        ['debian', published],
+        ['debian', sharedWithMirror],
         ['mirror', { bytes: root + meta4, bytes_unique: 0 }],
       ]);
       // The web catalog's image page says the same.

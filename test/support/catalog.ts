@@ -1,6 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
-import { REVISION_RECHECK_MS } from '../../src/streams/streams.service';
+import { StreamsService } from '../../src/streams/streams.service';
 import type { TestApp } from './test-app';
 
 /** JSON request helper: returns status and parsed body. */
@@ -28,9 +27,9 @@ export async function api(
  * Moves a draft to published through the two state changes the database allows, without the
  * publish pipeline: for tests of what published content looks like to readers. Like a publish,
  * it bumps the streams revision in the same transaction, which tells every process that what
- * readers of published content see has changed. The app under test learns of it as of another
- * process's publish, at its next revision check: this waits until the revision the app last
- * read is no longer trusted, so the app's next request sees the version published.
+ * readers of published content see has changed. The app under test is then told, as a sibling
+ * process's bump tells it (StreamsService.changedElsewhere), so its next request reads the new
+ * revision and sees the version published.
  */
 export async function markPublished(app: TestApp, image: string, version: string): Promise<void> {
   const db = new Client({ connectionString: app.database.url });
@@ -53,7 +52,7 @@ export async function markPublished(app: TestApp, image: string, version: string
   } finally {
     await db.end();
   }
-  await sleep(REVISION_RECHECK_MS + 50);
+  app.server.application.app.get(StreamsService).changedElsewhere();
 }
 
 /**

@@ -9,15 +9,15 @@ import type { Manifest } from '../catalog.service';
 export class ImageStorageDto {
   @ApiProperty({
     description:
-      'Bytes the versions of the image cite (not purged ones), each blob once. A caller who ' +
-      'may not read the image (it sees the image because public reads are on) is shown only ' +
-      'what its published versions cite.',
+      'Bytes the versions of the image cite (not purged ones), each blob once, over the ' +
+      'versions the caller may see: all of them when the image is in its content.read scope, ' +
+      'else (the image seen because public reads are on) its published versions only.',
   })
   bytes!: number;
   @ApiProperty({
     description:
-      'Of those, the bytes no other image cites (for such a caller: no published version of ' +
-      'another image)',
+      'Of those, the bytes no other image cites, counting of other images only the versions ' +
+      'the caller may see (all versions of images in its scope, published versions of others)',
   })
   bytes_unique!: number;
 }
