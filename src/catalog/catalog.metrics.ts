@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Counter, Gauge } from 'prom-client';
 import { MetricsService } from '../common/metrics/metrics.service';
-import { ImageRepository } from './image.repository';
+import { EVERY_VERSION, ImageRepository } from './image.repository';
 
 /** The lists kept per streams revision for callers who see only published versions of them. */
 export type PublicList = 'images' | 'versions' | 'aliases';
@@ -81,7 +81,7 @@ export class CatalogMetrics {
       help: 'Bytes the versions of every image cite (purged versions cite nothing), each blob once',
       registers,
       async collect() {
-        const total = await images.storageTotal(['.*']).catch(() => null);
+        const total = await images.storageTotal(EVERY_VERSION).catch(() => null);
         if (total) this.set(total.bytes);
       },
     });

@@ -13,7 +13,7 @@ import { ImageVersionEntity, type VersionState } from './image-version.entity';
 import { VERSION_STATES } from './version-state';
 import { ImageVersionRepository } from './image-version.repository';
 import { ImageEntity } from './image.entity';
-import { ImageRepository, type ImageStorage } from './image.repository';
+import { ImageRepository, type ImageStorage, type ImageVisibility } from './image.repository';
 import { StreamsService } from '../streams/streams.service';
 import { CatalogAccess } from './catalog-access';
 import { CatalogMetrics, type PublicList } from './catalog.metrics';
@@ -185,13 +185,9 @@ export class CatalogService implements OnModuleInit {
     limit: number,
     cursor?: string,
   ): Promise<Page<ImageWithStorage>> {
-    const readablePatterns = scopePatterns(principal, 'content.read');
+    const visibility = this.visibilityOf(principal);
     const read = async (): Promise<Page<ImageWithStorage>> => {
-      const rows = await this.images.list(
-        { readablePatterns, publishedVisible: this.config.auth.publicRead },
-        limit,
-        cursor,
-      );
+      const rows = await this.images.list(visibility, limit, cursor);
       const page = pageOf(rows, limit, (i) => [i.name]);
       const storage = await this.storageOf(principal, page.items);
       return {
@@ -204,7 +200,7 @@ export class CatalogService implements OnModuleInit {
     };
     const query = `${limit}\n${cursor ?? ''}`;
     if (
-      readablePatterns.length > 0 ||
+      visibility.readablePatterns.length > 0 ||
       !this.config.auth.publicRead ||
       query.length > PUBLIC_LIST_MAX_QUERY
     )
@@ -222,10 +218,18 @@ export class CatalogService implements OnModuleInit {
     return page;
   }
 
+  /** What `principal` may see of the catalog: its content.read scope, and public reads. */
+  private visibilityOf(principal: Principal | null): ImageVisibility {
+    return {
+      readablePatterns: scopePatterns(principal, 'content.read'),
+      publishedVisible: this.config.auth.publicRead,
+    };
+  }
+
   /**
    * What each image's versions cite in the blob store (see ImageRepository.storageOf), as far as
-   * the caller may see them: every version of an image it may read, only the published versions
-   * of any other (drafts and withdrawn versions are not its to see, nor whether they share bytes).
+   * the caller may see them: every version of an image it may read, and with public reads the
+   * published versions of any other (the rest is not its to see, nor whether it shares bytes).
    */
   storageOf(
     principal: Principal | null,
@@ -233,7 +237,7 @@ export class CatalogService implements OnModuleInit {
   ): Promise<Map<string, ImageStorage>> {
     return this.images.storageOf(
       images.map((i) => i.id),
-      scopePatterns(principal, 'content.read'),
+      this.visibilityOf(principal),
     );
   }
 
@@ -241,7 +245,7 @@ export class CatalogService implements OnModuleInit {
   storageTotal(
     principal: Principal | null,
   ): Promise<{ bytes: number; bytesUniqueByImage: Record<string, number> }> {
-    return this.images.storageTotal(scopePatterns(principal, 'content.read'));
+    return this.images.storageTotal(this.visibilityOf(principal));
   }
 
   /** The image, if the caller may see it (404 otherwise). */

@@ -67,16 +67,16 @@ export class ImageRepository {
 
   /**
    * Bytes the images' versions cite, each blob once per image, and of those the bytes no other
-   * image cites (`bytesUnique`), over the versions a caller whose content.read scope is
-   * `readablePatterns` may see: every version that is not purged (drafts and withdrawn ones
-   * included) of an image in that scope, only the published versions of any other image. On both
+   * image cites (`bytesUnique`), over the versions a caller with `visibility` may see: every
+   * version that is not purged (drafts and withdrawn ones included) of an image in its
+   * content.read scope, and with public reads the published versions of any other image. On both
    * sides: an image outside the scope shows only what its published versions cite, and whether a
-   * blob is shared counts only such versions of other images, so a caller learns nothing of
-   * drafts or withdrawn versions it may not read. `['.*']`: every version of every image.
+   * blob is shared counts only the versions of other images the caller may see, so it learns
+   * nothing of versions it may not read. EVERY_VERSION: every version of every image.
    */
   async storageOf(
     imageIds: readonly string[],
-    readablePatterns: readonly string[],
+    visibility: ImageVisibility,
   ): Promise<Map<string, ImageStorage>> {
     const result = new Map<string, ImageStorage>(
       imageIds.map((id) => [id, { bytes: 0, bytesUnique: 0 }]),
@@ -119,7 +119,7 @@ export class ImageRepository {
                 coalesce(sum(m.size) FILTER (WHERE m.seen AND o.n = 1), 0) AS bytes_unique
            FROM mine m JOIN owners o USING (digest)
           GROUP BY m.image_id`,
-        [imageIds, readablePatterns],
+        [imageIds, visibility.readablePatterns, visibility.publishedVisible],
       );
     for (const r of rows)
       result.set(r.image_id, { bytes: Number(r.bytes), bytesUnique: Number(r.bytes_unique) });
@@ -133,7 +133,7 @@ export class ImageRepository {
     );
     const byId = await this.storageOf(
       rows.map((r) => r.id),
-      ['.*'],
+      EVERY_VERSION,
     );
     return new Map(
       rows.map((r) => [r.name, byId.get(r.id) ?? { bytes: 0, bytesUnique: 0 }] as const),
@@ -141,12 +141,12 @@ export class ImageRepository {
   }
 
   /**
-   * Over the images whose names match `patterns` (a caller's content.read scope): the bytes they
-   * cite, each blob once, and per image the bytes no other image cites, counting of other images
-   * outside the scope only their published versions (as storageOf).
+   * Over the images in the content.read scope of `visibility`: the bytes they cite, each blob
+   * once, and per image the bytes no other image cites, counting of other images only the
+   * versions the caller may see (as storageOf).
    */
   async storageTotal(
-    patterns: readonly string[],
+    visibility: ImageVisibility,
   ): Promise<{ bytes: number; bytesUniqueByImage: Record<string, number> }> {
     const rows: { name: string | null; bytes: string }[] = await this.dataSource.query(
       `${CITES},
@@ -158,7 +158,7 @@ export class ImageRepository {
        UNION ALL
        SELECT r.name, coalesce(sum(r.size) FILTER (WHERE o.n = 1), 0)
          FROM readable r JOIN owners o USING (digest) GROUP BY r.name`,
-      [patterns],
+      [visibility.readablePatterns, visibility.publishedVisible],
     );
     const byImage: Record<string, number> = {};
     let bytes = 0;
@@ -175,25 +175,30 @@ export interface ImageStorage {
   readonly bytesUnique: number;
 }
 
+/** What a caller who may read every image sees: every version (operator figures, metrics). */
+export const EVERY_VERSION: ImageVisibility = { readablePatterns: ['.*'], publishedVisible: true };
+
 /**
- * Whether version `v` (not purged) of image `i` is one a caller whose content.read scope is the
- * patterns in $2 (storageOf; $1 in CITES) may see: published, or of an image in the scope.
+ * Whether version `v` (not purged) of image `i` is one a caller may see, given the query's
+ * parameters holding its content.read patterns and whether public reads are on ($2 and $3 in
+ * storageOf, $1 and $2 in CITES): of an image in the scope, or published when public reads are on.
  */
-const seen = (patterns: string) => `(v.state = 'published' OR i.name ~ ANY(${patterns}::text[]))`;
-const SEEN = seen('$2');
+const seen = (patterns: string, published: string) =>
+  `((${published}::boolean AND v.state = 'published') OR i.name ~ ANY(${patterns}::text[]))`;
+const SEEN = seen('$2', '$3');
 
 /**
  * Every (image, blob) a version that is not purged cites, with the blob's size, the image's name
- * and whether the caller (patterns in $1) may see a version of the image citing it.
+ * and whether the caller ($1, $2: see `seen`) may see a version of the image citing it.
  */
 const CITES = `WITH cites AS (
   SELECT image_id, name, digest, size, bool_or(seen) AS seen
     FROM (SELECT v.image_id, i.name, a.primary_blob_digest AS digest,
-                 a.primary_blob_size_bytes AS size, ${seen('$1')} AS seen
+                 a.primary_blob_size_bytes AS size, ${seen('$1', '$2')} AS seen
             FROM artifact a JOIN image_version v ON v.id = a.version_id AND v.purged_at IS NULL
             JOIN image i ON i.id = v.image_id
           UNION ALL
-          SELECT v.image_id, i.name, t.blob_digest, t.blob_size_bytes, ${seen('$1')}
+          SELECT v.image_id, i.name, t.blob_digest, t.blob_size_bytes, ${seen('$1', '$2')}
             FROM attachment t JOIN artifact a ON a.id = t.artifact_id
             JOIN image_version v ON v.id = a.version_id AND v.purged_at IS NULL
             JOIN image i ON i.id = v.image_id) c

@@ -19,7 +19,8 @@ export class StorageController {
     summary:
       'Where the storage goes, over the images the caller may read: the bytes their versions ' +
       'cite (each blob once; purged versions cite nothing) and per image the bytes no other ' +
-      'image cites (of images outside its scope, only published versions count)',
+      'image cites (of images outside its scope, only published versions count, and only when ' +
+      'public reads are on)',
   })
   @ApiOkResponse({ type: StorageResponseDto })
   @ApiProblems(401, 403)

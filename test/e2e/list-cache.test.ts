@@ -3,6 +3,7 @@ import { api } from '../support/catalog';
 import { makeFixtureDir, removeFixtureDir, type FixtureFile } from '../support/fixtures';
 import { metric } from '../support/processes';
 import { debianContainerBuild, publishBuild } from '../support/publish';
+import { sql } from '../support/sql';
 import { startTestApp, type TestApp } from '../support/test-app';
 import { eventually } from '../support/waiting';
 
@@ -244,7 +245,23 @@ describe('public image, version and alias lists kept per streams revision', () =
     expect(await reads('images', 'database')).toBe(database + 1);
     expect(await reads('images', 'memory')).toBe(memory + 1);
 
-    // An update of an image's fields.
+    // Every update of an image's fields bumps the revision, even of one with nothing published:
+    // asking first would race a publish committing meanwhile.
+    const revision = async () =>
+      Number(
+        (
+          await sql<{ revision: string }>(
+            app.database.url,
+            'SELECT revision FROM streams_revision WHERE id = 1',
+          )
+        )[0].revision,
+      );
+    const before = await revision();
+    const draftOnly = await api(app, 'PATCH', '/v1/images/ubuntu-x', writer, { description: 'x' });
+    expect(draftOnly.status).toBe(200);
+    expect(await revision()).toBe(before + 1);
+
+    // An update of an image's fields, shown at once.
     const patched = await api(app, 'PATCH', '/v1/images/debian', writer, {
       description: 'Debian GNU/Linux',
     });

@@ -334,6 +334,28 @@ describe('withdrawing published versions', () => {
       const mirrorReader = (await issueIdentity(app, 'reader', ['mirror'])).headers;
       const sharedWithMirror = { bytes: root + meta4, bytes_unique: 0 };
       expect(await storageAs(mirrorReader)).toEqual(sharedWithMirror);
+      expect((await api(app, 'GET', '/v1/storage', mirrorReader)).body).toEqual({
+        bytes: root + meta4,
+        bytes_unique_by_image: { mirror: 0 },
+      });
+      // With public reads off, debian is not theirs to see at all: mirror's bytes are its own.
+      const closed = await startTestApp({
+        database: app.database,
+        env: { IMGSRV_PUBLIC_READ: 'false' },
+      });
+      try {
+        const mirrorSeen = await api(closed, 'GET', '/v1/images/mirror', mirrorReader);
+        expect(mirrorSeen.body.storage).toEqual({
+          bytes: root + meta4,
+          bytes_unique: root + meta4,
+        });
+        expect((await api(closed, 'GET', '/v1/storage', mirrorReader)).body).toEqual({
+          bytes: root + meta4,
+          bytes_unique_by_image: { mirror: root + meta4 },
+        });
+      } finally {
+        await closed.close();
+      }
       // A reader of debian alone sees all of debian's versions, but of mirror (outside its
       // scope) only what is published: nothing, so debian's bytes are its own.
       const debianReader = (await issueIdentity(app, 'reader', ['debian'])).headers;

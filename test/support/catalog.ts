@@ -29,7 +29,8 @@ export async function api(
  * it bumps the streams revision in the same transaction, which tells every process that what
  * readers of published content see has changed. The app under test is then told, as a sibling
  * process's bump tells it (StreamsService.changedElsewhere), so its next request reads the new
- * revision and sees the version published.
+ * revision and sees the version published; another app on the same database learns of it within
+ * its revision check, as of another host's publish.
  */
 export async function markPublished(app: TestApp, image: string, version: string): Promise<void> {
   const db = new Client({ connectionString: app.database.url });

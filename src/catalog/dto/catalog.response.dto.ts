@@ -17,7 +17,8 @@ export class ImageStorageDto {
   @ApiProperty({
     description:
       'Of those, the bytes no other image cites, counting of other images only the versions ' +
-      'the caller may see (all versions of images in its scope, published versions of others)',
+      'the caller may see (all versions of images in its scope; with public reads, the ' +
+      'published versions of others)',
   })
   bytes_unique!: number;
 }

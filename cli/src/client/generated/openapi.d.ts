@@ -524,7 +524,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Where the storage goes, over the images the caller may read: the bytes their versions cite (each blob once; purged versions cite nothing) and per image the bytes no other image cites (of images outside its scope, only published versions count) */
+        /** Where the storage goes, over the images the caller may read: the bytes their versions cite (each blob once; purged versions cite nothing) and per image the bytes no other image cites (of images outside its scope, only published versions count, and only when public reads are on) */
         get: operations["getStorage"];
         put?: never;
         post?: never;
@@ -1398,7 +1398,7 @@ export interface components {
         ImageStorageDto: {
             /** @description Bytes the versions of the image cite (not purged ones), each blob once, over the versions the caller may see: all of them when the image is in its content.read scope, else (the image seen because public reads are on) its published versions only. */
             bytes: number;
-            /** @description Of those, the bytes no other image cites, counting of other images only the versions the caller may see (all versions of images in its scope, published versions of others) */
+            /** @description Of those, the bytes no other image cites, counting of other images only the versions the caller may see (all versions of images in its scope; with public reads, the published versions of others) */
             bytes_unique: number;
         };
         ImageResponseDto: {
