@@ -1,17 +1,11 @@
 import type { Env } from '../../src/config/app-config';
 import { issueIdentity } from '../support/auth';
 import { api } from '../support/catalog';
-import {
-  makeFixtureDir,
-  makeIncusMetadata,
-  makeSquashfs,
-  removeFixtureDir,
-  type FixtureFile,
-} from '../support/fixtures';
+import { makeFixtureDir, removeFixtureDir, type FixtureFile } from '../support/fixtures';
 import { runMain } from '../support/main-process';
 import { metric } from '../support/processes';
 import { sql } from '../support/sql';
-import { composeDraft, publishPath, waitForJob } from '../support/publish';
+import { composeDraft, debianContainerBuild, publishPath, waitForJob } from '../support/publish';
 import { startTestApp, testEnv, type TestApp } from '../support/test-app';
 import { eventually } from '../support/waiting';
 import { formatBinaryBytes } from '../../src/common/text';
@@ -42,17 +36,17 @@ describe('withdrawing published versions', () => {
   let fixtures: string;
   const builds: Record<string, Build> = {};
 
-  async function build(serial: string, seed: number): Promise<Build> {
-    const meta = await makeIncusMetadata(fixtures, {
-      architecture: 'x86_64',
-      os: 'Debian',
-      release: '12',
-      variant: 'default',
-      type: 'container',
-      serial,
-    });
-    return { meta, root: await makeSquashfs(fixtures, { seed }) };
-  }
+  const build = (serial: string, seed: number): Promise<Build> =>
+    debianContainerBuild(fixtures, serial, seed);
+
+  /** Each listed image's name and storage, as `headers` sees GET /v1/images. */
+  const listedStorage = async (app: TestApp, headers: Record<string, string> = {}) =>
+    (
+      (await api(app, 'GET', '/v1/images', headers)).body.images as {
+        name: string;
+        storage: unknown;
+      }[]
+    ).map((i) => [i.name, i.storage]);
 
   async function publish(
     app: TestApp,
@@ -236,13 +230,7 @@ describe('withdrawing published versions', () => {
         bytes: meta3 + root + meta4,
         bytes_unique_by_image: { debian: meta3, mirror: 0 },
       });
-      const listedImages = await api(app, 'GET', '/v1/images', writer);
-      expect(
-        (listedImages.body.images as { name: string; storage: unknown }[]).map((i) => [
-          i.name,
-          i.storage,
-        ]),
-      ).toEqual([
+      expect(await listedStorage(app, writer)).toEqual([
         ['debian', { bytes: meta3 + root + meta4, bytes_unique: meta3 }],
         ['mirror', { bytes: root + meta4, bytes_unique: 0 }],
       ]);
@@ -365,21 +353,9 @@ describe('withdrawing published versions', () => {
         bytes: debianAll,
         bytes_unique_by_image: { debian: debianAll },
       });
-      const anonymousList = await api(app, 'GET', '/v1/images');
-      expect(
-        (anonymousList.body.images as { name: string; storage: unknown }[]).map((i) => [
-          i.name,
-          i.storage,
-        ]),
-      ).toEqual([['debian', published]]);
+      expect(await listedStorage(app)).toEqual([['debian', published]]);
       // In a list, each image as the caller sees it: mirror is theirs to read in full.
-      const listed = await api(app, 'GET', '/v1/images', mirrorReader);
-      expect(
-        (listed.body.images as { name: string; storage: unknown }[]).map((i) => [
-          i.name,
-          i.storage,
-        ]),
-      ).toEqual([
+      expect(await listedStorage(app, mirrorReader)).toEqual([
         ['debian', sharedWithMirror],
         ['mirror', { bytes: root + meta4, bytes_unique: 0 }],
       ]);
