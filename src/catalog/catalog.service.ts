@@ -205,17 +205,7 @@ export class CatalogService implements OnModuleInit {
       query.length > PUBLIC_LIST_MAX_QUERY
     )
       return read();
-    // The revision before the rows, so an entry never claims a newer revision than its rows.
-    const revision = await this.streams.revision();
-    const kept = this.publicImages.get(query, revision);
-    if (kept) {
-      this.metrics.countListRead('images', 'memory');
-      return kept;
-    }
-    const page = await read();
-    this.publicImages.set(query, revision, page);
-    this.metrics.countListRead('images', 'database');
-    return page;
+    return this.keptByRevision('images', this.publicImages, query, read);
   }
 
   /** What `principal` may see of the catalog: its content.read scope, and public reads. */
@@ -346,16 +336,30 @@ export class CatalogService implements OnModuleInit {
       query.length > PUBLIC_LIST_MAX_QUERY
     )
       return read(await this.getImage(principal, name));
-    // The revision before the rows, so an entry never claims a newer revision than its rows.
+    // Kept only after the image was visible to such a caller at that revision (getImage).
+    return this.keptByRevision(list, pages, `${name}\n${query}`, async () =>
+      read(await this.getImage(principal, name)),
+    );
+  }
+
+  /**
+   * The page kept under `key` while the streams revision it was read under is current; else
+   * `read`, kept with that revision. The revision is read before the rows, so an entry never
+   * claims a newer revision than its rows.
+   */
+  private async keptByRevision<T>(
+    list: PublicList,
+    pages: PublicListCache<T>,
+    key: string,
+    read: () => Promise<Page<T>>,
+  ): Promise<Page<T>> {
     const revision = await this.streams.revision();
-    const key = `${name}\n${query}`;
     const kept = pages.get(key, revision);
     if (kept) {
-      // Kept only after the image was visible to such a caller at this revision (getImage).
       this.metrics.countListRead(list, 'memory');
       return kept;
     }
-    const page = await read(await this.getImage(principal, name));
+    const page = await read();
     pages.set(key, revision, page);
     this.metrics.countListRead(list, 'database');
     return page;
