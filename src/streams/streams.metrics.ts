@@ -6,6 +6,7 @@ import { MetricsService } from '../common/metrics/metrics.service';
 @Injectable()
 export class StreamsMetrics {
   readonly renders: Counter;
+  readonly sortedRenders: Counter;
 
   /**
    * Anonymous document reads the fast path answered, counted in a plain number per answer and
@@ -18,6 +19,13 @@ export class StreamsMetrics {
     this.renders = new Counter({
       name: 'imgsrv_streams_renders_total',
       help: 'Renderings of the streams documents (one per revision per process)',
+      registers: [metrics.registry],
+    });
+    this.sortedRenders = new Counter({
+      name: 'imgsrv_streams_sorted_renders_total',
+      help:
+        'Renderings whose rows the database did not hand over in the projection order, so they ' +
+        'were all read at once and sorted in memory (expected to stay 0)',
       registers: [metrics.registry],
     });
     const counted = () => {

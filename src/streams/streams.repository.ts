@@ -17,6 +17,25 @@ export interface ItemCitation {
   readonly served: boolean;
 }
 
+/** The projection's rows (see StreamsRepository.projectionRows). */
+const PROJECTION_ROWS = `SELECT i.name AS "imageName", v.version AS "version", v.published_at AS "publishedAt",
+       s.product_key AS "productKey", s.image_type AS "imageType", s.architecture,
+       s.variant, s.operating_system AS "operatingSystem", s.release,
+       s.release_title AS "releaseTitle", s.serial, s.combined_sha256 AS "combinedSha256",
+       s.metadata_sha256 AS "metadataSha256",
+       s.metadata_size_bytes::float8 AS "metadataSizeBytes", s.root_ftype AS "rootFtype",
+       s.root_path AS "rootPath", s.root_sha256 AS "rootSha256",
+       s.root_size_bytes::float8 AS "rootSizeBytes",
+       COALESCE(a.aliases, '{}') AS aliases
+  FROM streams_item s
+  JOIN image_version v ON v.id = s.version_id AND v.state = 'published'
+  JOIN image i ON i.id = v.image_id
+  LEFT JOIN (SELECT version_id, array_agg(alias) AS aliases
+               FROM alias GROUP BY version_id) a ON a.version_id = v.id`;
+
+/** Rows a render reads at a time through its cursor (about 1 KiB each in memory). */
+const PROJECTION_BATCH = 1_000;
+
 @Injectable()
 export class StreamsRepository {
   constructor(private readonly dataSource: DataSource) {}
@@ -63,22 +82,41 @@ export class StreamsRepository {
    * them into its own, which the database's collation need not share).
    */
   projectionRows(manager: EntityManager): Promise<ProjectionInput[]> {
-    return manager.query(
-      `SELECT i.name AS "imageName", v.version AS "version", v.published_at AS "publishedAt",
-              s.product_key AS "productKey", s.image_type AS "imageType", s.architecture,
-              s.variant, s.operating_system AS "operatingSystem", s.release,
-              s.release_title AS "releaseTitle", s.serial, s.combined_sha256 AS "combinedSha256",
-              s.metadata_sha256 AS "metadataSha256",
-              s.metadata_size_bytes::float8 AS "metadataSizeBytes", s.root_ftype AS "rootFtype",
-              s.root_path AS "rootPath", s.root_sha256 AS "rootSha256",
-              s.root_size_bytes::float8 AS "rootSizeBytes",
-              COALESCE(a.aliases, '{}') AS aliases
-         FROM streams_item s
-         JOIN image_version v ON v.id = s.version_id AND v.state = 'published'
-         JOIN image i ON i.id = v.image_id
-         LEFT JOIN (SELECT version_id, array_agg(alias) AS aliases
-                      FROM alias GROUP BY version_id) a ON a.version_id = v.id`,
+    return manager.query(PROJECTION_ROWS);
+  }
+
+  /**
+   * The rows of `projectionRows` handed to `each` a batch at a time through a cursor in the
+   * caller's transaction, sorted as `projectionOrder` sorts them where the keys' characters sort
+   * alike in both (ASCII, as image names, versions, architectures and variants are): a render then
+   * holds one batch of rows, not all of them. Stops early, closing the cursor, when `each` answers
+   * false; answers whether every row was handed over.
+   */
+  async eachProjectionRow(
+    manager: EntityManager,
+    each: (row: ProjectionInput) => boolean,
+    batch = PROJECTION_BATCH,
+  ): Promise<boolean> {
+    // Milliseconds, as the rows' dates hold the time (the driver drops the microseconds).
+    await manager.query(
+      `DECLARE streams_projection NO SCROLL CURSOR FOR ${PROJECTION_ROWS}
+        ORDER BY date_trunc('milliseconds', v.published_at), s.product_key COLLATE "C",
+                 s.image_type COLLATE "C", s.combined_sha256 COLLATE "C"`,
     );
+    let complete = true;
+    for (;;) {
+      const rows: ProjectionInput[] = await manager.query(
+        `FETCH FORWARD ${batch} FROM streams_projection`,
+      );
+      if (!rows.every(each)) {
+        complete = false;
+        break;
+      }
+      if (rows.length < batch) break;
+    }
+    // An error above aborts the transaction, which closes the cursor with it.
+    await manager.query('CLOSE streams_projection');
+    return complete;
   }
 
   async revisionIn(manager: EntityManager): Promise<number> {

@@ -3,8 +3,28 @@ import type { AppConfig } from '../config/app-config';
 import { MetricsService } from '../common/metrics/metrics.service';
 import { SiblingProcesses } from '../common/processes/sibling-processes';
 import { StreamsMetrics } from './streams.metrics';
+import type { ProjectionInput } from './streams.projector';
 import type { StreamsRepository } from './streams.repository';
 import { REVISION_RECHECK_MS, StreamsService } from './streams.service';
+
+const manager = {} as EntityManager;
+
+/** A service over `repository`, whose transactions hand `manager` to their work. */
+function serviceWith(repository: object, siblings = new SiblingProcesses()) {
+  const dataSource = {
+    transaction: (_isolation: string, work: (m: EntityManager) => Promise<unknown>) =>
+      work(manager),
+  } as unknown as DataSource;
+  const metrics = new StreamsMetrics(new MetricsService());
+  const service = new StreamsService(
+    dataSource,
+    repository as StreamsRepository,
+    metrics,
+    { auth: { publicRead: true } } as AppConfig,
+    siblings,
+  );
+  return { service, metrics };
+}
 
 describe('StreamsService revision checks', () => {
   let now: number;
@@ -12,12 +32,11 @@ describe('StreamsService revision checks', () => {
   let repository: {
     revision: jest.Mock;
     revisionIn: jest.Mock;
-    projectionRows: jest.Mock;
+    eachProjectionRow: jest.Mock;
     bumpRevision: jest.Mock;
   };
   let service: StreamsService;
   let siblings: SiblingProcesses;
-  const manager = {} as EntityManager;
 
   beforeEach(async () => {
     now = 1_000_000;
@@ -26,21 +45,11 @@ describe('StreamsService revision checks', () => {
     repository = {
       revision: jest.fn(async () => ({ revision, updatedAt: new Date(0) })),
       revisionIn: jest.fn(async () => revision),
-      projectionRows: jest.fn(async () => []),
+      eachProjectionRow: jest.fn(async () => true),
       bumpRevision: jest.fn(async () => ++revision),
     };
-    const dataSource = {
-      transaction: (_isolation: string, work: (m: EntityManager) => Promise<unknown>) =>
-        work(manager),
-    } as unknown as DataSource;
     siblings = new SiblingProcesses();
-    service = new StreamsService(
-      dataSource,
-      repository as unknown as StreamsRepository,
-      new StreamsMetrics(new MetricsService()),
-      { auth: { publicRead: true } } as AppConfig,
-      siblings,
-    );
+    service = serviceWith(repository, siblings).service;
     await service.current();
     repository.revision.mockClear();
   });
@@ -83,5 +92,67 @@ describe('StreamsService revision checks', () => {
     const answers = await Promise.all(Array.from({ length: 3 }, () => service.current()));
     expect(repository.revision).toHaveBeenCalledTimes(3);
     expect(answers.every((a) => a.revision === 2)).toBe(true);
+  });
+});
+
+describe('StreamsService renders', () => {
+  const rows: ProjectionInput[] = ['1', '2', '3'].map((version, i) => ({
+    imageName: 'debian-12',
+    version,
+    publishedAt: new Date(Date.UTC(2026, 10, 23, 10, i)),
+    productKey: `debian-12:${version}:amd64:default`,
+    imageType: 'container',
+    architecture: 'amd64',
+    variant: 'default',
+    operatingSystem: 'Debian',
+    release: '12',
+    releaseTitle: 'bookworm',
+    serial: null,
+    combinedSha256: String(i).repeat(64),
+    metadataSha256: String(i + 3).repeat(64),
+    metadataSizeBytes: 1000,
+    rootFtype: 'squashfs',
+    rootPath: `v1/images/debian-12/versions/${version}/artifacts/a/download/root.squashfs`,
+    rootSha256: String(i + 6).repeat(64),
+    rootSizeBytes: 5000,
+    aliases: [],
+  }));
+
+  /** Renders from a cursor that hands over `streamed` (each row read at once: every row, reversed). */
+  async function render(streamed: ProjectionInput[]) {
+    const repository = {
+      revision: jest.fn(async () => ({ revision: 1, updatedAt: new Date(0) })),
+      revisionIn: jest.fn(async () => 1),
+      eachProjectionRow: jest.fn(async (_m, each: (row: ProjectionInput) => boolean) =>
+        streamed.every(each),
+      ),
+      projectionRows: jest.fn(async () => [...rows].reverse()),
+    };
+    const { service, metrics } = serviceWith(repository);
+    const rendered = await service.current();
+    const sorted = (await metrics.sortedRenders.get()).values[0]?.value ?? 0;
+    return {
+      body: rendered.images.body,
+      sorted,
+      readAll: repository.projectionRows.mock.calls.length,
+    };
+  }
+
+  it('projects the rows the cursor hands over in order, without reading them all', async () => {
+    const { body, sorted, readAll } = await render(rows);
+    expect(JSON.parse(body.toString()).products).toHaveProperty([
+      'debian-12:3:amd64:default:container',
+    ]);
+    expect({ sorted, readAll }).toEqual({ sorted: 0, readAll: 0 });
+  });
+
+  it('reads every row and sorts them when the cursor hands them over out of order', async () => {
+    const inOrder = await render(rows);
+    const outOfOrder = await render([rows[1], rows[0], rows[2]]);
+    expect({ sorted: outOfOrder.sorted, readAll: outOfOrder.readAll }).toEqual({
+      sorted: 1,
+      readAll: 1,
+    });
+    expect(outOfOrder.body.equals(inOrder.body)).toBe(true);
   });
 });
