@@ -7,6 +7,8 @@ import { MetricsService } from '../common/metrics/metrics.service';
 export class StreamsMetrics {
   readonly renders: Counter;
   readonly sortedRenders: Counter;
+  readonly collections: Counter;
+  readonly collectionSeconds: Counter;
 
   /**
    * Anonymous document reads the fast path answered, counted in a plain number per answer and
@@ -26,6 +28,16 @@ export class StreamsMetrics {
       help:
         'Renderings whose rows the database did not hand over in the projection order, so they ' +
         'were all read at once and sorted in memory (expected to stay 0)',
+      registers: [metrics.registry],
+    });
+    this.collections = new Counter({
+      name: 'imgsrv_streams_collections_total',
+      help: 'Full heap collections run after renders of a large images.json',
+      registers: [metrics.registry],
+    });
+    this.collectionSeconds = new Counter({
+      name: 'imgsrv_streams_collection_seconds_total',
+      help: 'Time spent in the full heap collections run after renders of a large images.json',
       registers: [metrics.registry],
     });
     const counted = () => {

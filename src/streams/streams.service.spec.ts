@@ -5,7 +5,7 @@ import { SiblingProcesses } from '../common/processes/sibling-processes';
 import { StreamsMetrics } from './streams.metrics';
 import type { ProjectionInput } from './streams.projector';
 import type { StreamsRepository } from './streams.repository';
-import { REVISION_RECHECK_MS, StreamsService } from './streams.service';
+import { COLLECT_AFTER_RENDER_BYTES, REVISION_RECHECK_MS, StreamsService } from './streams.service';
 
 const manager = {} as EntityManager;
 
@@ -96,45 +96,51 @@ describe('StreamsService revision checks', () => {
 });
 
 describe('StreamsService renders', () => {
-  const rows: ProjectionInput[] = ['1', '2', '3'].map((version, i) => ({
-    imageName: 'debian-12',
-    version,
-    publishedAt: new Date(Date.UTC(2026, 10, 23, 10, i)),
-    productKey: `debian-12:${version}:amd64:default`,
-    imageType: 'container',
-    architecture: 'amd64',
-    variant: 'default',
-    operatingSystem: 'Debian',
-    release: '12',
-    releaseTitle: 'bookworm',
-    serial: null,
-    combinedSha256: String(i).repeat(64),
-    metadataSha256: String(i + 3).repeat(64),
-    metadataSizeBytes: 1000,
-    rootFtype: 'squashfs',
-    rootPath: `v1/images/debian-12/versions/${version}/artifacts/a/download/root.squashfs`,
-    rootSha256: String(i + 6).repeat(64),
-    rootSizeBytes: 5000,
-    aliases: [],
-  }));
+  /** `n` rows of distinct versions (1, 2, …), in projection order. */
+  const rowsOf = (n: number): ProjectionInput[] =>
+    Array.from({ length: n }, (_, i) => String(i + 1)).map((version, i) => ({
+      imageName: 'debian-12',
+      version,
+      publishedAt: new Date(Date.UTC(2026, 10, 23, 10, i)),
+      productKey: `debian-12:${version}:amd64:default`,
+      imageType: 'container',
+      architecture: 'amd64',
+      variant: 'default',
+      operatingSystem: 'Debian',
+      release: '12',
+      releaseTitle: 'bookworm',
+      serial: null,
+      combinedSha256: String(i).repeat(64),
+      metadataSha256: String(i + 3).repeat(64),
+      metadataSizeBytes: 1000,
+      rootFtype: 'squashfs',
+      rootPath: `v1/images/debian-12/versions/${version}/artifacts/a/download/root.squashfs`,
+      rootSha256: String(i + 6).repeat(64),
+      rootSizeBytes: 5000,
+      aliases: [],
+    }));
+  const rows = rowsOf(3);
 
   /** Renders from a cursor that hands over `streamed` (each row read at once: every row, reversed). */
-  async function render(streamed: ProjectionInput[]) {
+  async function render(streamed: ProjectionInput[], all = streamed) {
     const repository = {
       revision: jest.fn(async () => ({ revision: 1, updatedAt: new Date(0) })),
       revisionIn: jest.fn(async () => 1),
       eachProjectionRow: jest.fn(async (_m, each: (row: ProjectionInput) => boolean) =>
         streamed.every(each),
       ),
-      projectionRows: jest.fn(async () => [...rows].reverse()),
+      projectionRows: jest.fn(async () => [...all].reverse()),
     };
     const { service, metrics } = serviceWith(repository);
     const rendered = await service.current();
     const sorted = (await metrics.sortedRenders.get()).values[0]?.value ?? 0;
+    await new Promise((resolve) => setImmediate(resolve));
+    const collections = (await metrics.collections.get()).values[0]?.value ?? 0;
     return {
       body: rendered.images.body,
       sorted,
       readAll: repository.projectionRows.mock.calls.length,
+      collections,
     };
   }
 
@@ -148,11 +154,18 @@ describe('StreamsService renders', () => {
 
   it('reads every row and sorts them when the cursor hands them over out of order', async () => {
     const inOrder = await render(rows);
-    const outOfOrder = await render([rows[1], rows[0], rows[2]]);
+    const outOfOrder = await render([rows[1], rows[0], rows[2]], rows);
     expect({ sorted: outOfOrder.sorted, readAll: outOfOrder.readAll }).toEqual({
       sorted: 1,
       readAll: 1,
     });
     expect(outOfOrder.body.equals(inOrder.body)).toBe(true);
+  });
+
+  it('collects the heap once after rendering a large document, not after a small one', async () => {
+    const small = await render(rows);
+    const large = await render(rowsOf(8_000));
+    expect(large.body.length).toBeGreaterThanOrEqual(COLLECT_AFTER_RENDER_BYTES);
+    expect({ small: small.collections, large: large.collections }).toEqual({ small: 0, large: 1 });
   });
 });

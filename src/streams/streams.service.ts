@@ -6,6 +6,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import type { Principal } from '../auth/principal';
 import { scopeKey } from '../auth/scope';
 import { DomainError } from '../common/errors/domain-error';
+import { fullCollection } from '../common/memory/full-collection';
 import { SiblingProcesses } from '../common/processes/sibling-processes';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
@@ -46,6 +47,16 @@ export interface RenderedStreams {
   readonly index: RenderedDocument;
   readonly images: RenderedDocument;
 }
+
+/**
+ * A render whose images.json has at least this many bytes is followed by a full collection of the
+ * heap. Such a render leaves garbage several times the document's size (the rows read, the
+ * projection's text, the documents it replaces) in a process that otherwise allocates little, and
+ * V8 would keep it until its limits trip: at 10,000 published versions (a 15 MiB document) the
+ * collection takes some 45 ms once per revision, and the server's peak memory while revisions
+ * render fell from 240-306 MiB to 223-227 MiB.
+ */
+export const COLLECT_AFTER_RENDER_BYTES = 4 * 1024 * 1024;
 
 /** Scoped documents kept per revision: one per distinct set of read scopes, the oldest dropped. */
 const SCOPED_CACHE_SIZE = 256;
@@ -92,6 +103,8 @@ export class StreamsService {
   private scoped = new Map<string, Promise<RenderedStreams>>();
   private scopedRevision = 0;
   private checking: Promise<{ revision: number }> | undefined;
+  /** A full collection to run once the current work is done (see COLLECT_AFTER_RENDER_BYTES). */
+  private collection: NodeJS.Immediate | undefined;
   /** The newest revision this process has read (or bumped and then read). */
   private knownRevision: number | undefined;
   /** Until then, `knownRevision` is known to be current (no database read needed). */
@@ -248,8 +261,15 @@ export class StreamsService {
   private async currentChecked(): Promise<RenderedStreams> {
     const revision = await this.checkRevision();
     if (this.cached && this.cached.revision >= revision) return this.cached;
+    // An older revision's documents answer no one any more (requests wait for the new render):
+    // let them go before the new ones take memory.
+    this.cached = undefined;
     this.rendering ??= this.render().finally(() => (this.rendering = undefined));
-    const rendered = await this.rendering;
+    return this.keep(await this.rendering);
+  }
+
+  /** Keeps `rendered` unless newer documents are kept already; answers the kept ones. */
+  private keep(rendered: RenderedStreams): RenderedStreams {
     if (!this.cached || rendered.revision > this.cached.revision) this.cached = rendered;
     return this.cached;
   }
@@ -264,7 +284,21 @@ export class StreamsService {
       }),
     );
     if (!readable) this.metrics.renders.inc();
-    return renderDocuments(revision, projection.render());
+    const rendered = await renderDocuments(revision, projection.render());
+    if (rendered.images.body.length >= COLLECT_AFTER_RENDER_BYTES) this.collectSoon();
+    return rendered;
+  }
+
+  /**
+   * A full collection after the requests waiting for a render have their documents (their
+   * continuations run first), one for renders that finish together.
+   */
+  private collectSoon(): void {
+    this.collection ??= setImmediate(() => {
+      this.collection = undefined;
+      this.metrics.collectionSeconds.inc(fullCollection());
+      this.metrics.collections.inc();
+    });
   }
 
   /**
