@@ -1,16 +1,22 @@
 import type { DataSource, EntityManager } from 'typeorm';
+import { Principal } from '../auth/principal';
 import type { AppConfig } from '../config/app-config';
 import { MetricsService } from '../common/metrics/metrics.service';
 import { SiblingProcesses } from '../common/processes/sibling-processes';
 import { StreamsMetrics } from './streams.metrics';
 import type { ProjectionInput } from './streams.projector';
 import type { StreamsRepository } from './streams.repository';
-import { COLLECT_AFTER_RENDER_BYTES, REVISION_RECHECK_MS, StreamsService } from './streams.service';
+import {
+  COLLECT_AFTER_RENDER_BYTES,
+  REVISION_RECHECK_MS,
+  SCOPED_RENDERS_AT_ONCE,
+  StreamsService,
+} from './streams.service';
 
 const manager = {} as EntityManager;
 
 /** A service over `repository`, whose transactions hand `manager` to their work. */
-function serviceWith(repository: object, siblings = new SiblingProcesses()) {
+function serviceWith(repository: object, siblings = new SiblingProcesses(), publicRead = true) {
   const dataSource = {
     transaction: (_isolation: string, work: (m: EntityManager) => Promise<unknown>) =>
       work(manager),
@@ -20,7 +26,7 @@ function serviceWith(repository: object, siblings = new SiblingProcesses()) {
     dataSource,
     repository as StreamsRepository,
     metrics,
-    { auth: { publicRead: true } } as AppConfig,
+    { auth: { publicRead } } as AppConfig,
     siblings,
   );
   return { service, metrics };
@@ -167,5 +173,47 @@ describe('StreamsService renders', () => {
     const large = await render(rowsOf(8_000));
     expect(large.body.length).toBeGreaterThanOrEqual(COLLECT_AFTER_RENDER_BYTES);
     expect({ small: small.collections, large: large.collections }).toEqual({ small: 0, large: 1 });
+  });
+
+  it('runs at most SCOPED_RENDERS_AT_ONCE scoped renders at once, the others waiting', async () => {
+    let calls = 0;
+    let inFlight = 0;
+    let most = 0;
+    const gates: (() => void)[] = [];
+    const repository = {
+      revision: jest.fn(async () => ({ revision: 1, updatedAt: new Date(0) })),
+      revisionIn: jest.fn(async () => 1),
+      eachProjectionRow: jest.fn(async () => {
+        if (calls++ === 0) return true; // the full render
+        most = Math.max(most, ++inFlight);
+        await new Promise<void>((resolve) => gates.push(resolve));
+        inFlight--;
+        return true;
+      }),
+      projectionRows: jest.fn(async () => []),
+    };
+    const { service } = serviceWith(repository, new SiblingProcesses(), false);
+    const readers = ['a', 'b', 'c', 'd', 'e'].map(
+      (image) =>
+        new Principal(image, 'service', image, [{ roleId: 'reader', images: [image] }], {
+          type: 'api_token',
+          id: image,
+        }),
+    );
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    let done = false;
+    const renders = Promise.all(readers.map((reader) => service.currentFor(reader))).finally(
+      () => (done = true),
+    );
+    for (let i = 0; i < 400 && inFlight < SCOPED_RENDERS_AT_ONCE; i++) await sleep(5);
+    await sleep(50); // time for a third to start, were it allowed
+    expect(inFlight).toBe(SCOPED_RENDERS_AT_ONCE);
+    for (let i = 0; i < 2000 && !done; i++) {
+      gates.shift()?.();
+      await sleep(5);
+    }
+    await renders;
+    expect(most).toBe(SCOPED_RENDERS_AT_ONCE);
+    expect(repository.eachProjectionRow).toHaveBeenCalledTimes(1 + readers.length);
   });
 });
