@@ -35,6 +35,7 @@ import {
 import { createApplication, startServer } from './server/bootstrap';
 import { boundHeapGrowth } from './server/heap-growth';
 import { httpProcessSlot, startHttpProcess, superviseHttpProcesses } from './server/http-processes';
+import { noPretenuring } from './server/pretenuring';
 
 const USAGE = `usage: node dist/main.js <command>
 
@@ -228,6 +229,7 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'serve':
       boundHeapGrowth(process.execArgv, env.NODE_OPTIONS ?? '');
+      noPretenuring(process.execArgv, env.NODE_OPTIONS ?? '');
       return serve(config, logger, env);
     case 'migrate': {
       const { created, applied } = await prepareDatabase(config.database);
