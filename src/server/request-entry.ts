@@ -23,7 +23,8 @@ export const SERVER_OPTIONS = {
   headersTimeout: 60_000,
   keepAliveTimeout: 65_000,
   requireHostHeader: false, // checked by the entry, which answers a problem
-  ServerResponse: UnreadBodyResponse,
+  // A subclass with a field of its own, which Node's generic typing of the option does not admit.
+  ServerResponse: UnreadBodyResponse as unknown as typeof ServerResponse,
 };
 
 /**

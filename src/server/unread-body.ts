@@ -42,6 +42,9 @@ export function unreadBodyTooLarge(req: IncomingMessage): boolean {
  *   a body that nobody began to read).
  */
 export class UnreadBodyResponse extends ServerResponse {
+  /** Its connection's responses under way (trackUnderWay), which it leaves when it closes. */
+  underWay: ServerResponse[] | undefined;
+
   constructor(req: IncomingMessage) {
     super(req);
     trackUnderWay(req.socket, this);
@@ -79,16 +82,24 @@ export class UnreadBodyResponse extends ServerResponse {
  */
 const underWay = new WeakMap<object, ServerResponse[]>();
 
-function trackUnderWay(socket: object, res: ServerResponse): void {
+function trackUnderWay(socket: object, res: UnreadBodyResponse): void {
   let queue = underWay.get(socket);
   if (!queue) underWay.set(socket, (queue = []));
   queue.push(res);
-  const list = queue;
-  // 'close': the response finished, or its connection went away first.
-  res.once('close', () => {
-    const i = list.indexOf(res);
-    if (i >= 0) list.splice(i, 1);
-  });
+  res.underWay = queue;
+  // 'close': the response finished, or its connection went away first. One listener shared by
+  // every response (no closure, no once() wrapper): this runs for every request.
+  res.on('close', leaveUnderWay);
+}
+
+function leaveUnderWay(this: UnreadBodyResponse): void {
+  const list = this.underWay;
+  if (!list) return;
+  this.underWay = undefined;
+  // Nearly always the oldest: answers go out in order.
+  const i = list[0] === this ? 0 : list.indexOf(this);
+  if (i === 0) list.shift();
+  else if (i > 0) list.splice(i, 1);
 }
 
 /** The response on the wire of a connection, if a request is under way on it. */
