@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -41,15 +41,36 @@ export interface UploadResult {
  */
 export const SINGLE_REQUEST_MAX = 64 * 1024 * 1024;
 
-/** sha256 of a file, streamed. */
+/** How much of a file one read takes, when hashing it and when sending it. */
+export const READ_CHUNK = 1024 * 1024;
+
+/** What digestFile reads at a time: two of these are in use, one read while the other is hashed. */
+const HASH_CHUNK = 4 * READ_CHUNK;
+
+/**
+ * sha256 of a file. Reads into two buffers in turn, the next read under way while the last one
+ * is hashed, so the file is hashed about as fast as the CPU's SHA instructions go (a stream of
+ * fresh buffers, one read after another, took half as long again).
+ */
 export async function digestFile(path: string): Promise<{ digest: string; size: number }> {
   const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
+  const file = await open(path, 'r');
+  try {
+    const buffers = [Buffer.allocUnsafe(HASH_CHUNK), Buffer.allocUnsafe(HASH_CHUNK)];
+    let size = 0;
+    let next = file.read(buffers[0], 0, HASH_CHUNK, 0);
+    for (let turn = 0; ; turn ^= 1) {
+      const { bytesRead } = await next;
+      if (bytesRead === 0) break;
+      size += bytesRead;
+      // The other buffer is free: the hash below has taken what it held.
+      next = file.read(buffers[turn ^ 1], 0, HASH_CHUNK, size);
+      hash.update(buffers[turn].subarray(0, bytesRead));
+    }
+    return { digest: `sha256:${hash.digest('hex')}`, size };
+  } finally {
+    await file.close();
   }
-  return { digest: `sha256:${hash.digest('hex')}`, size };
 }
 
 /** Holds the bytes in flight under `bytesPerSecond`, shared by every part of a run. */
@@ -220,9 +241,11 @@ async function sendPart(
     const body =
       part.size === 0
         ? ''
-        : createReadStream(path, { start: part.start, end: part.start + part.size - 1 }).pipe(
-            meter,
-          );
+        : createReadStream(path, {
+            start: part.start,
+            end: part.start + part.size - 1,
+            highWaterMark: READ_CHUNK,
+          }).pipe(meter);
     try {
       const res = await request(url, {
         method: 'PUT',
@@ -299,7 +322,7 @@ async function putWhole(
           'content-length': String(size),
           ...auth,
         },
-        body: size === 0 ? '' : createReadStream(path).pipe(meter),
+        body: size === 0 ? '' : createReadStream(path, { highWaterMark: READ_CHUNK }).pipe(meter),
       });
       const text = await res.body.text();
       if ([413, 404, 405].includes(res.statusCode)) {
