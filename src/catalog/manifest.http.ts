@@ -56,17 +56,32 @@ export function sendManifest(
   );
 }
 
-/** `/v1/images/<name>/versions/<version>` without a query: the decoded name and version. */
-function parse(url: string): { name: string; version: string } | undefined {
-  if (!url.startsWith('/v1/images/') || url.includes('?')) return undefined;
-  const parts = url.split('/');
-  // ['', 'v1', 'images', name, 'versions', version]
-  if (parts.length !== 6 || parts[4] !== 'versions' || !parts[3] || !parts[5]) return undefined;
+const IMAGES = '/v1/images/';
+const VERSIONS = '/versions/';
+
+/** A path segment as the framework's router decodes it; undefined when it is malformed. */
+function segment(raw: string): string | undefined {
+  if (!raw.includes('%')) return raw;
   try {
-    return { name: decodeURIComponent(parts[3]), version: decodeURIComponent(parts[5]) };
+    return decodeURIComponent(raw);
   } catch {
     return undefined;
   }
+}
+
+/**
+ * `/v1/images/<name>/versions/<version>` without a query: the decoded name and version. Read by
+ * offsets (this runs for every request the fast path is offered), and decoded only when escaped.
+ */
+export function parseManifestPath(url: string): { name: string; version: string } | undefined {
+  if (!url.startsWith(IMAGES) || url.includes('?')) return undefined;
+  const slash = url.indexOf('/', IMAGES.length);
+  if (slash <= IMAGES.length || !url.startsWith(VERSIONS, slash)) return undefined;
+  const at = slash + VERSIONS.length;
+  if (at === url.length || url.includes('/', at)) return undefined;
+  const name = segment(url.slice(IMAGES.length, slash));
+  const version = segment(url.slice(at));
+  return name === undefined || version === undefined ? undefined : { name, version };
 }
 
 /**
@@ -95,7 +110,7 @@ export class ManifestFastPath implements OnModuleInit {
   private take(req: IncomingMessage, res: ServerResponse, next: RequestHandler): boolean {
     if ((req.method !== 'GET' && req.method !== 'HEAD') || req.headers.authorization !== undefined)
       return false;
-    const ref = parse(req.url ?? '');
+    const ref = parseManifestPath(req.url ?? '');
     if (!ref) return false;
     const startedMs = performance.now();
     const hit = this.catalog.publishedManifestIfTrusted(ref.name, ref.version);

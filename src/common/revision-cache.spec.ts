@@ -40,4 +40,28 @@ describe('RevisionCache', () => {
     cache.set('huge', 1, [1, 2, 3]);
     expect([cache.has('small'), cache.has('huge')]).toEqual([true, false]);
   });
+  it('gives a value read since it was kept one more round, then drops it if unread', () => {
+    const cache = new RevisionCache<string>(3);
+    for (const k of ['a', 'b', 'c']) cache.set(k, 1, k);
+    cache.get('a', 1);
+    cache.get('b', 1);
+    cache.set('d', 1, 'd'); // a and b were read: c, the oldest unread, goes
+    expect(['a', 'b', 'c', 'd'].map((k) => cache.has(k))).toEqual([true, true, false, true]);
+    cache.set('e', 1, 'e'); // d was never read
+    expect(['a', 'b', 'd', 'e'].map((k) => cache.has(k))).toEqual([true, true, false, true]);
+    cache.set('f', 1, 'f'); // a's mark was spent on the first round
+    expect(['a', 'b', 'e', 'f'].map((k) => cache.has(k))).toEqual([false, true, true, true]);
+    expect(cache.size).toBe(3);
+  });
+
+  it('drops the oldest when every value was read, and keeps the one just set', () => {
+    const cache = new RevisionCache<string>(2);
+    cache.set('a', 1, 'a');
+    cache.set('b', 1, 'b');
+    cache.get('a', 1);
+    cache.get('b', 1);
+    cache.set('c', 1, 'c');
+    expect(['a', 'b', 'c'].map((k) => cache.has(k))).toEqual([false, true, true]);
+    expect(cache.get('c', 1)).toBe('c');
+  });
 });
