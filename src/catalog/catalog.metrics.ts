@@ -1,16 +1,62 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { Counter, Gauge } from 'prom-client';
 import { MetricsService } from '../common/metrics/metrics.service';
-import { EVERY_VERSION, ImageRepository } from './image.repository';
+import type { AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/config.module';
+import { EVERY_VERSION, ImageRepository, type ImageStorage } from './image.repository';
 
 /** The lists kept per streams revision for callers who see only published versions of them. */
 export type PublicList = 'images' | 'versions' | 'aliases';
 
+/** The storage gauges' figures: what every image cites (shared bytes once), and per image. */
+interface StorageFigures {
+  readonly citedBytes: number;
+  readonly byImage: ReadonlyMap<string, ImageStorage>;
+}
+
 /**
- * Where the storage goes, read from PostgreSQL at each scrape (so a supervisor's aggregate over
- * its API processes takes one value): the bytes every image cites (shared bytes once), and per
- * image the bytes it cites and those no other image cites. One series pair per image: an image
- * server holds a few hundred images, not millions.
+ * The storage figures, read from PostgreSQL (two queries over the whole catalog: hundreds of
+ * milliseconds of database time at 10,000 versions) at most once per `maxAgeMs`. Scrapes in
+ * between answer the last reading; scrapes that come while it is being read share that read. A
+ * failed read is not kept: the next scrape tries again.
+ */
+export class StorageReadings {
+  private last: { readonly figures: StorageFigures; readonly readAtMs: number } | undefined;
+  private reading: Promise<StorageFigures | null> | undefined;
+
+  constructor(
+    private readonly images: ImageRepository,
+    private readonly maxAgeMs: number,
+  ) {}
+
+  current(): Promise<StorageFigures | null> {
+    if (this.last && performance.now() - this.last.readAtMs < this.maxAgeMs)
+      return Promise.resolve(this.last.figures);
+    return (this.reading ??= this.read().finally(() => (this.reading = undefined)));
+  }
+
+  private async read(): Promise<StorageFigures | null> {
+    // Its age counts from before the queries: a change they may have missed is at most that old.
+    const readAtMs = performance.now();
+    try {
+      const [total, byImage] = await Promise.all([
+        this.images.storageTotal(EVERY_VERSION),
+        this.images.storageByName(),
+      ]);
+      const figures = { citedBytes: total.bytes, byImage };
+      this.last = { figures, readAtMs };
+      return figures;
+    } catch {
+      return null;
+    }
+  }
+}
+
+/**
+ * Where the storage goes, from StorageReadings: the bytes every image cites (shared bytes once),
+ * and per image the bytes it cites and those no other image cites. Every process reads the same
+ * database, so a supervisor's aggregate over its API processes takes the first process's value.
+ * One series pair per image: an image server holds a few hundred images, not millions.
  */
 @Injectable()
 export class CatalogMetrics {
@@ -26,8 +72,13 @@ export class CatalogMetrics {
     aliases: { memory: 0, database: 0 },
   };
 
-  constructor(metrics: MetricsService, images: ImageRepository) {
+  constructor(
+    metrics: MetricsService,
+    images: ImageRepository,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
     const registers = [metrics.registry];
+    const storage = new StorageReadings(images, config.metrics.storageMaxAgeMs);
     const reads = this.manifestReads;
     new Counter({
       name: 'imgsrv_manifest_reads_total',
@@ -81,8 +132,8 @@ export class CatalogMetrics {
       help: 'Bytes the versions of every image cite (purged versions cite nothing), each blob once',
       registers,
       async collect() {
-        const total = await images.storageTotal(EVERY_VERSION).catch(() => null);
-        if (total) this.set(total.bytes);
+        const figures = await storage.current();
+        if (figures) this.set(figures.citedBytes);
       },
     });
     new Gauge({
@@ -92,10 +143,10 @@ export class CatalogMetrics {
       labelNames: ['image', 'kind'],
       registers,
       async collect() {
-        const byImage = await images.storageByName().catch(() => null);
-        if (!byImage) return;
+        const figures = await storage.current();
+        if (!figures) return;
         this.reset();
-        for (const [image, s] of byImage) {
+        for (const [image, s] of figures.byImage) {
           this.set({ image, kind: 'cited' }, s.bytes);
           this.set({ image, kind: 'unique' }, s.bytesUnique);
         }

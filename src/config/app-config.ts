@@ -51,7 +51,11 @@ export interface AppConfig {
   readonly redis: { readonly url: string; readonly prefix: string };
   readonly roles: { readonly api: boolean; readonly worker: boolean };
   readonly blobStore: BlobStoreConfig;
-  readonly metrics: { readonly listen: ListenAddress | null };
+  readonly metrics: {
+    readonly listen: ListenAddress | null;
+    /** How long one reading of the storage gauges answers scrapes (0: read at every scrape). */
+    readonly storageMaxAgeMs: number;
+  };
   readonly auth: {
     readonly publicRead: boolean;
     readonly bootstrapToken: string | null;
@@ -361,7 +365,10 @@ export function loadConfig(env: Env, cwd = process.cwd()): AppConfig {
     },
     roles,
     blobStore,
-    metrics: { listen: metricsListen },
+    metrics: {
+      listen: metricsListen,
+      storageMaxAgeMs: parseDuration(nonEmpty('IMGSRV_STORAGE_METRICS_MAX_AGE', '30s')),
+    },
     auth: {
       publicRead: parseBoolean(nonEmpty('IMGSRV_PUBLIC_READ', 'true')),
       bootstrapToken: optional('IMGSRV_BOOTSTRAP_TOKEN'),

@@ -82,6 +82,10 @@ export class EnvSchema {
   IMGSRV_METRICS_LISTEN?: string;
 
   @IsOptional()
+  @Matches(DURATION_PATTERN, { message: 'must be a duration such as 30s' })
+  IMGSRV_STORAGE_METRICS_MAX_AGE?: string;
+
+  @IsOptional()
   @IsIn(BOOLEAN_VALUES, { message: 'must be true or false' })
   IMGSRV_PUBLIC_READ?: string;
 

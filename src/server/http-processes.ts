@@ -82,7 +82,7 @@ export async function startHttpProcess(
     {
       ...config,
       roles: { api: true, worker: config.roles.worker && slot === 0 },
-      metrics: { listen: null },
+      metrics: { ...config.metrics, listen: null },
     },
     logger,
   );
