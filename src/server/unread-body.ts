@@ -96,8 +96,8 @@ function leaveUnderWay(this: UnreadBodyResponse): void {
   const list = this.underWay;
   if (!list) return;
   this.underWay = undefined;
-  // Nearly always the oldest: answers go out in order.
-  const i = list[0] === this ? 0 : list.indexOf(this);
+  // Nearly always the oldest (answers go out in order), which indexOf finds first.
+  const i = list.indexOf(this);
   if (i === 0) list.shift();
   else if (i > 0) list.splice(i, 1);
 }
