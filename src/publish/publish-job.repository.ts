@@ -38,9 +38,14 @@ export interface RunnableStep {
   readonly attempt: number;
 }
 
-const RUNNABLE = `
+/** A step `s` that may be claimed, by its own state: queued and due, or running past its lease. */
+const RUNNABLE_STATE = `
   ((s.state = 'queued' AND (s.next_attempt_at IS NULL OR s.next_attempt_at <= now()))
-   OR (s.state = 'running' AND s.lease_expires_at < now()))
+   OR (s.state = 'running' AND s.lease_expires_at < now()))`;
+
+/** A step `s` that may be claimed: runnable by its state, and every step before it succeeded. */
+const RUNNABLE = `
+  ${RUNNABLE_STATE}
   AND NOT EXISTS (SELECT 1 FROM publish_step p
                    WHERE p.job_id = s.job_id AND p.sequence < s.sequence AND p.state <> 'succeeded')`;
 
@@ -186,6 +191,11 @@ export class PublishJobRepository {
   /**
    * Claims the next runnable step of a job (all earlier steps succeeded; queued and due, or
    * running under an expired lease) with FOR UPDATE SKIP LOCKED, and leases it to `owner`.
+   * The step is found as the job's first one not succeeded, by (job_id, sequence): a few rows
+   * whatever the table holds. Asked for runnable steps of the job, the planner may take the
+   * index of runnable steps instead, which also holds the entries of every earlier version of
+   * every step until a vacuum removes them: at 10,000 publishes without one, each claim read
+   * 60,000 of them (2-6 ms instead of under one).
    * The job row is locked (or skipped) together with the step: retry and cancel lock the job
    * first and then its steps, so a claim that locked the step and then waited for the job would
    * deadlock with them; it skips instead, and the retry's or sweeper's wake-up comes later.
@@ -204,8 +214,10 @@ export class PublishJobRepository {
         `WITH candidate AS (
            SELECT s.job_id, s.name, s.state AS prev_state, j.version_id
              FROM publish_step s JOIN publish_job j ON j.id = s.job_id
-            WHERE s.job_id = $1 AND j.state IN ('queued', 'running') AND ${RUNNABLE}
-            ORDER BY s.sequence LIMIT 1
+            WHERE s.job_id = $1
+              AND s.sequence = (SELECT min(p.sequence) FROM publish_step p
+                                 WHERE p.job_id = $1 AND p.state <> 'succeeded')
+              AND j.state IN ('queued', 'running') AND ${RUNNABLE_STATE}
               FOR UPDATE OF s, j SKIP LOCKED)
          UPDATE publish_step s
             SET state = 'running', attempt_count = s.attempt_count + 1, lease_owner = $2,

@@ -137,6 +137,40 @@ describe('publish step leases', () => {
     expect(next.filter((c) => c !== null).map((c) => (c as Claim).step)).toEqual(['incus_index']);
   });
 
+  it("claims a job's first step not yet succeeded, and only when that step is runnable", async () => {
+    const { jobId } = await queuedJob();
+    const set = (name: string, assignments: string) =>
+      sql(
+        app.database.url,
+        `UPDATE publish_step SET ${assignments} WHERE job_id = $1 AND name = $2`,
+        [jobId, name],
+      );
+    const done = "state = 'succeeded', lease_owner = NULL, lease_expires_at = NULL";
+    const claim = async () => (await jobs.claimNext(jobId, 'owner', 60_000))?.step ?? null;
+
+    await set('validate_catalog', done);
+    // A retry not due yet: nothing, and not the step after it either.
+    await set('incus_index', "next_attempt_at = now() + interval '1 hour'");
+    expect(await claim()).toBeNull();
+    // A failed step stops the job there.
+    await set('incus_index', "state = 'failed', next_attempt_at = NULL");
+    expect(await claim()).toBeNull();
+    // Due again: the second step, not the third.
+    await set('incus_index', "state = 'queued', next_attempt_at = now() - interval '1 second'");
+    expect(await claim()).toBe('incus_index');
+    // Running under a live lease: nothing; once it expired, the same step again.
+    expect(await claim()).toBeNull();
+    await expire(jobId, 'incus_index');
+    expect(await jobs.claimNext(jobId, 'other', 60_000)).toMatchObject({
+      step: 'incus_index',
+      takeover: true,
+    });
+    await set('incus_index', done);
+    expect(await claim()).toBe('finalize_publish');
+    await set('finalize_publish', done);
+    expect(await claim()).toBeNull();
+  });
+
   it('answers a claim with null when nothing is runnable', async () => {
     const { jobId } = await queuedJob();
     const claim = (await jobs.claimNext(jobId, 'only', 60_000)) as Claim;
