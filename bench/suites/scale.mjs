@@ -23,6 +23,32 @@ async function getTimed(url, headers = {}) {
 
 const fmtSize = (n) => (n >= 1000 ? `${n / 1000},000` : String(n));
 
+/**
+ * Where a publish's time went, from the job's own timestamps (millisecond precision): queued
+ * (created → a worker began it), each step, and the gaps between steps (the runner's bookkeeping).
+ */
+function publishPhases(job) {
+  const at = (iso) => Date.parse(iso);
+  const steps = [...job.steps].sort((a, b) => a.sequence - b.sequence);
+  const out = { queued: at(job.started_at) - at(job.created_at) };
+  let prev = at(job.started_at);
+  let between = 0;
+  for (const step of steps) {
+    if (!step.started_at || !step.finished_at) continue;
+    between += at(step.started_at) - prev;
+    out[step.name] = at(step.finished_at) - at(step.started_at);
+    prev = at(step.finished_at);
+  }
+  out.between_steps = between + (at(job.finished_at) - prev);
+  return out;
+}
+
+/** Per phase, the median over publishes. */
+function phaseMedians(phases) {
+  const names = [...new Set(phases.flatMap((p) => Object.keys(p)))];
+  return Object.fromEntries(names.map((n) => [n, median(phases.map((p) => p[n] ?? 0))]));
+}
+
 export async function scaleSuite(ctx) {
   const { scaleSizes, scalePublishes, loadSeconds, loadRuns } = ctx.settings;
   const group = await ctx.group('scale');
@@ -76,6 +102,7 @@ export async function scaleSuite(ctx) {
 
     // Publish one more version at a time: request → succeeded, then the first GET renders.
     const publishes = [];
+    const phases = [];
     const renders = [];
     for (let r = 0; r < scalePublishes; r++) {
       const version = `extra-${size}-${r}`;
@@ -88,8 +115,9 @@ export async function scaleSuite(ctx) {
       });
       const t0 = nowMs();
       const job = (await api.post(`/v1/images/scale0/versions/${version}/publish`, {})).body;
-      await waitForJob(api, job.id, { pollMs: 2 });
+      const done = await waitForJob(api, job.id, { pollMs: 2 });
       publishes.push(nowMs() - t0);
+      phases.push(publishPhases(done));
       const before = sumMetric(await server.metrics(), 'imgsrv_streams_renders_total');
       const first = await getTimed(`${server.url}/streams/v1/images.json`);
       const after = sumMetric(await server.metrics(), 'imgsrv_streams_renders_total');
@@ -133,6 +161,7 @@ export async function scaleSuite(ctx) {
       bytes: doc.body.length,
       seedS,
       publishes,
+      phases,
       renders,
       mine,
       theirs,
@@ -183,7 +212,12 @@ export async function scaleSuite(ctx) {
             },
           }
         : {}),
-      extra: { growth: grows((x) => median(x.publishes)), grow_seconds: r.seedS },
+      extra: {
+        growth: grows((x) => median(x.publishes)),
+        grow_seconds: r.seedS,
+        // The job's own timestamps: the rest of the p50 is the request, the wake-up and the polls.
+        phases_p50_ms: phaseMedians(r.phases),
+      },
     });
     ctx.figure({
       id: `scale.images.rps.${r.size}`,
