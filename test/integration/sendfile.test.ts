@@ -23,11 +23,15 @@ interface Connection {
   close(): void;
 }
 
+/** Every connection opened, so that a test that fails half-way cannot keep the listener open. */
+const opened = new Set<Socket>();
+
 async function connection(listener: Server): Promise<Connection> {
   const accepted = new Promise<Socket>((resolve) => listener.once('connection', resolve));
   const client = connect((listener.address() as AddressInfo).port, '127.0.0.1');
   client.on('error', () => undefined);
   const server = await accepted;
+  opened.add(client).add(server);
   // The server side never reads: the tests control what happens on the socket.
   server.pause();
   server.on('error', () => undefined);
@@ -122,6 +126,7 @@ describe('sendFile (native sendfile addon)', () => {
     await file.close();
   });
   afterAll(async () => {
+    opened.forEach((socket) => socket.destroy());
     await new Promise((resolve) => listener.close(resolve));
     await rm(dir, { recursive: true, force: true });
   });
@@ -282,9 +287,14 @@ describe('sendFile (native sendfile addon)', () => {
 
   it('lets a slow client that keeps reading finish under the same idle limit', async () => {
     const c = await connection(listener);
-    const size = 8 * MIB;
     // Reads in small sips with pauses, so the transfer waits for room over and over, for far
-    // longer in all than the idle limit, but never for the whole limit at once.
+    // longer in all than the idle limit, but never for the whole limit at once. The kernel wakes
+    // the sender only once a good part of its socket buffer has drained (about 1.4 MiB a step on
+    // loopback, one step every 350 ms at this pace on an idle machine); the limit leaves room for
+    // a busy machine's timers on top. Node reads at most 64 KiB at a time, so 24 MiB take at
+    // least 384 sips of 15 ms.
+    const size = 24 * MIB;
+    const idleMs = 2000;
     const hash = createHash('sha256');
     let bytes = 0;
     c.client.on('data', (chunk: Buffer) => {
@@ -293,7 +303,6 @@ describe('sendFile (native sendfile addon)', () => {
       c.client.pause();
       setTimeout(() => c.client.resume(), 15);
     });
-    const idleMs = 500;
     const started = performance.now();
     expect(await sendFile(c.server, file, 0, size, { idleMs })).toBe(size);
     c.server.end();
