@@ -1,13 +1,18 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram } from 'prom-client';
+import { GaugeReading } from '../common/metrics/gauge-reading';
 import { MetricsService } from '../common/metrics/metrics.service';
+import type { AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/config.module';
 import { CasBlobRepository } from './cas-blob.repository';
 import { UploadSessionRepository } from './upload-session.repository';
 import { UPLOAD_STATES } from './upload-state';
 
 /**
  * The cas module's Prometheus metrics, on the application's registry. The gauges are read from
- * PostgreSQL, so a supervisor's aggregate over its API processes takes one value, not their sum.
+ * PostgreSQL, so a supervisor's aggregate over its API processes takes one value, not their sum;
+ * they count whole tables, so one reading answers scrapes for IMGSRV_METRICS_MAX_AGE (the blob
+ * count and bytes share one).
  */
 @Injectable()
 export class CasMetrics {
@@ -22,8 +27,14 @@ export class CasMetrics {
     metrics: MetricsService,
     sessions: UploadSessionRepository,
     blobs: CasBlobRepository,
+    @Inject(APP_CONFIG) config: AppConfig,
   ) {
     const registers = [metrics.registry];
+    const sessionCounts = new GaugeReading(
+      () => sessions.countByState(),
+      config.metrics.dbMaxAgeMs,
+    );
+    const blobStats = new GaugeReading(() => blobs.stats(), config.metrics.dbMaxAgeMs);
     new Gauge({
       name: 'imgsrv_upload_sessions',
       aggregator: 'first',
@@ -32,7 +43,7 @@ export class CasMetrics {
       registers,
       async collect() {
         // A scrape while PostgreSQL is away keeps the last values rather than failing.
-        const counts = await sessions.countByState().catch(() => null);
+        const counts = await sessionCounts.current();
         if (counts) for (const state of UPLOAD_STATES) this.set({ state }, counts.get(state) ?? 0);
       },
     });
@@ -42,7 +53,7 @@ export class CasMetrics {
       help: 'Trusted blobs',
       registers,
       async collect() {
-        const s = await blobs.stats().catch(() => null);
+        const s = await blobStats.current();
         if (s) this.set(s.count);
       },
     });
@@ -52,7 +63,7 @@ export class CasMetrics {
       help: 'Bytes in trusted blobs',
       registers,
       async collect() {
-        const s = await blobs.stats().catch(() => null);
+        const s = await blobStats.current();
         if (s) this.set(s.bytes);
       },
     });

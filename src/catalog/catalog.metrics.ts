@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Counter, Gauge } from 'prom-client';
+import { GaugeReading } from '../common/metrics/gauge-reading';
 import { MetricsService } from '../common/metrics/metrics.service';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
@@ -15,48 +16,11 @@ interface StorageFigures {
 }
 
 /**
- * The storage figures, read from PostgreSQL (two queries over the whole catalog: hundreds of
- * milliseconds of database time at 10,000 versions) at most once per `maxAgeMs`. Scrapes in
- * between answer the last reading; scrapes that come while it is being read share that read. A
- * failed read is not kept: the next scrape tries again.
- */
-export class StorageReadings {
-  private last: { readonly figures: StorageFigures; readonly readAtMs: number } | undefined;
-  private reading: Promise<StorageFigures | null> | undefined;
-
-  constructor(
-    private readonly images: ImageRepository,
-    private readonly maxAgeMs: number,
-  ) {}
-
-  current(): Promise<StorageFigures | null> {
-    if (this.last && performance.now() - this.last.readAtMs < this.maxAgeMs)
-      return Promise.resolve(this.last.figures);
-    return (this.reading ??= this.read().finally(() => (this.reading = undefined)));
-  }
-
-  private async read(): Promise<StorageFigures | null> {
-    // Its age counts from before the queries: a change they may have missed is at most that old.
-    const readAtMs = performance.now();
-    try {
-      const [total, byImage] = await Promise.all([
-        this.images.storageTotal(EVERY_VERSION),
-        this.images.storageByName(),
-      ]);
-      const figures = { citedBytes: total.bytes, byImage };
-      this.last = { figures, readAtMs };
-      return figures;
-    } catch {
-      return null;
-    }
-  }
-}
-
-/**
- * Where the storage goes, from StorageReadings: the bytes every image cites (shared bytes once),
- * and per image the bytes it cites and those no other image cites. Every process reads the same
- * database, so a supervisor's aggregate over its API processes takes the first process's value.
- * One series pair per image: an image server holds a few hundred images, not millions.
+ * Where the storage goes: the bytes every image cites (shared bytes once), and per image the
+ * bytes it cites and those no other image cites, read at most once per IMGSRV_METRICS_MAX_AGE.
+ * Every process reads the same database, so a supervisor's aggregate over its API processes takes
+ * the first process's value. One series pair per image: an image server holds a few hundred
+ * images, not millions.
  */
 @Injectable()
 export class CatalogMetrics {
@@ -78,7 +42,14 @@ export class CatalogMetrics {
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     const registers = [metrics.registry];
-    const storage = new StorageReadings(images, config.metrics.storageMaxAgeMs);
+    // Two queries over the whole catalog: hundreds of milliseconds at 10,000 versions.
+    const storage = new GaugeReading<StorageFigures>(async () => {
+      const [total, byImage] = await Promise.all([
+        images.storageTotal(EVERY_VERSION),
+        images.storageByName(),
+      ]);
+      return { citedBytes: total.bytes, byImage };
+    }, config.metrics.dbMaxAgeMs);
     const reads = this.manifestReads;
     new Counter({
       name: 'imgsrv_manifest_reads_total',

@@ -53,8 +53,11 @@ export interface AppConfig {
   readonly blobStore: BlobStoreConfig;
   readonly metrics: {
     readonly listen: ListenAddress | null;
-    /** How long one reading of the storage gauges answers scrapes (0: read at every scrape). */
-    readonly storageMaxAgeMs: number;
+    /**
+     * How long one reading of the gauges counted over whole tables (storage, publish jobs and
+     * steps, blobs, upload sessions, webhook deliveries) answers scrapes (0: read at every scrape).
+     */
+    readonly dbMaxAgeMs: number;
   };
   readonly auth: {
     readonly publicRead: boolean;
@@ -367,7 +370,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): AppConfig {
     blobStore,
     metrics: {
       listen: metricsListen,
-      storageMaxAgeMs: parseDuration(nonEmpty('IMGSRV_STORAGE_METRICS_MAX_AGE', '30s')),
+      dbMaxAgeMs: parseDuration(nonEmpty('IMGSRV_METRICS_MAX_AGE', '30s')),
     },
     auth: {
       publicRead: parseBoolean(nonEmpty('IMGSRV_PUBLIC_READ', 'true')),

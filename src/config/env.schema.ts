@@ -83,7 +83,7 @@ export class EnvSchema {
 
   @IsOptional()
   @Matches(DURATION_PATTERN, { message: 'must be a duration such as 30s' })
-  IMGSRV_STORAGE_METRICS_MAX_AGE?: string;
+  IMGSRV_METRICS_MAX_AGE?: string;
 
   @IsOptional()
   @IsIn(BOOLEAN_VALUES, { message: 'must be true or false' })

@@ -116,10 +116,10 @@ export const CONFIG_REFERENCE: readonly ConfigReferenceEntry[] = [
     meaning: 'Prometheus listener; empty disables',
   },
   {
-    names: ['IMGSRV_STORAGE_METRICS_MAX_AGE'],
+    names: ['IMGSRV_METRICS_MAX_AGE'],
     default: '`30s`',
     meaning:
-      'how long one reading of the storage gauges (`imgsrv_storage_cited_bytes`, `imgsrv_image_storage_bytes`: two queries over the whole catalog) answers scrapes; `0s` reads at every scrape',
+      'how long one reading of the gauges counted over whole tables (storage, publish jobs and steps, blobs, upload sessions, webhook deliveries) answers scrapes; `0s` reads at every scrape',
   },
   {
     names: ['IMGSRV_PUBLIC_READ'],

@@ -1,11 +1,15 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { Counter, Gauge, Histogram } from 'prom-client';
+import { GaugeReading } from '../common/metrics/gauge-reading';
 import { MetricsService } from '../common/metrics/metrics.service';
+import type { AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/config.module';
 
 /**
- * Webhook metrics. The state gauge is read from PostgreSQL at scrape time, as publish's are, so
- * every process reports the same value and a supervisor's aggregate takes one.
+ * Webhook metrics. The state gauge is read from PostgreSQL, as publish's are, so every process
+ * reports the same value and a supervisor's aggregate takes one; it counts every delivery kept,
+ * so one reading answers scrapes for IMGSRV_METRICS_MAX_AGE.
  */
 @Injectable()
 export class EventsMetrics {
@@ -14,8 +18,21 @@ export class EventsMetrics {
   readonly takeovers: Counter;
   readonly disabled: Counter;
 
-  constructor(metrics: MetricsService, dataSource: DataSource) {
+  constructor(
+    metrics: MetricsService,
+    dataSource: DataSource,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
     const registers = [metrics.registry];
+    const deliveries = new GaugeReading(
+      () =>
+        dataSource.query<{ state: string; n: string }[]>(
+          `SELECT s.state, count(d.id) AS n
+             FROM unnest(ARRAY['pending','running','succeeded','failed','cancelled']) AS s(state)
+             LEFT JOIN webhook_delivery d ON d.state = s.state GROUP BY s.state`,
+        ),
+      config.metrics.dbMaxAgeMs,
+    );
     this.attempts = new Counter({
       name: 'imgsrv_webhook_attempts_total',
       help: 'Webhook delivery attempts made by this process, by outcome (delivered, retry, failed, lease_lost)',
@@ -46,12 +63,8 @@ export class EventsMetrics {
       labelNames: ['state'],
       registers,
       async collect() {
-        const rows: { state: string; n: string }[] = await dataSource.query(
-          `SELECT s.state, count(d.id) AS n
-             FROM unnest(ARRAY['pending','running','succeeded','failed','cancelled']) AS s(state)
-             LEFT JOIN webhook_delivery d ON d.state = s.state GROUP BY s.state`,
-        );
-        for (const r of rows) this.set({ state: r.state }, Number(r.n));
+        const rows = await deliveries.current();
+        if (rows) for (const r of rows) this.set({ state: r.state }, Number(r.n));
       },
     });
   }

@@ -1,11 +1,18 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { Counter, Gauge, Histogram } from 'prom-client';
+import { GaugeReading } from '../common/metrics/gauge-reading';
 import { MetricsService } from '../common/metrics/metrics.service';
+import type { AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/config.module';
+
+type CountsByState = readonly { state: string; n: string }[];
 
 /**
- * Publish metrics; the state gauges are read from PostgreSQL, the authority, at scrape time, so a
- * supervisor's API processes all see the same value and its aggregate takes one, not their sum.
+ * Publish metrics; the state gauges are read from PostgreSQL, the authority, so a supervisor's
+ * API processes all see the same value and its aggregate takes one, not their sum. Jobs and steps
+ * by state count whole tables (every publish ever made), so one reading answers scrapes for
+ * IMGSRV_METRICS_MAX_AGE; the oldest step's age reads the few steps under way at every scrape.
  */
 @Injectable()
 export class PublishMetrics {
@@ -14,8 +21,25 @@ export class PublishMetrics {
   readonly takeovers: Counter;
   readonly stepDuration: Histogram<'step' | 'outcome'>;
 
-  constructor(metrics: MetricsService, dataSource: DataSource) {
+  constructor(
+    metrics: MetricsService,
+    dataSource: DataSource,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
     const registers = [metrics.registry];
+    const counts = new GaugeReading(async () => {
+      const [jobs, steps] = await Promise.all([
+        dataSource.query<CountsByState>(
+          `SELECT s.state, count(j.id) AS n FROM unnest(ARRAY['queued','running','succeeded','failed','cancelled']) AS s(state)
+             LEFT JOIN publish_job j ON j.state = s.state GROUP BY s.state`,
+        ),
+        dataSource.query<CountsByState>(
+          `SELECT s.state, count(p.job_id) AS n FROM unnest(ARRAY['queued','running','succeeded','failed','skipped']) AS s(state)
+             LEFT JOIN publish_step p ON p.state = s.state GROUP BY s.state`,
+        ),
+      ]);
+      return { jobs, steps };
+    }, config.metrics.dbMaxAgeMs);
     this.steps = new Counter({
       name: 'imgsrv_publish_step_runs_total',
       help: 'Publish step attempts run by this process, by step and outcome',
@@ -47,11 +71,8 @@ export class PublishMetrics {
       labelNames: ['state'],
       registers,
       async collect() {
-        const rows: { state: string; n: string }[] = await dataSource.query(
-          `SELECT s.state, count(j.id) AS n FROM unnest(ARRAY['queued','running','succeeded','failed','cancelled']) AS s(state)
-             LEFT JOIN publish_job j ON j.state = s.state GROUP BY s.state`,
-        );
-        for (const r of rows) this.set({ state: r.state }, Number(r.n));
+        const read = await counts.current();
+        if (read) for (const r of read.jobs) this.set({ state: r.state }, Number(r.n));
       },
     });
     new Gauge({
@@ -61,11 +82,8 @@ export class PublishMetrics {
       labelNames: ['state'],
       registers,
       async collect() {
-        const rows: { state: string; n: string }[] = await dataSource.query(
-          `SELECT s.state, count(p.job_id) AS n FROM unnest(ARRAY['queued','running','succeeded','failed','skipped']) AS s(state)
-             LEFT JOIN publish_step p ON p.state = s.state GROUP BY s.state`,
-        );
-        for (const r of rows) this.set({ state: r.state }, Number(r.n));
+        const read = await counts.current();
+        if (read) for (const r of read.steps) this.set({ state: r.state }, Number(r.n));
       },
     });
     new Gauge({
