@@ -17,7 +17,9 @@ const until = (what: string, check: () => boolean | Promise<boolean>) =>
   eventually(what, async () => ((await check()) ? true : undefined));
 
 const SIZE = 20 * MIB + 7; // past the socket buffers on both ends
-const IDLE_MS = 1_000;
+// Long enough that a busy machine's late timers (the clients below run in this process too) do
+// not look like a stall: a reader at 3 MiB/s lets the server's socket move about every 500 ms.
+const IDLE_MS = 2_000;
 
 /**
  * GETs `path` over a connection of its own and reads the answer no faster than `bytesPerSecond`,
@@ -162,13 +164,13 @@ describe(`connections that stop moving bytes (IMGSRV_HTTP_IDLE_TIMEOUT=${IDLE_MS
     'lets a slow client that keeps reading take longer than the idle timeout in all (%s)',
     async (_, tls) => {
       const before = await idleTimeouts();
-      const length = 6 * MIB;
+      const length = 18 * MIB;
       const started = performance.now();
       const { status, body } = await slowGet(
         tls ? httpsUrl(app) : app.url,
         artifactPath,
         { range: `bytes=0-${length - 1}` },
-        2 * MIB, // about 3 s for the range: three idle periods
+        3 * MIB, // about 6 s for the range: three idle periods
       );
       expect(status).toBe(206);
       expect(sha256Hex(body)).toBe(sha256Hex(data.subarray(0, length)));
@@ -206,7 +208,8 @@ describe(`connections that stop moving bytes (IMGSRV_HTTP_IDLE_TIMEOUT=${IDLE_MS
     await conn.closed; // nothing more is sent: the server gives up on the request
     expect(await idleTimeouts()).toBe(before + 1);
 
-    // Sent again without the short limit (another API process), so load cannot cut it too.
+    // Sent again and completed without the short limit (another API process), so load cannot cut
+    // them too (completing waits for the verification without a byte on the wire).
     const part = await setup.fetch(partPath, {
       method: 'PUT',
       headers: { ...writer.headers, 'content-type': 'application/octet-stream' },
@@ -214,14 +217,14 @@ describe(`connections that stop moving bytes (IMGSRV_HTTP_IDLE_TIMEOUT=${IDLE_MS
     });
     expect(part.status).toBe(200);
     const { etag } = (await part.json()) as { etag: string };
-    const done = await app.fetch(`/v1/uploads/${session.id}/complete`, {
+    const done = await setup.fetch(`/v1/uploads/${session.id}/complete`, {
       method: 'POST',
       headers: json,
       body: JSON.stringify({ parts: [{ number: 1, etag, size_bytes: bytes.length }] }),
     });
     expect(done.status).toBeLessThan(300);
     await until('the blob is ready', async () => {
-      const res = await app.fetch(`/v1/uploads/${session.id}`, { headers: writer.headers });
+      const res = await setup.fetch(`/v1/uploads/${session.id}`, { headers: writer.headers });
       return ((await res.json()) as { state: string }).state === 'ready';
     });
     const blob = await setup.fetch(`/v1/blobs/${sha256Of(bytes)}`, { headers: writer.headers });

@@ -54,8 +54,8 @@ describe.each([true, false])(
             status: 400,
             code: 'BAD_REQUEST',
           });
-          expect(answeredMs).toBeLessThan(1_000);
-          expect(closedMs).toBeLessThan(1_000);
+          expect(answeredMs).toBeLessThan(3_000); // the bug waited 5 s; a busy machine, not 1 s
+          expect(closedMs).toBeLessThan(3_000);
         },
       );
 

@@ -26,7 +26,9 @@ const MAIN = resolve(__dirname, '../../dist/main.js');
 const MIB = 1024 * 1024;
 
 const FAST = {
-  IMGSRV_PUBLISH_LEASE: '1500ms',
+  // Long enough that the live worker's heartbeats keep it on a busy machine (a lapse would add an
+  // attempt), short enough that the dead worker's lease expires soon.
+  IMGSRV_PUBLISH_LEASE: '5s',
   IMGSRV_PUBLISH_SWEEP_INTERVAL: '300ms',
   IMGSRV_PUBLISH_BACKOFF_BASE: '100ms',
 };

@@ -112,7 +112,7 @@ describe('answers that leave a request body unread', () => {
         ]);
         expect(answer.headers['keep-alive']).toBeUndefined();
         expect([reused, next.status]).toEqual([false, 200]);
-        expect(ms).toBeLessThan(1_000);
+        expect(ms).toBeLessThan(3_000);
       }
     },
   );
@@ -134,7 +134,7 @@ describe('answers that leave a request body unread', () => {
       'close',
     ]);
     expect([reused, next.status]).toEqual([false, 200]);
-    expect(ms).toBeLessThan(1_000);
+    expect(ms).toBeLessThan(3_000);
   });
 
   it('reads on what a client still sends after the close answer, and closes once it pauses', async () => {
@@ -174,7 +174,7 @@ describe('answers that leave a request body unread', () => {
     const closeAt = await within(5_000, closed, 'the close');
 
     expect(received).toMatch(/^HTTP\/1\.1 401 [^]*\r\nConnection: close\r\n/i);
-    expect(endAt - answerAt).toBeLessThan(1_000);
+    expect(endAt - answerAt).toBeLessThan(2_500);
     expect(closeAt).toBeGreaterThan(stopAt + LINGER_IDLE_MS);
   });
 
@@ -206,7 +206,7 @@ describe('answers that leave a request body unread', () => {
       expect([answer.status, answer.headers.connection]).toEqual([status, 'keep-alive']);
       expect([reused, next.status]).toEqual([true, 200]);
       expect(JSON.parse(next.body.toString())).toEqual({ status: 'ok' });
-      expect(ms).toBeLessThan(1_000);
+      expect(ms).toBeLessThan(3_000);
     },
   );
 });

@@ -531,7 +531,7 @@ describe('a webhook that keeps failing', () => {
 
   beforeAll(async () => {
     [app, receiver] = await Promise.all([
-      startTestApp({ env: { ...FAST, IMGSRV_WEBHOOK_RETRY_FOR: '2s' } }),
+      startTestApp({ env: { ...FAST, IMGSRV_WEBHOOK_RETRY_FOR: '4s' } }),
       startReceiver(),
     ]);
     admin = bearer(app.bootstrapToken);

@@ -20,7 +20,9 @@ import { StepRunner } from '../../src/publish/step-runner.service';
  * workers of its own (IMGSRV_ROLES=api), so the test decides who claims what and when.
  */
 describe('publish step leases', () => {
-  const LEASE_MS = 1200;
+  // Renewed every LEASE_MS/3: long enough that a busy machine's late timers do not let a live
+  // runner's lease lapse (the heartbeat test below would see runner-b take over).
+  const LEASE_MS = 4000;
   let app: TestApp;
   let jobs: PublishJobRepository;
   let runner: StepRunner;
@@ -228,7 +230,7 @@ describe('publish step leases', () => {
     try {
       slow = runner.runNext(jobId, 'runner-a');
       await waitForLockWaiter(app.database.url, app.database.name, 'cas_blob');
-      const until = Date.now() + 3 * LEASE_MS;
+      const until = Date.now() + 1.5 * LEASE_MS;
       let tries = 0;
       while (Date.now() < until) {
         expect(await runner.runNext(jobId, 'runner-b')).toBe(false);
