@@ -1,9 +1,7 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { GaugeReading } from '../common/metrics/gauge-reading';
+import { GaugeReadings } from '../common/metrics/gauge-reading';
 import { MetricsService } from '../common/metrics/metrics.service';
-import type { AppConfig } from '../config/app-config';
-import { APP_CONFIG } from '../config/config.module';
 import { CasBlobRepository } from './cas-blob.repository';
 import { UploadSessionRepository } from './upload-session.repository';
 import { UPLOAD_STATES } from './upload-state';
@@ -27,14 +25,11 @@ export class CasMetrics {
     metrics: MetricsService,
     sessions: UploadSessionRepository,
     blobs: CasBlobRepository,
-    @Inject(APP_CONFIG) config: AppConfig,
+    readings: GaugeReadings,
   ) {
     const registers = [metrics.registry];
-    const sessionCounts = new GaugeReading(
-      () => sessions.countByState(),
-      config.metrics.dbMaxAgeMs,
-    );
-    const blobStats = new GaugeReading(() => blobs.stats(), config.metrics.dbMaxAgeMs);
+    const sessionCounts = readings.of('upload sessions', () => sessions.countByState());
+    const blobStats = readings.of('blobs', () => blobs.stats());
     new Gauge({
       name: 'imgsrv_upload_sessions',
       aggregator: 'first',

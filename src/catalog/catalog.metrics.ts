@@ -1,9 +1,7 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { Counter, Gauge } from 'prom-client';
-import { GaugeReading } from '../common/metrics/gauge-reading';
+import { GaugeReadings } from '../common/metrics/gauge-reading';
 import { MetricsService } from '../common/metrics/metrics.service';
-import type { AppConfig } from '../config/app-config';
-import { APP_CONFIG } from '../config/config.module';
 import { EVERY_VERSION, ImageRepository, type ImageStorage } from './image.repository';
 
 /** The lists kept per streams revision for callers who see only published versions of them. */
@@ -36,20 +34,16 @@ export class CatalogMetrics {
     aliases: { memory: 0, database: 0 },
   };
 
-  constructor(
-    metrics: MetricsService,
-    images: ImageRepository,
-    @Inject(APP_CONFIG) config: AppConfig,
-  ) {
+  constructor(metrics: MetricsService, images: ImageRepository, readings: GaugeReadings) {
     const registers = [metrics.registry];
     // Two queries over the whole catalog: hundreds of milliseconds at 10,000 versions.
-    const storage = new GaugeReading<StorageFigures>(async () => {
+    const storage = readings.of<StorageFigures>('storage', async () => {
       const [total, byImage] = await Promise.all([
         images.storageTotal(EVERY_VERSION),
         images.storageByName(),
       ]);
       return { citedBytes: total.bytes, byImage };
-    }, config.metrics.dbMaxAgeMs);
+    });
     const reads = this.manifestReads;
     new Counter({
       name: 'imgsrv_manifest_reads_total',

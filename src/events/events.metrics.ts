@@ -1,10 +1,8 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { GaugeReading } from '../common/metrics/gauge-reading';
+import { GaugeReadings } from '../common/metrics/gauge-reading';
 import { MetricsService } from '../common/metrics/metrics.service';
-import type { AppConfig } from '../config/app-config';
-import { APP_CONFIG } from '../config/config.module';
 
 /**
  * Webhook metrics. The state gauge is read from PostgreSQL, as publish's are, so every process
@@ -18,20 +16,14 @@ export class EventsMetrics {
   readonly takeovers: Counter;
   readonly disabled: Counter;
 
-  constructor(
-    metrics: MetricsService,
-    dataSource: DataSource,
-    @Inject(APP_CONFIG) config: AppConfig,
-  ) {
+  constructor(metrics: MetricsService, dataSource: DataSource, readings: GaugeReadings) {
     const registers = [metrics.registry];
-    const deliveries = new GaugeReading(
-      () =>
-        dataSource.query<{ state: string; n: string }[]>(
-          `SELECT s.state, count(d.id) AS n
-             FROM unnest(ARRAY['pending','running','succeeded','failed','cancelled']) AS s(state)
-             LEFT JOIN webhook_delivery d ON d.state = s.state GROUP BY s.state`,
-        ),
-      config.metrics.dbMaxAgeMs,
+    const deliveries = readings.of('webhook deliveries', () =>
+      dataSource.query<{ state: string; n: string }[]>(
+        `SELECT s.state, count(d.id) AS n
+           FROM unnest(ARRAY['pending','running','succeeded','failed','cancelled']) AS s(state)
+           LEFT JOIN webhook_delivery d ON d.state = s.state GROUP BY s.state`,
+      ),
     );
     this.attempts = new Counter({
       name: 'imgsrv_webhook_attempts_total',

@@ -1,11 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { DataSource } from 'typeorm';
+import { GaugeReadings } from '../common/metrics/gauge-reading';
 import { MetricsService } from '../common/metrics/metrics.service';
 
 /**
  * Mirror metrics: bytes and items counted by the process that moved them; the last success per
- * remote is read from PostgreSQL at scrape time, so every process reports the same value.
+ * remote is read from PostgreSQL at every scrape (a few rows), so every process reports the same
+ * value, and a scrape while PostgreSQL is away keeps the last values.
  */
 @Injectable()
 export class MirrorMetrics {
@@ -13,8 +15,16 @@ export class MirrorMetrics {
   readonly items: Counter<'remote' | 'outcome'>;
   readonly duration: Histogram<'remote' | 'state'>;
 
-  constructor(metrics: MetricsService, dataSource: DataSource) {
+  constructor(metrics: MetricsService, dataSource: DataSource, readings: GaugeReadings) {
     const registers = [metrics.registry];
+    const lastSuccess = readings.of(
+      'mirror remotes',
+      () =>
+        dataSource.query<{ name: string; at: Date | null }[]>(
+          `SELECT name, last_success_at AS at FROM mirror_remote`,
+        ),
+      0,
+    );
     this.bytesFetched = new Counter({
       name: 'imgsrv_mirror_bytes_fetched_total',
       help: 'Bytes this process fetched from upstream remotes into the store',
@@ -41,9 +51,8 @@ export class MirrorMetrics {
       labelNames: ['remote'],
       registers,
       async collect() {
-        const rows: { name: string; at: Date | null }[] = await dataSource.query(
-          `SELECT name, last_success_at AS at FROM mirror_remote`,
-        );
+        const rows = await lastSuccess.current();
+        if (!rows) return;
         this.reset();
         for (const r of rows) this.set({ remote: r.name }, r.at ? r.at.getTime() / 1000 : 0);
       },

@@ -1,10 +1,8 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { GaugeReading } from '../common/metrics/gauge-reading';
+import { GaugeReadings } from '../common/metrics/gauge-reading';
 import { MetricsService } from '../common/metrics/metrics.service';
-import type { AppConfig } from '../config/app-config';
-import { APP_CONFIG } from '../config/config.module';
 
 type CountsByState = readonly { state: string; n: string }[];
 
@@ -21,13 +19,9 @@ export class PublishMetrics {
   readonly takeovers: Counter;
   readonly stepDuration: Histogram<'step' | 'outcome'>;
 
-  constructor(
-    metrics: MetricsService,
-    dataSource: DataSource,
-    @Inject(APP_CONFIG) config: AppConfig,
-  ) {
+  constructor(metrics: MetricsService, dataSource: DataSource, readings: GaugeReadings) {
     const registers = [metrics.registry];
-    const counts = new GaugeReading(async () => {
+    const counts = readings.of('publish jobs and steps', async () => {
       const [jobs, steps] = await Promise.all([
         dataSource.query<CountsByState>(
           `SELECT s.state, count(j.id) AS n FROM unnest(ARRAY['queued','running','succeeded','failed','cancelled']) AS s(state)
@@ -39,7 +33,20 @@ export class PublishMetrics {
         ),
       ]);
       return { jobs, steps };
-    }, config.metrics.dbMaxAgeMs);
+    });
+    // An age, and cheap to read (the steps under way): read at every scrape.
+    const oldest = readings.of(
+      'oldest publish steps',
+      () =>
+        dataSource.query<{ state: string; age: number | null }[]>(
+          `SELECT s.state, EXTRACT(EPOCH FROM now() - min(COALESCE(p.started_at, p.updated_at)))::float AS age
+             FROM unnest(ARRAY['queued','running']) AS s(state)
+             LEFT JOIN publish_step p ON p.state = s.state
+                   AND (p.state = 'running' OR EXISTS (SELECT 1 FROM publish_job j WHERE j.id = p.job_id AND j.state IN ('queued','running')))
+            GROUP BY s.state`,
+        ),
+      0,
+    );
     this.steps = new Counter({
       name: 'imgsrv_publish_step_runs_total',
       help: 'Publish step attempts run by this process, by step and outcome',
@@ -93,14 +100,8 @@ export class PublishMetrics {
       labelNames: ['state'],
       registers,
       async collect() {
-        const rows: { state: string; age: number | null }[] = await dataSource.query(
-          `SELECT s.state, EXTRACT(EPOCH FROM now() - min(COALESCE(p.started_at, p.updated_at)))::float AS age
-             FROM unnest(ARRAY['queued','running']) AS s(state)
-             LEFT JOIN publish_step p ON p.state = s.state
-                   AND (p.state = 'running' OR EXISTS (SELECT 1 FROM publish_job j WHERE j.id = p.job_id AND j.state IN ('queued','running')))
-            GROUP BY s.state`,
-        );
-        for (const r of rows) this.set({ state: r.state }, r.age ?? 0);
+        const rows = await oldest.current();
+        if (rows) for (const r of rows) this.set({ state: r.state }, r.age ?? 0);
       },
     });
   }

@@ -259,12 +259,14 @@ export async function superviseHttpProcesses(
       const id = nextScrape++;
       const asked = slots.flatMap((s) => (s.ready && s.worker?.isConnected() ? [s.worker] : []));
       const answers = await new Promise<MetricsJson[]>((resolve) => {
-        const got: MetricsJson[] = [];
+        const got = new Map<Worker, MetricsJson>();
         const waiting = new Set(asked);
+        // In slot order, not the order they came in: a gauge aggregated as "first" (each process
+        // reads the same database, at its own moments) then comes from the same process each time.
         const finish = () => {
           clearTimeout(timer);
           scrapes.delete(id);
-          resolve(got);
+          resolve(asked.flatMap((w) => (got.has(w) ? [got.get(w) as MetricsJson] : [])));
         };
         const timer = setTimeout(() => {
           logger.warn(
@@ -276,7 +278,7 @@ export async function superviseHttpProcesses(
         scrapes.set(id, {
           answered(worker, message) {
             if (!waiting.delete(worker)) return;
-            if (message?.metrics) got.push(message.metrics);
+            if (message?.metrics) got.set(worker, message.metrics);
             else if (message)
               logger.warn({ error: message.error }, 'an API process could not read its metrics');
             if (waiting.size === 0) finish();

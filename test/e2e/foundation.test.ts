@@ -239,6 +239,37 @@ describe('readiness when a dependency goes away', () => {
     await eventually(async () => (await app.fetch('/streams/v1/images.json')).status === 200);
   });
 
+  it('answers a metrics scrape while PostgreSQL is away, the gauges it counts at their last values', async () => {
+    const scrape = async () => {
+      const res = await fetch(app.server.urls.metrics as string);
+      return { status: res.status, lines: (await res.text()).split('\n') };
+    };
+    const value = (lines: string[], sample: string) =>
+      lines.find((l) => l.startsWith(`${sample} `))?.slice(sample.length + 1);
+    const samples = [
+      'imgsrv_publish_jobs{state="succeeded"}',
+      'imgsrv_publish_steps{state="queued"}',
+      'imgsrv_publish_oldest_step_age_seconds{state="queued"}',
+      'imgsrv_cas_blobs',
+      'imgsrv_upload_sessions{state="ready"}',
+      'imgsrv_webhook_deliveries{state="pending"}',
+      'imgsrv_storage_cited_bytes',
+    ];
+    const up = await scrape();
+    expect(up.status).toBe(200);
+    for (const sample of samples) expect(value(up.lines, sample)).toBe('0');
+    await pgProxy.stop();
+    try {
+      const down = await scrape();
+      expect(down.status).toBe(200);
+      for (const sample of samples)
+        expect([sample, value(down.lines, sample)]).toEqual([sample, '0']);
+      expect(app.logs.text()).toMatch(/could not read figures for the metrics/);
+    } finally {
+      await pgProxy.start();
+    }
+  });
+
   it('names PostgreSQL when it is down and recovers without a restart', async () => {
     await pgProxy.stop();
     const down = await readiness();

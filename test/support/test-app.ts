@@ -39,6 +39,9 @@ export function testEnv({ databaseUrl, dataDir, env = {} }: TestEnvOptions): Env
     IMGSRV_LOG_LEVEL: 'debug',
     IMGSRV_SHUTDOWN_TIMEOUT: '2s',
     IMGSRV_BOOTSTRAP_TOKEN: generateApiToken().plaintext,
+    // Gauges counted from the database answer what it holds at each scrape; their caching has a
+    // test of its own (metrics-max-age).
+    IMGSRV_METRICS_MAX_AGE: '0s',
     // Tests send webhooks to the hosts they allow (loopback), never out past this machine.
     IMGSRV_WEBHOOK_ONLY_ALLOWED_HOSTS: 'true',
     ...env,
