@@ -44,8 +44,18 @@ export const SINGLE_REQUEST_MAX = 64 * 1024 * 1024;
 /** How much of a file one read takes, when hashing it and when sending it. */
 export const READ_CHUNK = 1024 * 1024;
 
+/**
+ * What one read sends under --limit-rate: the pacing holds each read back until its bytes are due,
+ * and a read of a whole READ_CHUNK would leave a connection still for seconds at low rates (the
+ * server closes one that moves no byte for its idle timeout).
+ */
+export const PACED_READ_CHUNK = 64 * 1024;
+
+/** The size of the reads that send a file at `limitRate` bytes a second (0: no limit). */
+export const sendChunk = (limitRate: number) => (limitRate > 0 ? PACED_READ_CHUNK : READ_CHUNK);
+
 /** What digestFile reads at a time: two of these are in use, one read while the other is hashed. */
-const HASH_CHUNK = 4 * READ_CHUNK;
+export const HASH_CHUNK = 4 * READ_CHUNK;
 
 /**
  * sha256 of a file. Reads into two buffers in turn, the next read under way while the last one
@@ -77,7 +87,7 @@ export async function digestFile(path: string): Promise<{ digest: string; size: 
 export class RateLimiter {
   private sent = 0;
   private readonly started = Date.now();
-  constructor(private readonly bytesPerSecond: number) {}
+  constructor(readonly bytesPerSecond: number) {}
   async take(bytes: number): Promise<void> {
     if (this.bytesPerSecond <= 0) return;
     this.sent += bytes;
@@ -244,7 +254,7 @@ async function sendPart(
         : createReadStream(path, {
             start: part.start,
             end: part.start + part.size - 1,
-            highWaterMark: READ_CHUNK,
+            highWaterMark: sendChunk(limiter.bytesPerSecond),
           }).pipe(meter);
     try {
       const res = await request(url, {
@@ -322,7 +332,10 @@ async function putWhole(
           'content-length': String(size),
           ...auth,
         },
-        body: size === 0 ? '' : createReadStream(path, { highWaterMark: READ_CHUNK }).pipe(meter),
+        body:
+          size === 0
+            ? ''
+            : createReadStream(path, { highWaterMark: sendChunk(options.limitRate) }).pipe(meter),
       });
       const text = await res.body.text();
       if ([413, 404, 405].includes(res.statusCode)) {
