@@ -41,11 +41,11 @@ describe('PublishedManifests', () => {
     expect(cache.get('debian', '10', 1)).toBeUndefined();
   });
 
-  it('drops the least recently read entry when full', () => {
+  it('drops the oldest entry not read since it came in when full', () => {
     const cache = new PublishedManifests();
     for (let i = 0; i < PUBLISHED_MANIFEST_CACHE_SIZE; i++)
       cache.set('img', String(i), 1, manifest(String(i)));
-    expect(cache.get('img', '0', 1)).toBeDefined(); // read: now the most recent
+    expect(cache.get('img', '0', 1)).toBeDefined(); // read: kept for another round
     cache.set('img', 'one more', 1, manifest('m'));
     expect(cache.size).toBe(PUBLISHED_MANIFEST_CACHE_SIZE);
     expect(cache.holds('img', '0')).toBe(true);

@@ -52,7 +52,7 @@ export function renderManifest(manifest: Manifest): RenderedManifest {
   };
 }
 
-/** Published manifests kept per process; the least recently read go first. */
+/** Published manifests kept per process (evicted as RevisionCache evicts: second chance). */
 export const PUBLISHED_MANIFEST_CACHE_SIZE = 4096;
 
 /**

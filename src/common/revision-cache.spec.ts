@@ -20,7 +20,7 @@ describe('RevisionCache', () => {
     expect(cache.get('k', 6)).toBe('newer');
   });
 
-  it('bounds the summed weight, dropping the least recently read first', () => {
+  it('bounds the summed weight, dropping the oldest value not read since it came in first', () => {
     const cache = new RevisionCache<number[]>(10, (rows) => rows.length);
     cache.set('a', 1, [1, 2, 3, 4]);
     cache.set('b', 1, [1, 2, 3, 4]);

@@ -44,6 +44,8 @@ async function connection(listener: Server): Promise<Connection> {
     close() {
       client.destroy();
       server.destroy();
+      opened.delete(client);
+      opened.delete(server);
     },
   };
 }
