@@ -140,12 +140,15 @@ export async function scaleSuite(ctx) {
     const mine = [];
     const theirs = [];
     // Counted, not timed: at 10,000 versions one answer takes seconds (see load.mjs).
-    for (let r = 0; r < loadRuns; r++) {
-      const url = (base) => `${base}/streams/v1/images.json`;
-      theirs.push(await load({ url: url(nginx.url), seconds: loadSeconds, counted: true }));
-      mine.push(await load({ url: url(server.url), seconds: loadSeconds, counted: true }));
+    try {
+      for (let r = 0; r < loadRuns; r++) {
+        const url = (base) => `${base}/streams/v1/images.json`;
+        theirs.push(await load({ url: url(nginx.url), seconds: loadSeconds, counted: true }));
+        mine.push(await load({ url: url(server.url), seconds: loadSeconds, counted: true }));
+      }
+    } finally {
+      await nginx.stop(); // a failed load left it running
     }
-    await nginx.stop();
     await phase('serving_images_json');
     await rss.stop();
     const peak = Math.max(...Object.values(phasePeaks)) * MIB;
