@@ -12,6 +12,7 @@ import { composeDraft, publishPath, streamsRowsOf } from '../support/publish';
 import { holdTableLock, sql, waitForLockWaiter, withDb } from '../support/sql';
 import { eventually } from '../support/waiting';
 import { startTestApp, type TestApp } from '../support/test-app';
+import { PublishJobEntity, PublishStepEntity } from '../../src/publish/publish-job.entity';
 import { PublishJobRepository, type Claim } from '../../src/publish/publish-job.repository';
 import { StepRunner } from '../../src/publish/step-runner.service';
 
@@ -323,5 +324,49 @@ describe('publish step leases', () => {
     expect((await api(app, 'POST', `/v1/publish-jobs/${jobId}/retry`, w)).status).toBe(202);
     expect(await runner.runNext(jobId, 'runner-z')).toBe(true);
     expect(await stepRow(jobId, 'validate_catalog')).toMatchObject({ state: 'succeeded' });
+  });
+
+  it("answers a job's view with every column as the tables hold it, in the order asked", async () => {
+    const { jobId: first } = await queuedJob();
+    const { jobId: second, version } = await queuedJob();
+    // The first job: one step done with a result, the next running under a lease with a retry time.
+    await sql(
+      app.database.url,
+      `UPDATE publish_step SET state = 'succeeded', result = '{"blobs_checked": 2, "nested": {"a": [1]}}',
+              started_at = now() - interval '2 seconds', finished_at = now() - interval '1 second',
+              attempt_count = 1
+        WHERE job_id = $1 AND name = 'validate_catalog'`,
+      [first],
+    );
+    expect(await jobs.claimNext(first, 'view-owner', 60_000)).toMatchObject({
+      step: 'incus_index',
+    });
+    await sql(
+      app.database.url,
+      `UPDATE publish_step SET next_attempt_at = now() + interval '1 hour', failure_message = 'once'
+        WHERE job_id = $1 AND name = 'incus_index'`,
+      [first],
+    );
+    const missing = '00000000-0000-4000-8000-000000000000';
+    const views = await jobs.viewsOf([second, missing, first]);
+    expect(views.map((v) => v.job.id)).toEqual([second, first]);
+    expect(views[0]).toMatchObject({ imageName: 'leased', version });
+
+    // What TypeORM reads of the same rows, entity for entity.
+    for (const view of views) {
+      const job = await dataSource
+        .getRepository(PublishJobEntity)
+        .findOneByOrFail({ id: view.job.id });
+      const steps = await dataSource
+        .getRepository(PublishStepEntity)
+        .find({ where: { jobId: view.job.id }, order: { sequence: 'ASC' } });
+      expect(view.job).toEqual(job);
+      expect(view.steps).toEqual(steps);
+    }
+    expect(views[1].steps.map((s) => s.state)).toEqual(['succeeded', 'running', 'queued']);
+    expect(views[1].steps[0].result).toEqual({ blobs_checked: 2, nested: { a: [1] } });
+    expect(views[1].steps[1]).toMatchObject({ leaseOwner: 'view-owner', failureMessage: 'once' });
+    expect(views[1].steps[1].nextAttemptAt).toBeInstanceOf(Date);
+    expect(await jobs.viewsOf([])).toEqual([]);
   });
 });
