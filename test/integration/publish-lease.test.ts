@@ -10,6 +10,7 @@ import {
 } from '../support/fixtures';
 import { composeDraft, publishPath, streamsRowsOf } from '../support/publish';
 import { holdTableLock, sql, waitForLockWaiter, withDb } from '../support/sql';
+import { metric } from '../support/processes';
 import { eventually } from '../support/waiting';
 import { startTestApp, type TestApp } from '../support/test-app';
 import { PublishJobEntity, PublishStepEntity } from '../../src/publish/publish-job.entity';
@@ -368,5 +369,48 @@ describe('publish step leases', () => {
     expect(views[1].steps[1]).toMatchObject({ leaseOwner: 'view-owner', failureMessage: 'once' });
     expect(views[1].steps[1].nextAttemptAt).toBeInstanceOf(Date);
     expect(await jobs.viewsOf([])).toEqual([]);
+  });
+
+  it('reports the age of the oldest step under way, leaving out the steps of jobs that are over', async () => {
+    const age = (state: string) =>
+      metric(app, `imgsrv_publish_oldest_step_age_seconds{state="${state}"}`);
+    const { jobId: waiting } = await queuedJob();
+    const { jobId: busy } = await queuedJob();
+    const HOUR = 3600;
+    // A queued step that ran before (a retry keeps its start) three hours ago; a running one two.
+    await sql(
+      app.database.url,
+      `UPDATE publish_step SET started_at = now() - interval '3 hours'
+        WHERE job_id = $1 AND name = 'validate_catalog'`,
+      [waiting],
+    );
+    expect(await jobs.claimNext(busy, 'age-owner', 60_000)).toMatchObject({
+      step: 'validate_catalog',
+    });
+    await sql(
+      app.database.url,
+      `UPDATE publish_step SET started_at = now() - interval '2 hours'
+        WHERE job_id = $1 AND name = 'validate_catalog'`,
+      [busy],
+    );
+    expect(await age('queued')).toBeGreaterThanOrEqual(3 * HOUR);
+    expect(await age('queued')).toBeLessThan(4 * HOUR);
+    expect(await age('running')).toBeGreaterThanOrEqual(2 * HOUR);
+    expect(await age('running')).toBeLessThan(3 * HOUR);
+
+    // Once its job is over, a step left queued is no longer waiting for anything.
+    await sql(
+      app.database.url,
+      `UPDATE publish_job SET state = 'failed', finished_at = now() WHERE id = $1`,
+      [waiting],
+    );
+    expect(await age('queued')).toBeLessThan(3 * HOUR);
+    await sql(
+      app.database.url,
+      `UPDATE publish_step SET state = 'succeeded', lease_owner = NULL, lease_expires_at = NULL
+        WHERE job_id = $1 AND name = 'validate_catalog'`,
+      [busy],
+    );
+    expect(await age('running')).toBeLessThan(2 * HOUR);
   });
 });
