@@ -9,8 +9,9 @@ import { PUBLISH_QUEUE, type PublishWakeup } from './publish.queue';
 import { StepRunner } from './step-runner.service';
 
 /**
- * BullMQ only wakes us: the job names a publish job, and the claim in PostgreSQL decides which
- * step (if any) runs. Failures are recorded in PostgreSQL, so the BullMQ job itself never fails.
+ * BullMQ only wakes us: the job names a publish job, and the claims in PostgreSQL decide which
+ * steps (if any) run; the worker runs them one after another while they succeed. Failures are
+ * recorded in PostgreSQL, so the BullMQ job itself never fails.
  */
 @Processor(PUBLISH_QUEUE)
 export class PublishProcessor extends WorkerHost implements OnApplicationBootstrap {
@@ -42,7 +43,7 @@ export class PublishProcessor extends WorkerHost implements OnApplicationBootstr
       return;
     }
     try {
-      await this.runner.runNext(jobId);
+      await this.runner.runSteps(jobId);
     } catch (error) {
       // Typically PostgreSQL being unavailable for the claim: the sweeper re-wakes the job.
       this.logger.warn(

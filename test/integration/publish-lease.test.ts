@@ -413,4 +413,23 @@ describe('publish step leases', () => {
     );
     expect(await age('running')).toBeLessThan(2 * HOUR);
   });
+
+  it('runs the steps of a job one after another in one worker, each claimed, until none is runnable', async () => {
+    const { jobId } = await queuedJob();
+    // Another runner holds the first step: nothing for this one.
+    expect(await jobs.claimNext(jobId, 'holder', 60_000)).toMatchObject({
+      step: 'validate_catalog',
+    });
+    expect(await runner.runSteps(jobId, 'runner-s')).toBe(0);
+    await expire(jobId, 'validate_catalog');
+    expect(await runner.runSteps(jobId, 'runner-s')).toBe(3);
+    const job = (await api(app, 'GET', `/v1/publish-jobs/${jobId}`, w)).body;
+    expect(job.state).toBe('succeeded');
+    expect(job.steps.map((s: { state: string }) => s.state)).toEqual([
+      'succeeded',
+      'succeeded',
+      'succeeded',
+    ]);
+    expect(await runner.runSteps(jobId, 'runner-s')).toBe(0);
+  });
 });
