@@ -1,5 +1,9 @@
 import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
-import { Inject, type OnApplicationBootstrap } from '@nestjs/common';
+import {
+  Inject,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import type { Job } from 'bullmq';
@@ -14,7 +18,13 @@ import { StepRunner } from './step-runner.service';
  * recorded in PostgreSQL, so the BullMQ job itself never fails.
  */
 @Processor(PUBLISH_QUEUE)
-export class PublishProcessor extends WorkerHost implements OnApplicationBootstrap {
+export class PublishProcessor
+  extends WorkerHost
+  implements OnApplicationBootstrap, BeforeApplicationShutdown
+{
+  /** Set when the application begins to stop: a job's next step is left to another worker. */
+  private stopping = false;
+
   constructor(
     private readonly runner: StepRunner,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -25,6 +35,11 @@ export class PublishProcessor extends WorkerHost implements OnApplicationBootstr
 
   onApplicationBootstrap(): void {
     this.worker.concurrency = this.config.publish.concurrency;
+  }
+
+  /** Before the queue's workers close (they wait for the steps under way). */
+  beforeApplicationShutdown(): void {
+    this.stopping = true;
   }
 
   /**
@@ -43,7 +58,7 @@ export class PublishProcessor extends WorkerHost implements OnApplicationBootstr
       return;
     }
     try {
-      await this.runner.runSteps(jobId);
+      await this.runner.runSteps(jobId, undefined, () => !this.stopping);
     } catch (error) {
       // Typically PostgreSQL being unavailable for the claim: the sweeper re-wakes the job.
       this.logger.warn(

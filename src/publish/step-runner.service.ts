@@ -62,15 +62,20 @@ export class StepRunner {
   /**
    * Runs the steps of `jobId` one after another while they succeed, each claimed in PostgreSQL as
    * any worker would, then returns how many it ran: a worker woken for a job carries it on
-   * without a round trip through the queue between steps. A crash between two steps leaves the
-   * next one queued in PostgreSQL, where the sweeper finds it.
+   * without a round trip through the queue between steps. Once `carryOn` says no (the process is
+   * stopping), a success wakes a worker for the next step instead. A crash between two steps
+   * leaves the next one queued in PostgreSQL, where the sweeper finds it.
    */
-  async runSteps(jobId: string, owner = WORKER_ID): Promise<number> {
+  async runSteps(jobId: string, owner = WORKER_ID, carryOn = () => true): Promise<number> {
     let ran = 0;
     for (;;) {
       const step = await this.runStep(jobId, owner);
       if (step) ran++;
       if (step?.outcome !== 'succeeded') return ran;
+      if (!carryOn()) {
+        await this.queue.wake(jobId, `after_${step.step}_${step.attempt}`);
+        return ran;
+      }
     }
   }
 

@@ -1,3 +1,5 @@
+import { getQueueToken } from '@nestjs/bullmq';
+import type { Queue } from 'bullmq';
 import { DataSource } from 'typeorm';
 import { issueIdentity } from '../support/auth';
 import { api } from '../support/catalog';
@@ -15,6 +17,7 @@ import { eventually } from '../support/waiting';
 import { startTestApp, type TestApp } from '../support/test-app';
 import { PublishJobEntity, PublishStepEntity } from '../../src/publish/publish-job.entity';
 import { PublishJobRepository, type Claim } from '../../src/publish/publish-job.repository';
+import { PUBLISH_QUEUE } from '../../src/publish/publish.queue';
 import { StepRunner } from '../../src/publish/step-runner.service';
 
 /**
@@ -431,5 +434,18 @@ describe('publish step leases', () => {
       'succeeded',
     ]);
     expect(await runner.runSteps(jobId, 'runner-s')).toBe(0);
+  });
+
+  it('leaves the next step to another worker once told to stop, waking one for it', async () => {
+    const { jobId } = await queuedJob();
+    expect(await runner.runSteps(jobId, 'runner-t', () => false)).toBe(1);
+    expect(await stepRow(jobId, 'validate_catalog')).toMatchObject({ state: 'succeeded' });
+    expect(await stepRow(jobId, 'incus_index')).toMatchObject({ state: 'queued' });
+    const queue = app.server.application.app.get<Queue>(getQueueToken(PUBLISH_QUEUE), {
+      strict: false,
+    });
+    expect(await queue.getJob(`${jobId}_after_validate_catalog_1`)).toMatchObject({
+      data: { jobId },
+    });
   });
 });
