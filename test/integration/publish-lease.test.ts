@@ -81,6 +81,14 @@ describe('publish step leases', () => {
       )
     )[0];
 
+  /** Sets columns of one step's row (`assignments`: SQL, as after SET). */
+  const setStep = (jobId: string, name: string, assignments: string) =>
+    sql(
+      app.database.url,
+      `UPDATE publish_step SET ${assignments} WHERE job_id = $1 AND name = $2`,
+      [jobId, name],
+    );
+
   /** Makes a lease expire now, as if its owner had stopped renewing it. */
   const expire = (jobId: string, name: string) =>
     sql(
@@ -146,12 +154,7 @@ describe('publish step leases', () => {
 
   it("claims a job's first step not yet succeeded, and only when that step is runnable", async () => {
     const { jobId } = await queuedJob();
-    const set = (name: string, assignments: string) =>
-      sql(
-        app.database.url,
-        `UPDATE publish_step SET ${assignments} WHERE job_id = $1 AND name = $2`,
-        [jobId, name],
-      );
+    const set = (name: string, assignments: string) => setStep(jobId, name, assignments);
     const done = "state = 'succeeded', lease_owner = NULL, lease_expires_at = NULL";
     const claim = async () => (await jobs.claimNext(jobId, 'owner', 60_000))?.step ?? null;
 
@@ -334,22 +337,20 @@ describe('publish step leases', () => {
     const { jobId: first } = await queuedJob();
     const { jobId: second, version } = await queuedJob();
     // The first job: one step done with a result, the next running under a lease with a retry time.
-    await sql(
-      app.database.url,
-      `UPDATE publish_step SET state = 'succeeded', result = '{"blobs_checked": 2, "nested": {"a": [1]}}',
-              started_at = now() - interval '2 seconds', finished_at = now() - interval '1 second',
-              attempt_count = 1
-        WHERE job_id = $1 AND name = 'validate_catalog'`,
-      [first],
+    await setStep(
+      first,
+      'validate_catalog',
+      `state = 'succeeded', result = '{"blobs_checked": 2, "nested": {"a": [1]}}',
+       started_at = now() - interval '2 seconds', finished_at = now() - interval '1 second',
+       attempt_count = 1`,
     );
     expect(await jobs.claimNext(first, 'view-owner', 60_000)).toMatchObject({
       step: 'incus_index',
     });
-    await sql(
-      app.database.url,
-      `UPDATE publish_step SET next_attempt_at = now() + interval '1 hour', failure_message = 'once'
-        WHERE job_id = $1 AND name = 'incus_index'`,
-      [first],
+    await setStep(
+      first,
+      'incus_index',
+      `next_attempt_at = now() + interval '1 hour', failure_message = 'once'`,
     );
     const missing = '00000000-0000-4000-8000-000000000000';
     const views = await jobs.viewsOf([second, missing, first]);
@@ -381,21 +382,11 @@ describe('publish step leases', () => {
     const { jobId: busy } = await queuedJob();
     const HOUR = 3600;
     // A queued step that ran before (a retry keeps its start) three hours ago; a running one two.
-    await sql(
-      app.database.url,
-      `UPDATE publish_step SET started_at = now() - interval '3 hours'
-        WHERE job_id = $1 AND name = 'validate_catalog'`,
-      [waiting],
-    );
+    await setStep(waiting, 'validate_catalog', `started_at = now() - interval '3 hours'`);
     expect(await jobs.claimNext(busy, 'age-owner', 60_000)).toMatchObject({
       step: 'validate_catalog',
     });
-    await sql(
-      app.database.url,
-      `UPDATE publish_step SET started_at = now() - interval '2 hours'
-        WHERE job_id = $1 AND name = 'validate_catalog'`,
-      [busy],
-    );
+    await setStep(busy, 'validate_catalog', `started_at = now() - interval '2 hours'`);
     expect(await age('queued')).toBeGreaterThanOrEqual(3 * HOUR);
     expect(await age('queued')).toBeLessThan(4 * HOUR);
     expect(await age('running')).toBeGreaterThanOrEqual(2 * HOUR);
@@ -408,11 +399,10 @@ describe('publish step leases', () => {
       [waiting],
     );
     expect(await age('queued')).toBeLessThan(3 * HOUR);
-    await sql(
-      app.database.url,
-      `UPDATE publish_step SET state = 'succeeded', lease_owner = NULL, lease_expires_at = NULL
-        WHERE job_id = $1 AND name = 'validate_catalog'`,
-      [busy],
+    await setStep(
+      busy,
+      'validate_catalog',
+      `state = 'succeeded', lease_owner = NULL, lease_expires_at = NULL`,
     );
     expect(await age('running')).toBeLessThan(2 * HOUR);
   });
