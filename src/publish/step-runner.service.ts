@@ -53,10 +53,7 @@ export class StepRunner {
    * for the step after it. Returns whether it ran one.
    */
   async runNext(jobId: string, owner = WORKER_ID): Promise<boolean> {
-    const ran = await this.runStep(jobId, owner);
-    if (ran?.outcome === 'succeeded')
-      await this.queue.wake(jobId, `after_${ran.step}_${ran.attempt}`);
-    return ran !== null;
+    return (await this.runSteps(jobId, owner, () => false)) > 0;
   }
 
   /**
