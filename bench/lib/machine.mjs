@@ -33,6 +33,11 @@ export async function machineInfo() {
       adminPgUrl(),
       async (c) => (await c.query('SHOW server_version')).rows[0].server_version,
     ).catch(() => 'unknown'),
+    // A test machine may run without it; the scale suite vacuums after growing when it is off.
+    postgresql_autovacuum: await withPg(
+      adminPgUrl(),
+      async (c) => (await c.query('SHOW autovacuum')).rows[0].autovacuum,
+    ).catch(() => 'unknown'),
     redis: await version('redis-server', ['--version'], /v=(\S+)/),
     nginx: await version('nginx', ['-v'], /nginx\/(\S+)/),
     curl: await version('curl', ['--version'], /curl (\S+)/),
